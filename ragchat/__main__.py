@@ -1,0 +1,3 @@
+from ragchat.cli.main import main
+
+main()

@@ -1,0 +1,118 @@
+"""The `ragchat` command: parse, dispatch, and turn RagchatError into one line and an exit code.
+
+Subcommands live in their own modules and are imported only when they run, so that
+`ragchat --help` never imports torch, sentence-transformers, langgraph or an LLM engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from ragchat import __version__
+
+# name -> (module, attribute, one-line help shown by `ragchat --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "ingest": ("ragchat.cli.ingest_cmd", "ingest", "Make folders and files searchable."),
+    "search": ("ragchat.cli.search_cmd", "search", "Hybrid search (dense + BM25), no LLM."),
+    "ask": ("ragchat.cli.ask_cmd", "ask", "Answer one question with sources."),
+    "repl": ("ragchat.cli.repl_cmd", "repl", "Chat about your documents."),
+    "model": ("ragchat.cli.model_cmd", "model", "Download, list, remove and choose models."),
+    "doctor": ("ragchat.cli.doctor_cmd", "doctor", "Check GPU, CUDA, models, token, index."),
+    "bench": ("ragchat.cli.bench_cmd", "bench", "Measure load, inference and pipeline times."),
+    "eval": ("ragchat.cli.eval_cmd", "eval", "Measure retrieval and answer quality on a QA file."),
+    "collections": ("ragchat.cli.collections_cmd", "collections", "List or remove collections."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short) for name, (_, _, short) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ragchat")
+def cli() -> None:
+    """Chat with your own documents, privately, with sources.
+
+    \b
+    Start with:
+      ragchat ingest ~/notes        make a folder searchable
+      ragchat search "query"        find passages (no LLM)
+      ragchat ask "question"        one answer with sources
+      ragchat repl                  the chat
+
+    Settings come from flags, then RAGCHAT_* environment variables, then the config
+    file (see `ragchat doctor`), then defaults. RAGCHAT_HOME moves every file ragchat
+    writes; RAGCHAT_DEBUG=1 shows tracebacks.
+    """
+
+
+def _log_traceback() -> str | None:
+    import traceback
+
+    from ragchat import paths
+
+    try:
+        folder = paths.log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / "last-error.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        return str(log)
+    except OSError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ragchat.errors import RagchatError
+
+    debug = os.environ.get("RAGCHAT_DEBUG", "") not in ("", "0")
+    try:
+        cli.main(args=argv, prog_name="ragchat", standalone_mode=False)
+    except RagchatError as exc:
+        if debug:
+            raise
+        _log_traceback()
+        click.echo(f"ragchat: error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # `ragchat search ... | head`: the reader went away; not an error.
+        sys.stderr.close()
+        sys.exit(0)
+    except Exception:
+        if debug:
+            raise
+        log = _log_traceback()
+        click.echo("ragchat: internal error (this is a bug).", err=True)
+        if log:
+            click.echo(f"  the traceback is in {log}; RAGCHAT_DEBUG=1 shows it here", err=True)
+        sys.exit(70)

@@ -1,0 +1,39 @@
+"""Options shared by several commands, and the mapping from flags to settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+BACKENDS = ("auto", "exllamav2", "llamacpp", "api")
+
+
+def collection_option(f: Callable) -> Callable:
+    return click.option(
+        "--collection", "-c", default=None, metavar="NAME",
+        help="Collection to use [default: config 'collection', else 'default'].",
+    )(f)
+
+
+def backend_options(f: Callable) -> Callable:
+    """--backend, --api, --api-base, --api-model: which LLM answers."""
+    f = click.option("--api-model", default=None, metavar="NAME",
+                     help="Model name for the API [default: Qwen/Qwen2.5-14B-Instruct].")(f)
+    f = click.option("--api-base", default=None, metavar="URL",
+                     help="Dedicated endpoint or OpenAI-compatible server (implies --api).")(f)
+    f = click.option("--api", "use_api", is_flag=True, default=False,
+                     help="Send LLM calls to a Hugging Face endpoint (same as --backend api).")(f)
+    f = click.option("--backend", type=click.Choice(BACKENDS), default=None,
+                     help="LLM backend [default: auto].")(f)
+    return f
+
+
+def backend_flags(backend: str | None, use_api: bool, api_base: str | None,
+                  api_model: str | None) -> dict[str, Any]:
+    """Settings overrides from the backend flags (None = not given)."""
+    if (use_api or api_base) and backend not in (None, "api"):
+        raise click.UsageError(f"--api/--api-base conflict with --backend {backend}")
+    chosen = "api" if (use_api or api_base) else backend
+    return {"backend": chosen, "api_base": api_base, "api_model": api_model}
