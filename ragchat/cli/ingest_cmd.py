@@ -1,0 +1,75 @@
+"""`ragchat ingest PATH...`"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ragchat.cli.options import collection_option
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@collection_option
+@click.option("--rebuild", is_flag=True,
+              help="Re-read and re-index everything (needed after changing the embedding model).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON report instead of text.")
+@click.option("-v", "--verbose", is_flag=True, help="List every skipped or failed file.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_json: bool,
+           verbose: bool, quiet: bool) -> None:
+    """Make files and folders searchable (incremental: unchanged files are skipped).
+
+    Reads .txt, .md, .rst, .html, .pdf and common source and config files, in UTF-8,
+    UTF-16, CP949/EUC-KR and other encodings. Skips hidden folders, .git, node_modules,
+    virtualenvs, binary files and files over max_file_mb. Safe to interrupt: the previous
+    index stays usable and the next run finishes the work.
+
+    \b
+    Examples:
+      ragchat ingest ~/notes
+      ragchat ingest ~/papers report.pdf --collection work
+    """
+    from ragchat.cli.progress import progress_for_terminal
+    from ragchat.config import load_settings
+    from ragchat.ingest.ingester import ingest_paths
+
+    settings = load_settings({"collection": collection})
+    with progress_for_terminal(quiet or as_json) as progress:
+        try:
+            report = ingest_paths(settings, list(paths), rebuild=rebuild, progress=progress)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted: the index is as it was before this run; embeddings "
+                       "computed so far are kept, so running it again finishes quickly.", err=True)
+            raise SystemExit(130) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        _print_report(report, verbose)
+    if report.failed and not (report.new or report.changed or report.unchanged):
+        raise SystemExit(1)
+
+
+def _print_report(report, verbose: bool) -> None:
+    t = report.timings
+    click.echo(
+        f"{report.collection}: {report.new} new, {report.changed} changed, "
+        f"{report.unchanged} unchanged, {report.removed} removed files; "
+        f"{report.chunks_added} chunks added, {report.chunks_removed} removed, "
+        f"{report.chunks_total} in the index ({t.get('total', 0):.1f} s)"
+    )
+    if report.vectors_embedded or report.vectors_reused:
+        click.echo(f"  embedded {report.vectors_embedded} chunks with {report.model}"
+                   + (f", reused {report.vectors_reused}" if report.vectors_reused else ""))
+    skipped = {k: len(v) for k, v in report.skipped.items()}
+    if skipped:
+        click.echo("  skipped: " + ", ".join(f"{n} {k}" for k, n in sorted(skipped.items()))
+                   + ("" if verbose else " (-v lists them)"))
+        if verbose:
+            for reason, items in sorted(report.skipped.items()):
+                for item in items:
+                    click.echo(f"    {reason}: {item}")
+    for path, reason in report.failed:
+        click.echo(f"  could not read {path}: {reason}", err=True)

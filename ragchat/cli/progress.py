@@ -1,0 +1,60 @@
+"""Progress bars on a terminal (stderr), silence otherwise."""
+
+from __future__ import annotations
+
+import sys
+
+from ragchat.ingest.ingester import Progress
+
+
+class RichProgress(Progress):
+    """One bar per stage, with counts, rate and ETA."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+        self.bar = Progress(
+            SpinnerColumn(), TextColumn("{task.description:<24}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False,
+        )
+        self.task = None
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._finish()
+        self.bar.stop()
+
+    def _finish(self) -> None:
+        if self.task is not None:
+            task = self.bar.tasks[-1]
+            if task.total is None:
+                self.bar.update(self.task, total=max(task.completed, 1), completed=max(task.completed, 1))
+            self.bar.stop_task(self.task)
+
+    def stage(self, name: str, total: int | None) -> None:
+        self._finish()
+        self.task = self.bar.add_task(name, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, n)
+
+
+class NullProgress(Progress):
+    def __enter__(self) -> NullProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def progress_for_terminal(quiet: bool = False) -> Progress:
+    if not quiet and sys.stderr.isatty():
+        return RichProgress()
+    return NullProgress()

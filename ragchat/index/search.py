@@ -1,0 +1,159 @@
+"""Hybrid retrieval: dense (hnswlib cosine) and BM25 (FTS5 over our tokens), fused by reciprocal rank."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from ragchat.config import Settings
+from ragchat.errors import IndexCorruptError, UsageError
+from ragchat.index import store, vectors
+from ragchat.index.collection import require_existing
+from ragchat.index.tokenize import query_tokens
+
+RRF_K = 60
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    path: str
+    location: str
+    heading: str | None
+    text: str
+    score: float
+    start_line: int | None
+    end_line: int | None
+    page: int | None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path, "location": self.location, "text": self.text,
+            "score": round(self.score, 6), "heading": self.heading,
+            "start_line": self.start_line, "end_line": self.end_line, "page": self.page,
+            "chunk_id": self.chunk_id, "dense_rank": self.dense_rank, "bm25_rank": self.bm25_rank,
+        }
+
+
+def rrf_fuse(ranked_lists: list[list[int]], k: int, weights: list[float] | None = None,
+             rrf_k: int = RRF_K) -> list[tuple[int, float, list[int | None]]]:
+    """Reciprocal rank fusion: (id, score, rank in each list or None), best first."""
+    weights = weights or [1.0] * len(ranked_lists)
+    scores: dict[int, float] = {}
+    ranks: dict[int, list[int | None]] = {}
+    for which, (ids, weight) in enumerate(zip(ranked_lists, weights)):
+        for rank, item in enumerate(ids, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
+            ranks.setdefault(item, [None] * len(ranked_lists))[which] = rank
+    best = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+    return [(i, scores[i], ranks[i]) for i in best]
+
+
+def location_of(row: store.ChunkRow) -> str:
+    if row.page:
+        where = f"page {row.page}"
+    elif row.start_line is None:
+        where = ""
+    elif row.start_line == row.end_line:
+        where = f"line {row.start_line}"
+    else:
+        where = f"lines {row.start_line}-{row.end_line}"
+    return f"{where} ({row.heading})" if row.heading else where
+
+
+class Searcher:
+    """Open once, search many times (the models and the vector index stay loaded)."""
+
+    def __init__(self, settings: Settings, collection: str) -> None:
+        self.settings = settings
+        self.collection = require_existing(collection)
+        self.conn = store.connect(self.collection.db_path, readonly=True)
+        self.meta = store.get_meta(self.conn)
+        self._embedder = None
+        self._index = None
+        self._generation = None
+
+    @property
+    def model(self) -> str:
+        return self.meta.get("embedding_model", "")
+
+    def embedder(self):
+        if self._embedder is None:
+            from ragchat.embeddings import load_embedder
+
+            self._embedder = load_embedder(self.model, self.settings)
+        return self._embedder
+
+    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[SearchHit]:
+        if mode not in MODES:
+            raise UsageError(f"unknown search mode {mode!r}", hint="use hybrid, dense or bm25")
+        if k < 1:
+            raise UsageError("k must be at least 1")
+        depth = max(k * 4, 40)
+        lists: list[list[int]] = []
+        if mode in ("hybrid", "dense"):
+            lists.append([i for i, _ in self.dense(query, depth)])
+        if mode in ("hybrid", "bm25"):
+            lists.append([i for i, _ in self.bm25(query, depth)])
+        fused = rrf_fuse(lists, k * 2)
+        rows = store.chunks_by_id(self.conn, [i for i, _, _ in fused])
+        hits = []
+        for chunk_id, score, ranks in fused:
+            row = rows.get(chunk_id)
+            if row is None:  # deleted by an ingest that committed meanwhile
+                continue
+            dense_rank = ranks[0] if mode != "bm25" else None
+            bm25_rank = ranks[-1] if mode != "dense" else None
+            hits.append(SearchHit(chunk_id, row.path, location_of(row), row.heading, row.text,
+                                  score, row.start_line, row.end_line, row.page,
+                                  dense_rank, bm25_rank))
+        return hits[:k]
+
+    def bm25(self, query: str, limit: int) -> list[tuple[int, float]]:
+        return store.bm25_search(self.conn, query_tokens(query), limit)
+
+    def dense(self, query: str, limit: int) -> list[tuple[int, float]]:
+        index, live = self._vector_index()
+        if live == 0:
+            return []
+        vector = self.embedder().embed([query])[0]
+        return vectors.query(index, vector, limit, live)
+
+    def _vector_index(self):
+        """The current generation's hnswlib index; rebuilt in memory if its file is broken."""
+        meta = store.get_meta(self.conn)
+        generation = int(meta.get("generation", "0"))
+        if self._index is not None and generation == self._generation:
+            return self._index
+        self.meta = meta
+        dim = int(meta.get("dim", "0"))
+        live = store.counts(self.conn)[1]
+        try:
+            index = vectors.load(vectors.file_for(self.collection.folder, generation), dim)
+        except (OSError, RuntimeError):
+            index = self._rebuild_in_memory(dim, live)
+        self._index, self._generation = (index, live), generation
+        return self._index
+
+    def _rebuild_in_memory(self, dim: int, live: int):
+        print(f"ragchat: the vector index of '{self.collection.name}' is missing or broken; "
+              "rebuilding it in memory from the stored vectors; repair it on disk with "
+              "`ragchat ingest --rebuild PATH` (nothing is embedded again)", file=sys.stderr)
+        rows = list(store.all_chunk_vec_keys(self.conn))
+        if dim <= 0:
+            raise IndexCorruptError("the index has no vector dimension recorded",
+                                    hint="ragchat ingest --rebuild PATH")
+        index = vectors.new_index(dim, len(rows))
+        vectors.add(index, [i for i, _ in rows],
+                    store.load_vectors(self.conn, [k for _, k in rows], dim))
+        return index
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_searcher(settings: Settings, collection: str | None = None) -> Searcher:
+    return Searcher(settings, collection or settings.collection)

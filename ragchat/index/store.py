@@ -1,0 +1,182 @@
+"""SQLite store of one collection: files, chunks, the BM25 index (FTS5) and the vectors.
+
+The vectors table is keyed by a hash of the text that was embedded, so it doubles as an
+embedding cache: an interrupted ingest keeps what it embedded, and the hnswlib file can
+always be rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ragchat.errors import IndexCorruptError
+
+SCHEMA_VERSION = "1"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT UNIQUE NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id),
+    ord INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    heading TEXT,
+    start_line INTEGER,
+    end_line INTEGER,
+    page INTEGER,
+    vec_key TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize="unicode61 remove_diacritics 0");
+CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    id: int
+    path: str
+    text: str
+    heading: str | None
+    start_line: int | None
+    end_line: int | None
+    page: int | None
+
+
+def vec_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open (and for writers create) the store. WAL lets searches read while an ingest writes."""
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
+                                   check_same_thread=False)
+        else:
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        conn.execute("SELECT count(*) FROM meta").fetchone()
+        return conn
+    except sqlite3.DatabaseError as exc:
+        raise IndexCorruptError(
+            f"the index database {path} cannot be read ({exc})",
+            hint="rebuild it: ragchat ingest --rebuild PATH",
+        ) from exc
+
+
+def get_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def set_meta(conn: sqlite3.Connection, **values: object) -> None:
+    conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                     [(k, str(v)) for k, v in values.items()])
+
+
+def files(conn: sqlite3.Connection) -> dict[str, FileRow]:
+    rows = conn.execute("SELECT id, path, size, mtime_ns, sha256 FROM files").fetchall()
+    return {r[1]: FileRow(*r) for r in rows}
+
+
+def known_vector_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> set[str]:
+    keys = list(keys)
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        batch = keys[start:start + 500]
+        marks = ",".join("?" * len(batch))
+        found.update(r[0] for r in conn.execute(
+            f"SELECT key FROM vectors WHERE key IN ({marks})", batch))
+    return found
+
+
+def save_vectors(conn: sqlite3.Connection, keys: list[str], vectors: np.ndarray) -> None:
+    """Commit embeddings at once: they are valid whatever happens to the ingest."""
+    with conn:
+        conn.execute("BEGIN")
+        conn.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?)",
+                         [(k, v.astype(np.float32).tobytes()) for k, v in zip(keys, vectors)])
+
+
+def load_vectors(conn: sqlite3.Connection, keys: list[str], dim: int) -> np.ndarray:
+    out = np.zeros((len(keys), dim), dtype=np.float32)
+    where = {k: i for i, k in enumerate(keys)}
+    unique = list(where)
+    for start in range(0, len(unique), 500):
+        batch = unique[start:start + 500]
+        marks = ",".join("?" * len(batch))
+        for key, blob in conn.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", batch):
+            out[where[key]] = np.frombuffer(blob, dtype=np.float32)
+    for i, key in enumerate(keys):  # duplicates of one text share a key
+        if where[key] != i:
+            out[i] = out[where[key]]
+    return out
+
+
+def chunk_ids_of(conn: sqlite3.Connection, file_id: int) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
+
+
+def delete_file(conn: sqlite3.Connection, file_id: int) -> list[int]:
+    ids = chunk_ids_of(conn, file_id)
+    conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
+    conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+    conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+    return ids
+
+
+def all_chunk_vec_keys(conn: sqlite3.Connection) -> Iterator[tuple[int, str]]:
+    yield from conn.execute("SELECT id, vec_key FROM chunks ORDER BY id")
+
+
+def chunks_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, ChunkRow]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        "SELECT c.id, f.path, c.text, c.heading, c.start_line, c.end_line, c.page "
+        f"FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", ids)
+    return {r[0]: ChunkRow(*r) for r in rows}
+
+
+def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    n_files = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+    n_chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    return n_files, n_chunks
+
+
+def bm25_search(conn: sqlite3.Connection, tokens: list[str], limit: int) -> list[tuple[int, float]]:
+    """(chunk id, BM25 score, higher is better) for chunks matching any token."""
+    if not tokens:
+        return []
+    query = " OR ".join('"' + t.replace('"', '""') + '"' for t in tokens)
+    rows = conn.execute(
+        "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+        "ORDER BY bm25(chunks_fts) LIMIT ?", (query, limit)).fetchall()
+    return [(r[0], -r[1]) for r in rows]

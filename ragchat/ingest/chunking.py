@@ -1,0 +1,218 @@
+"""Split sections into chunks by structure: headings, then paragraphs, then lines, then characters.
+
+Each chunk keeps where it came from (heading path, line range or page) for citations.
+Neighbouring chunks of one section overlap so that a fact cut at a boundary is still found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ragchat.ingest.readers import Section
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    heading: str | None
+    start_line: int | None
+    end_line: int | None
+    page: int | None
+
+    @property
+    def location(self) -> str:
+        where = f"page {self.page}" if self.page else _lines(self.start_line, self.end_line)
+        return f"{where} ({self.heading})" if self.heading else where
+
+    @property
+    def index_text(self) -> str:
+        """What the embedder and BM25 see: the heading path gives the chunk its context."""
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
+
+
+def _lines(start: int | None, end: int | None) -> str:
+    if start is None:
+        return ""
+    return f"line {start}" if start == end else f"lines {start}-{end}"
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph (or a heading) with its line range."""
+
+    text: str
+    start: int
+    end: int
+    heading_level: int = 0  # > 0: this block is a heading of that level
+
+
+MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+FENCE = re.compile(r"^\s*(```|~~~)")
+RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+.:_])\1{2,}\s*$")
+
+
+def split_blocks(section: Section) -> list[Block]:
+    """Paragraphs separated by blank lines; headings (markdown or rst) as their own blocks."""
+    lines = section.text.split("\n")
+    blocks: list[Block] = []
+    para: list[str] = []
+    para_start = 0
+    in_fence = False
+    rst_levels: list[str] = []
+    base = section.first_line
+    i = 0
+
+    def flush(end: int) -> None:
+        nonlocal para
+        if any(x.strip() for x in para):
+            blocks.append(Block("\n".join(para).strip("\n"), base + para_start, base + end))
+        para = []
+
+    while i < len(lines):
+        line = lines[i]
+        if section.kind == "markdown" and FENCE.match(line):
+            in_fence = not in_fence
+        heading = None if in_fence else _heading(section.kind, lines, i, rst_levels)
+        if heading:
+            flush(i - 1)
+            level, title, used = heading
+            blocks.append(Block(title, base + i, base + i + used - 1, heading_level=level))
+            i += used
+            para_start = i
+            continue
+        if not line.strip() and not in_fence:
+            flush(i - 1)
+            para_start = i + 1
+        else:
+            if not para:
+                para_start = i
+            para.append(line)
+        i += 1
+    flush(len(lines) - 1)
+    return blocks
+
+
+def _heading(kind: str, lines: list[str], i: int, rst_levels: list[str]):
+    line = lines[i]
+    if kind == "markdown":
+        m = MD_HEADING.match(line)
+        if m:
+            return len(m.group(1)), m.group(2).strip(), 1
+    if kind == "rst" and line.strip() and i + 1 < len(lines):
+        m = RST_UNDERLINE.match(lines[i + 1])
+        if m and len(lines[i + 1].rstrip()) >= len(line.rstrip()) and not RST_UNDERLINE.match(line):
+            char = m.group(1)
+            if char not in rst_levels:
+                rst_levels.append(char)
+            return rst_levels.index(char) + 1, line.strip(), 2
+    return None
+
+
+def chunk_sections(sections: list[Section], size: int, overlap: int) -> list[Chunk]:
+    """Chunk every section; chunks never cross a page or a heading."""
+    chunks: list[Chunk] = []
+    for section in sections:
+        chunks.extend(_chunk_section(section, size, overlap))
+    return chunks
+
+
+def _chunk_section(section: Section, size: int, overlap: int) -> Iterator[Chunk]:
+    stack: list[tuple[int, str]] = []  # (level, title)
+    group: list[Block] = []
+    for block in split_blocks(section):
+        if block.heading_level:
+            yield from _pack(group, _path(stack), section.page, size, overlap)
+            group = []
+            stack = [(lvl, t) for lvl, t in stack if lvl < block.heading_level]
+            stack.append((block.heading_level, block.text))
+        else:
+            group.append(block)
+    yield from _pack(group, _path(stack), section.page, size, overlap)
+
+
+def _path(stack: list[tuple[int, str]]) -> str | None:
+    return " > ".join(t for _, t in stack) if stack else None
+
+
+def _pack(blocks: list[Block], heading: str | None, page: int | None, size: int,
+          overlap: int) -> Iterator[Chunk]:
+    """Greedily pack blocks up to `size` characters, carrying `overlap` characters over."""
+    pieces = [p for b in blocks for p in _split_block(b, size)]
+    current: list[Block] = []
+    length = 0
+    for piece in pieces:
+        if current and length + len(piece.text) + 2 > size:
+            yield _make(current, heading, page)
+            current = _tail(current, overlap, size - len(piece.text))
+            length = sum(len(b.text) + 2 for b in current)
+        current.append(piece)
+        length += len(piece.text) + 2
+    if current:
+        yield _make(current, heading, page)
+
+
+def _tail(blocks: list[Block], overlap: int, room: int) -> list[Block]:
+    """The last blocks of a chunk, up to `overlap` characters, to start the next one with."""
+    kept: list[Block] = []
+    total = 0
+    for block in reversed(blocks):
+        total += len(block.text) + 2
+        if total > min(overlap, room):
+            break
+        kept.insert(0, block)
+    return kept
+
+
+def _make(blocks: list[Block], heading: str | None, page: int | None) -> Chunk:
+    text = "\n\n".join(b.text for b in blocks)
+    if page is not None:
+        return Chunk(text, heading, None, None, page)
+    return Chunk(text, heading, blocks[0].start, blocks[-1].end, None)
+
+
+def _split_block(block: Block, size: int) -> Iterator[Block]:
+    """A block longer than `size`: split by lines, then by sentence, then hard."""
+    if len(block.text) <= size:
+        yield block
+        return
+    lines = block.text.split("\n")
+    buf: list[str] = []
+    start = block.start
+    for offset, line in enumerate(lines):
+        if buf and sum(len(x) + 1 for x in buf) + len(line) > size:
+            yield Block("\n".join(buf), start, block.start + offset - 1)
+            buf, start = [], block.start + offset
+        if len(line) > size:
+            for part in _split_long_line(line, size):
+                yield Block(part, block.start + offset, block.start + offset)
+            start = block.start + offset + 1
+            continue
+        buf.append(line)
+    if buf:
+        yield Block("\n".join(buf), start, block.end)
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+")
+
+
+def _split_long_line(line: str, size: int) -> Iterator[str]:
+    parts = [p for p in SENTENCE_END.split(line) if p]
+    buf = ""
+    for part in parts:
+        while len(part) > size:
+            cut = part.rfind(" ", 0, size)
+            cut = cut if cut > size // 2 else size
+            if buf:
+                yield buf
+                buf = ""
+            yield part[:cut].strip()
+            part = part[cut:].strip()
+        if buf and len(buf) + len(part) + 1 > size:
+            yield buf
+            buf = part
+        else:
+            buf = f"{buf} {part}" if buf else part
+    if buf:
+        yield buf

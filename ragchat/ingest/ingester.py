@@ -1,0 +1,320 @@
+"""`ragchat ingest`: walk, read, chunk, embed, and commit a new index generation atomically.
+
+Order of work, and why it is safe:
+1. the write lock (a second writer is refused);
+2. plan: compare each file's size and mtime, then its hash, with the store;
+3. read and chunk the new and changed files;
+4. embed what the store has not embedded yet, committing vectors batch by batch (an
+   interrupted run keeps them: the next run does not embed them again);
+5. ONE SQLite transaction replaces the chunks and BM25 rows and names the next generation;
+   the hnswlib file of that generation is written and flushed before that transaction commits.
+A crash before the commit leaves the previous generation in force; after it, the new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragchat.config import Settings
+from ragchat.errors import IndexMismatchError, RagchatError
+from ragchat.index import store, vectors
+from ragchat.index.collection import Collection, WriteLock, get_collection
+from ragchat.index.tokenize import index_string
+from ragchat.ingest.chunking import Chunk, chunk_sections
+from ragchat.ingest.readers import UnreadableFileError, read_sections
+from ragchat.ingest.walker import Candidate, WalkReport, walk
+
+EMBED_BATCH = 256
+
+
+class Progress:
+    """Called by the ingester as it works; the CLI shows it, tests ignore it."""
+
+    def stage(self, name: str, total: int | None) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    model: str = ""
+    files_seen: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_total: int = 0
+    vectors_embedded: int = 0
+    vectors_reused: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
+        d["skipped_counts"] = {k: len(v) for k, v in self.skipped.items()}
+        return d
+
+
+@dataclass(frozen=True)
+class Planned:
+    candidate: Candidate
+    sha256: str
+    chunks: tuple[Chunk, ...]
+    old_id: int | None
+
+
+class Timer:
+    def __init__(self, report: IngestReport) -> None:
+        self.report = report
+
+    def __call__(self, name: str):
+        timer = self
+
+        class _Span:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timings = timer.report.timings
+                timings[name] = timings.get(name, 0.0) + time.perf_counter() - self.start
+
+        return _Span()
+
+
+def ingest_paths(settings: Settings, roots: list[Path], collection: str | None = None,
+                 rebuild: bool = False, progress: Progress | None = None) -> IngestReport:
+    """Ingest files and folders into a collection. Returns what was done."""
+    coll = get_collection(collection or settings.collection)
+    roots = [Path(r).expanduser().absolute() for r in roots]
+    progress = progress or Progress()
+    report = IngestReport(collection=coll.name)
+    started = time.perf_counter()
+    with WriteLock(coll):
+        conn = store.connect(coll.db_path)
+        try:
+            _ingest_locked(settings, coll, conn, roots, rebuild, progress, report)
+        finally:
+            conn.close()
+    report.timings["total"] = time.perf_counter() - started
+    return report
+
+
+def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, report) -> None:
+    timer = Timer(report)
+    meta = store.get_meta(conn)
+    model = _choose_model(settings, meta, rebuild)
+    report.model = model
+    known = store.files(conn)
+    with timer("scan"):
+        progress.stage("scanning", None)
+        walk_report = WalkReport()
+        candidates = list(walk(roots, int(settings.max_file_mb * 1024 * 1024), walk_report))
+        report.skipped = walk_report.skipped
+        report.files_seen = len(candidates)
+    stale = _stale_files(known, candidates, roots, rebuild)
+    size = settings.chunk_size or _default_chunk_size(model)
+    planned, touched = _plan(candidates, known, rebuild, size, int(size * settings.chunk_overlap),
+                             progress, report, timer)
+    report.removed = len(stale)
+    current = vectors.file_for(coll.folder, int(meta.get("generation", "0")))
+    if not planned and not stale and not rebuild and (current.is_file() or not known):
+        _commit_stat_only(conn, touched)
+        report.chunks_total = store.counts(conn)[1]
+        return
+    embedder, dim = _embed_missing(settings, conn, model, meta, planned, progress, report, timer)
+    with timer("write"):
+        progress.stage("writing index", None)
+        _commit(conn, coll, model, dim, meta, planned, stale, touched, rebuild, report)
+    _remove_old_generations(coll, int(store.get_meta(conn)["generation"]))
+
+
+def _choose_model(settings: Settings, meta: dict, rebuild: bool) -> str:
+    from ragchat.embeddings import BUNDLED, choose_model
+
+    stored = meta.get("embedding_model")
+    asked = settings.embedding_model
+    if stored and not rebuild:
+        wanted = {"minilm": BUNDLED, "bundled": BUNDLED}.get(asked, asked)
+        if settings.embedding_provider == "api":
+            wanted = "api:" + wanted
+        if asked != "auto" and wanted != stored:
+            raise IndexMismatchError(
+                f"this collection was built with {stored}, not {wanted}",
+                hint="re-embed everything with: ragchat ingest --rebuild PATH",
+            )
+        return stored
+    return choose_model(settings)
+
+
+def _default_chunk_size(model: str) -> int:
+    from ragchat.embeddings import BUNDLED
+
+    return 800 if model == BUNDLED else 1000
+
+
+def _stale_files(known: dict, candidates: list[Candidate], roots: list[Path], rebuild: bool):
+    """Stored files under the given roots that the walk no longer found (or all, on rebuild)."""
+    found = {str(c.path) for c in candidates}
+    prefixes = [str(r.resolve()) for r in roots]
+    stale = []
+    for path, row in known.items():
+        under = any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+        if rebuild or (under and path not in found):
+            stale.append(row)
+    return stale
+
+
+def _plan(candidates, known, rebuild, size, overlap, progress, report, timer):
+    """Read and chunk new or changed files. Returns (planned, stat-only updates)."""
+    planned: list[Planned] = []
+    touched: list[tuple[int, int, int]] = []  # (file id, size, mtime) of same-content files
+    progress.stage("reading", len(candidates))
+    for cand in candidates:
+        old = None if rebuild else known.get(str(cand.path))
+        if old and (old.size, old.mtime_ns) == (cand.size, cand.mtime_ns):
+            report.unchanged += 1
+        else:
+            item = _read_one(cand, old, size, overlap, report, timer)
+            if isinstance(item, Planned):
+                planned.append(item)
+                report.new += old is None
+                report.changed += old is not None
+            elif item == "same" and old:
+                report.unchanged += 1
+                touched.append((old.id, cand.size, cand.mtime_ns))
+        progress.advance()
+    return planned, touched
+
+
+def _read_one(cand, old, size, overlap, report, timer) -> Planned | str | None:
+    """A Planned file, "same" when the content hash did not change, None when unreadable."""
+    try:
+        with timer("read"):
+            data_hash = hashlib.sha256(cand.path.read_bytes()).hexdigest()
+            if old and old.sha256 == data_hash:
+                return "same"
+            sections = read_sections(cand.path)
+        with timer("chunk"):
+            chunks = tuple(chunk_sections(sections, size, overlap))
+    except (UnreadableFileError, OSError) as exc:
+        reason = exc.message if isinstance(exc, RagchatError) else (exc.strerror or str(exc))
+        report.failed.append((str(cand.path), reason))
+        return None
+    return Planned(cand, data_hash, chunks, old.id if old else None)
+
+
+def _embed_missing(settings, conn, model, meta, planned, progress, report, timer):
+    """Embed every planned chunk the store has no vector for; commit them batch by batch."""
+    from ragchat.embeddings import load_embedder
+
+    keys = list(dict.fromkeys(store.vec_key(model + "\0" + c.index_text)
+                              for p in planned for c in p.chunks))
+    texts = {store.vec_key(model + "\0" + c.index_text): c.index_text
+             for p in planned for c in p.chunks}
+    missing = [k for k in keys if k not in store.known_vector_keys(conn, keys)]
+    report.vectors_reused = len(keys) - len(missing)
+    dim = int(meta["dim"]) if meta.get("dim") and meta.get("embedding_model") == model else 0
+    if not missing and dim:
+        return None, dim
+    with timer("load model"):
+        progress.stage("loading embedding model", None)
+        embedder = load_embedder(model, settings)
+    progress.stage("embedding", len(missing))
+    for start in range(0, len(missing), EMBED_BATCH):
+        batch = missing[start:start + EMBED_BATCH]
+        with timer("embed"):
+            vecs = embedder.embed([texts[k] for k in batch])
+        store.save_vectors(conn, batch, vecs)
+        report.vectors_embedded += len(batch)
+        progress.advance(len(batch))
+    return embedder, embedder.dim
+
+
+def _commit(conn, coll, model, dim, meta, planned, stale, touched, rebuild, report) -> None:
+    generation = int(meta.get("generation", "0")) + 1
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        removed_ids: list[int] = []
+        for row in stale:
+            removed_ids += store.delete_file(conn, row.id)
+        for item in planned:
+            if item.old_id is not None:
+                removed_ids += store.delete_file(conn, item.old_id)
+        added = _insert_planned(conn, model, planned)
+        conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?",
+                         [(s, m, i) for i, s, m in touched])
+        report.chunks_added, report.chunks_removed = len(added), len(removed_ids)
+        _write_vectors(conn, coll, model, dim, meta, generation, added, removed_ids, rebuild)
+        conn.execute("DELETE FROM vectors WHERE key NOT IN (SELECT vec_key FROM chunks)")
+        store.set_meta(conn, generation=generation, embedding_model=model, dim=dim,
+                       updated=time.time())
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        vectors.file_for(coll.folder, generation).unlink(missing_ok=True)
+        raise
+    report.chunks_total = store.counts(conn)[1]
+
+
+def _insert_planned(conn, model: str, planned: list[Planned]) -> list[tuple[int, str]]:
+    added: list[tuple[int, str]] = []
+    for item in planned:
+        c = item.candidate
+        cur = conn.execute(
+            "INSERT INTO files (path, size, mtime_ns, sha256, n_chunks) VALUES (?, ?, ?, ?, ?)",
+            (str(c.path), c.size, c.mtime_ns, item.sha256, len(item.chunks)))
+        file_id = cur.lastrowid
+        for ord_, chunk in enumerate(item.chunks):
+            key = store.vec_key(model + "\0" + chunk.index_text)
+            cur = conn.execute(
+                "INSERT INTO chunks (file_id, ord, text, heading, start_line, end_line, page, "
+                "vec_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (file_id, ord_, chunk.text, chunk.heading, chunk.start_line, chunk.end_line,
+                 chunk.page, key))
+            conn.execute("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
+                         (cur.lastrowid, index_string(chunk.index_text)))
+            added.append((cur.lastrowid, key))
+    return added
+
+
+def _write_vectors(conn, coll, model, dim, meta, generation, added, removed_ids, rebuild) -> None:
+    """Write vectors.<generation>.hnsw: the previous one updated, or rebuilt from the store."""
+    previous = vectors.file_for(coll.folder, int(meta.get("generation", "0")))
+    index = None
+    if not rebuild and meta.get("embedding_model") == model:
+        try:
+            index = vectors.load(previous, dim, extra=len(added))
+        except (OSError, RuntimeError):
+            index = None  # missing or broken: rebuild from the stored vectors below
+    if index is not None:
+        vectors.remove(index, removed_ids)
+        ids = [i for i, _ in added]
+        vectors.add(index, ids, store.load_vectors(conn, [k for _, k in added], dim))
+    else:
+        rows = list(store.all_chunk_vec_keys(conn))
+        index = vectors.new_index(dim, len(rows))
+        vectors.add(index, [i for i, _ in rows], store.load_vectors(conn, [k for _, k in rows], dim))
+    vectors.save(index, vectors.file_for(coll.folder, generation))
+
+
+def _commit_stat_only(conn, touched) -> None:
+    if touched:
+        with conn:
+            conn.execute("BEGIN")
+            conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?",
+                             [(s, m, i) for i, s, m in touched])
+
+
+def _remove_old_generations(coll: Collection, current: int) -> None:
+    for path in coll.folder.glob("vectors.*"):
+        if path.name != vectors.file_for(coll.folder, current).name:
+            path.unlink(missing_ok=True)
+
