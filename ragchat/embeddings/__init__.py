@@ -82,7 +82,18 @@ def choose_model(settings: Settings) -> str:
     return BUNDLED
 
 
+_LOADED: dict[tuple[str, str], Embedder] = {}
+
+
 def load_embedder(name: str, settings: Settings) -> Embedder:
+    """Load once per process (the REPL ingests and searches with the same model)."""
+    key = (name, settings.embedding_device)
+    if key not in _LOADED:
+        _LOADED[key] = _load(name, settings)
+    return _LOADED[key]
+
+
+def _load(name: str, settings: Settings) -> Embedder:
     if name.startswith("api:"):
         from ragchat.embeddings.api import ApiEmbedder
 

@@ -27,9 +27,6 @@ from ragchat.ingest.chunking import Chunk, chunk_sections
 from ragchat.ingest.readers import UnreadableFileError, read_sections
 from ragchat.ingest.walker import Candidate, WalkReport, walk
 
-EMBED_BATCH = 256
-
-
 class Progress:
     """Called by the ingester as it works; the CLI shows it, tests ignore it."""
 
@@ -228,8 +225,9 @@ def _embed_missing(settings, conn, model, meta, planned, progress, report, timer
         progress.stage("loading embedding model", None)
         embedder = load_embedder(model, settings)
     progress.stage("embedding", len(missing))
-    for start in range(0, len(missing), EMBED_BATCH):
-        batch = missing[start:start + EMBED_BATCH]
+    step = max(8, settings.embedding_batch_size * 8)  # commit this many vectors at a time
+    for start in range(0, len(missing), step):
+        batch = missing[start:start + step]
         with timer("embed"):
             vecs = embedder.embed([texts[k] for k in batch])
         store.save_vectors(conn, batch, vecs)
