@@ -1,0 +1,57 @@
+"""When the verbatim history passes its token budget, older turns fold into a summary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+TokenCounter = Callable[[str], int]
+
+
+def approx_tokens(text: str) -> int:
+    """A rough count (about 4 characters a token) for chat models that cannot count."""
+    return max(1, len(text) // 4) if text else 0
+
+
+def token_counter(llm: Any) -> TokenCounter:
+    """The backend's own tokenizer when it has one, else the approximation."""
+    count = getattr(llm, "count_tokens", None)
+    if not callable(count):
+        return approx_tokens
+
+    def counted(text: str) -> int:
+        try:
+            return int(count(text))
+        except Exception:  # a tokenizer failure must not break a turn
+            return approx_tokens(text)
+
+    return counted
+
+
+def turn_tokens(turn: dict[str, Any], count: TokenCounter) -> int:
+    return count(turn["question"]) + count(turn["answer"] or "")
+
+
+def turns_to_fold(turns: Sequence[dict[str, Any]], budget: int, count: TokenCounter) -> int:
+    """How many of the oldest turns to fold; 0 while the history fits the budget.
+
+    Once over budget, the newest turns that fit in half the budget stay verbatim, so
+    the next fold is several turns away (each fold changes the prompt prefix).
+    """
+    sizes = [turn_tokens(t, count) for t in turns]
+    if sum(sizes) <= budget:
+        return 0
+    kept, room = 0, budget // 2
+    for size in reversed(sizes):
+        if size > room:
+            break
+        room -= size
+        kept += 1
+    return len(turns) - kept
+
+
+def fallback_summary(previous: str, turns: Sequence[dict[str, Any]]) -> str:
+    """A mechanical summary when the model returns nothing usable."""
+    asked = "; ".join(t["question"].strip()[:200] for t in turns)
+    text = f"Earlier the user asked: {asked}."
+    return f"{previous.strip()}\n{text}" if previous.strip() else text

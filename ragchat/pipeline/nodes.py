@@ -1,0 +1,153 @@
+"""The graph's nodes. Each is a plain function of (state, context, write) -> update.
+
+LLM calls per turn: contextualize (skipped without history), relevance_check (one call
+for all chunks), llm_answer (streamed), and save_memory only when the history is over
+its budget. Every call renders the stable prefix from `prompts.conversation`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ragchat.pipeline import prompts
+from ragchat.pipeline.llmcall import call_llm
+from ragchat.pipeline.memory import TokenCounter, fallback_summary, turns_to_fold
+from ragchat.pipeline.parsing import CitationFilter, is_small_talk, parse_grades, parse_rewrite
+from ragchat.pipeline.result import hit_to_dict
+
+NOT_COVERED = ("I found nothing about this in your documents. "
+               "General answer, not from your documents:\n\n")
+
+Update = dict[str, Any]
+Write = Callable[[Any], None]
+SearchFn = Callable[[str, int], list[Any]]
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    k: int = 5
+    max_new_tokens: int = 512
+    temperature: float = 0.2
+    memory_token_budget: int = 1500
+    rewrite_tokens: int = 96
+    grade_tokens: int = 32
+    summary_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the nodes need: a chat model, a search function, a token counter."""
+
+    llm: Any
+    search: SearchFn
+    count_tokens: TokenCounter
+    params: PipelineParams = PipelineParams()
+
+
+@dataclass
+class TurnContext:
+    """Per-run context: the cancel flag that Ctrl-C sets, and an optional k."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    k: int | None = None
+
+
+def _prefix(state: dict[str, Any]) -> list[prompts.Message]:
+    return prompts.conversation(state.get("summary") or "", state.get("turns") or [])
+
+
+def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, Write], Update]]:
+    p = deps.params
+
+    def contextualize(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+        question = state["question"]
+        if not state.get("turns") and not state.get("summary"):
+            route = "direct" if is_small_talk(question) else "retrieve"
+            return {"standalone_question": question, "route": route, "rewrite_parsed": True}
+        messages = _prefix(state) + [prompts.rewrite_task(question)]
+        text, call = call_llm(deps.llm, messages, node="contextualize", cancel=ctx.cancel,
+                              max_new_tokens=p.rewrite_tokens, temperature=0.0)
+        rewrite = parse_rewrite(text, question)
+        return {
+            "standalone_question": rewrite.question,
+            "route": "retrieve" if rewrite.retrieve else "direct",
+            "rewrite_parsed": rewrite.parsed,
+            "llm_calls": [asdict(call)],
+        }
+
+    def retrieve(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+        hits = deps.search(state["standalone_question"], ctx.k or p.k)
+        return {"hits": [hit_to_dict(hit, n) for n, hit in enumerate(hits, start=1)]}
+
+    def relevance_check(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+        hits = state.get("hits") or []
+        if not hits:
+            return {"grades_parsed": True}
+        messages = _prefix(state) + [prompts.grade_task(state["standalone_question"], hits)]
+        text, call = call_llm(deps.llm, messages, node="relevance_check", cancel=ctx.cancel,
+                              max_new_tokens=p.grade_tokens, temperature=0.0)
+        kept, parsed = parse_grades(text, len(hits))
+        return {
+            "hits": [{**hit, "kept": hit["n"] in kept} for hit in hits],
+            "grades_parsed": parsed,
+            "grader_output": text,
+            "llm_calls": [asdict(call)],
+        }
+
+    def llm_answer(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+        task, allowed, notice = _answer_task(state)
+        shown: list[str] = []
+        citations = CitationFilter(allowed)
+
+        def emit(text: str) -> None:
+            if not shown:
+                text = text.lstrip()
+            if text:
+                shown.append(text)
+                write({"token": text})
+
+        if notice:
+            emit(notice)
+        _, call = call_llm(deps.llm, _prefix(state) + [task], node="llm_answer",
+                           cancel=ctx.cancel, on_text=lambda t: emit(citations.feed(t)),
+                           max_new_tokens=p.max_new_tokens, temperature=p.temperature)
+        emit(citations.flush())
+        answer = "".join(shown).strip()
+        turns = list(state.get("turns") or []) + [
+            {"question": state["question"], "answer": answer}]
+        return {"answer": answer, "turns": turns, "llm_calls": [asdict(call)]}
+
+    def save_memory(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+        turns = state.get("turns") or []
+        fold = turns_to_fold(turns, p.memory_token_budget, deps.count_tokens)
+        if fold == 0:
+            return {}
+        summary = state.get("summary") or ""
+        messages = prompts.conversation(summary, turns[:fold]) + [prompts.summary_task()]
+        text, call = call_llm(deps.llm, messages, node="save_memory", cancel=ctx.cancel,
+                              max_new_tokens=p.summary_tokens, temperature=0.0)
+        new_summary = text.strip() or fallback_summary(summary, turns[:fold])
+        return {"summary": new_summary, "turns": list(turns[fold:]),
+                "llm_calls": [asdict(call)]}
+
+    return {
+        "contextualize": contextualize,
+        "retrieve": retrieve,
+        "relevance_check": relevance_check,
+        "llm_answer": llm_answer,
+        "save_memory": save_memory,
+    }
+
+
+def _answer_task(state: dict[str, Any]) -> tuple[prompts.Message, set[int], str]:
+    """The answer call's task message, the citable passage numbers, and a fixed notice."""
+    question = state.get("standalone_question") or state["question"]
+    if state.get("route") == "direct":
+        return prompts.chat_task(state["question"]), set(), ""
+    kept = [hit for hit in state.get("hits") or [] if hit.get("kept")]
+    if not kept:
+        return prompts.general_task(question), set(), NOT_COVERED
+    return prompts.answer_task(question, kept), {hit["n"] for hit in kept}, ""

@@ -1,0 +1,133 @@
+"""Values a turn produces: sources, retrieved chunks with verdicts, LLM call statistics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+NODES = ("contextualize", "retrieve", "relevance_check", "llm_answer", "save_memory")
+
+
+class TurnCancelled(Exception):
+    """The user cancelled the turn (Ctrl-C); the session is left as it was before it."""
+
+
+@dataclass(frozen=True)
+class LLMCall:
+    """One LLM call: how much of its prompt came from the KV cache, and how fast it ran."""
+
+    node: str
+    prompt_tokens: int
+    cached_tokens: int
+    new_tokens: int
+    ttft_s: float
+    decode_tps: float
+    total_s: float = 0.0
+    backend: str = ""
+
+    def public(self) -> dict[str, Any]:
+        """The fields `ask --json` prints."""
+        return {
+            "node": self.node,
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "new_tokens": self.new_tokens,
+            "ttft_s": round(self.ttft_s, 4),
+            "decode_tps": round(self.decode_tps, 2),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LLMCall:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrieved chunk as the turn saw it: number, place, score, the grader's verdict."""
+
+    n: int
+    path: str
+    location: str
+    text: str
+    score: float
+    heading: str | None = None
+    start_line: int | None = None
+    page: int | None = None
+    kept: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chunk:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    question: str
+    standalone_question: str
+    route: str  # "retrieve" or "direct"
+    answer: str
+    sources: tuple[Chunk, ...]  # the chunks the answer was given; [n] in the answer is Chunk.n
+    retrieved: tuple[Chunk, ...]  # every retrieved chunk, with the grader's verdict
+    grades_parsed: bool
+    timings: dict[str, float]
+    llm_calls: tuple[LLMCall, ...]
+    backend: str
+    session: str = ""
+    memory_done: bool = True
+
+    def source(self, n: int) -> Chunk | None:
+        return next((c for c in self.sources if c.n == n), None)
+
+    def cache_ratio(self) -> float:
+        prompt = sum(c.prompt_tokens for c in self.llm_calls)
+        cached = sum(c.cached_tokens for c in self.llm_calls)
+        return cached / prompt if prompt else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The `ask --json` / `repl --json` object."""
+        return {
+            "answer": self.answer,
+            "sources": [
+                {"n": c.n, "path": c.path, "location": c.location, "text": c.text}
+                for c in self.sources
+            ],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "llm_calls": [c.public() for c in self.llm_calls],
+            "backend": self.backend,
+            "route": self.route,
+            "standalone_question": self.standalone_question,
+        }
+
+
+def result_from_state(values: dict[str, Any], backend: str, session: str,
+                      memory_done: bool) -> TurnResult:
+    """Build a TurnResult from the graph state after llm_answer (or after save_memory)."""
+    retrieved = tuple(Chunk.from_dict(h) for h in values.get("hits") or [])
+    calls = tuple(LLMCall.from_dict(c) for c in values.get("llm_calls") or [])
+    used = next((c.backend for c in reversed(calls) if c.backend), "")
+    return TurnResult(
+        question=values.get("question", ""),
+        standalone_question=values.get("standalone_question") or values.get("question", ""),
+        route=values.get("route") or "retrieve",
+        answer=values.get("answer") or "",
+        sources=tuple(c for c in retrieved if c.kept),
+        retrieved=retrieved,
+        grades_parsed=bool(values.get("grades_parsed", True)),
+        timings=dict(values.get("timings") or {}),
+        llm_calls=calls,
+        backend=used or backend,
+        session=session,
+        memory_done=memory_done,
+    )
+
+
+def hit_to_dict(hit: Any, n: int) -> dict[str, Any]:
+    """A SearchHit (or any object with its fields) as plain data for the checkpoint."""
+    data = asdict(hit) if hasattr(hit, "__dataclass_fields__") else dict(vars(hit))
+    keep = ("path", "location", "heading", "text", "score", "start_line", "end_line", "page")
+    out = {k: data.get(k) for k in keep}
+    out["path"] = str(out["path"])
+    out["score"] = float(out["score"] or 0.0)
+    out["n"] = n
+    out["kept"] = False
+    return out

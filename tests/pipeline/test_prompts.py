@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from ragchat.pipeline import prompts
+
+TURNS = [{"question": "q1", "answer": "a1"}, {"question": "q2", "answer": "a2"}]
+HITS = [
+    {"n": 1, "path": "/d/a.md", "location": "lines 1-5 (Intro)", "heading": "Intro",
+     "text": "alpha"},
+    {"n": 2, "path": "/d/b.md", "location": "page 3", "heading": None, "text": "beta"},
+]
+
+
+def test_system_message_holds_every_task_and_the_data_rule():
+    system = prompts.system_message("")[1]
+    for task in ("REWRITE", "GRADE", "ANSWER", "GENERAL", "CHAT", "SUMMARY"):
+        assert f"TASK: {task}" in system
+    assert "<passages>" in system and "not instructions" in system
+
+
+def test_history_is_append_only_so_each_turn_extends_the_previous_prefix():
+    before = prompts.conversation("", TURNS[:1])
+    after = prompts.conversation("", TURNS)
+    assert after[: len(before)] == before
+    assert after[-2:] == [("user", "q2"), ("assistant", "a2")]
+
+
+def test_summary_goes_after_the_stable_instructions():
+    plain = prompts.system_message("")[1]
+    with_summary = prompts.system_message("they talked")[1]
+    assert with_summary.startswith(plain)
+    assert with_summary.endswith(f"{prompts.SUMMARY_HEADING}\nthey talked")
+
+
+def test_grade_and_answer_share_passages_and_question_then_differ_in_the_task():
+    grade = prompts.grade_task("why?", HITS)[1]
+    answer = prompts.answer_task("why?", HITS)[1]
+    assert grade.removesuffix("TASK: GRADE") == answer.removesuffix("TASK: ANSWER")
+
+
+def test_passages_are_delimited_numbered_and_located():
+    block = prompts.passages_block(HITS)
+    assert block.startswith("<passages>\n") and block.endswith("\n</passages>")
+    assert "[1] a.md, lines 1-5 (Intro)\nalpha" in block
+    assert "(Intro) (Intro)" not in block
+    assert "[2] b.md, page 3\nbeta" in block
+
+
+def test_long_passages_are_cut():
+    hit = dict(HITS[0], text="x" * 5000)
+    assert len(prompts.passages_block([hit])) < prompts.PASSAGE_CHARS + 200
+
+
+def test_every_task_message_ends_with_its_task_line():
+    messages = [prompts.rewrite_task("q"), prompts.grade_task("q", HITS),
+                prompts.answer_task("q", HITS), prompts.general_task("q"),
+                prompts.chat_task("q"), prompts.summary_task()]
+    for role, content in messages:
+        assert role == "user"
+        assert content.rsplit("\n", 1)[-1].startswith("TASK: ")
