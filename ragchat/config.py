@@ -51,6 +51,8 @@ KEYS: tuple[Key, ...] = (
     Key("exl2_cache", "Q8", "ExLlamaV2 KV cache type: FP16, Q8, Q6, Q4."),
     Key("max_seq_len", 0, "Context length for exllamav2; 0 = sized from free VRAM."),
     Key("ngram_draft", False, "ExLlamaV2 n-gram speculative decoding."),
+    Key("exl2_draft_model", "", "EXL2 folder of a small draft model for speculative decoding."),
+    Key("api_retries", 3, "API retries before the first token (429, 5xx, connection errors)."),
     Key("max_new_tokens", 512, "Most tokens an answer may have."),
     Key("temperature", 0.2, "Sampling temperature of answers."),
     Key("memory_token_budget", 1500, "History tokens kept verbatim before older turns are summarised."),

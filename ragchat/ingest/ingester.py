@@ -27,6 +27,7 @@ from ragchat.ingest.chunking import Chunk, chunk_sections
 from ragchat.ingest.readers import UnreadableFileError, read_sections
 from ragchat.ingest.walker import Candidate, WalkReport, walk
 
+
 class Progress:
     """Called by the ingester as it works; the CLI shows it, tests ignore it."""
 
