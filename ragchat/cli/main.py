@@ -38,12 +38,25 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module_name, attr, _ = COMMANDS[name]
-        return getattr(importlib.import_module(module_name), attr)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            return _unavailable(name)
+        return getattr(module, attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, short) for name, (_, _, short) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _unavailable(name: str) -> click.Command:
+    def run() -> None:
+        raise click.ClickException(f"`ragchat {name}` is not part of this version yet.")
+
+    return click.Command(name, callback=run, help="Not available in this version.")
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -97,3 +97,17 @@ def remove_collection(name: str) -> None:
         collection.folder.rmdir()
     except OSError:
         pass
+
+
+def collection_info(collection: Collection) -> dict:
+    from ragchat.index import store
+
+    conn = store.connect(collection.db_path, readonly=True)
+    try:
+        meta = store.get_meta(conn)
+        n_files, n_chunks = store.counts(conn)
+    finally:
+        conn.close()
+    return {"name": collection.name, "files": n_files, "chunks": n_chunks,
+            "embedding_model": meta.get("embedding_model", ""), "dim": int(meta.get("dim", 0)),
+            "generation": int(meta.get("generation", 0)), "path": str(collection.folder)}

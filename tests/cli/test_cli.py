@@ -108,3 +108,15 @@ def test_bad_config_file_is_reported(capsys, ragchat_home):
     (ragchat_home / "config" / "config.toml").write_text("search_k = 'many'\n")
     code, _, err = cli(capsys, "search", "x")
     assert code == 2 and "search_k must be a int" in err
+
+
+def test_collections_list_and_rm(capsys, docs):
+    cli(capsys, "ingest", str(docs), "--collection", "pets")
+    code, out, _ = cli(capsys, "collections", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["name"] == "pets" and info["files"] == 2 and info["chunks"] >= 2
+    code, out, _ = cli(capsys, "collections", "rm", "pets", "--yes")
+    assert code == 0
+    code, out, _ = cli(capsys, "collections")
+    assert "No collections yet" in out
+    assert docs.joinpath("a.md").exists()  # the documents themselves are untouched

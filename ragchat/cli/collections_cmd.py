@@ -1,0 +1,48 @@
+"""`ragchat collections [list|rm NAME]`"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per collection.")
+@click.pass_context
+def collections(ctx: click.Context, as_json: bool) -> None:
+    """List collections (files, chunks, embedding model), or remove one."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_cmd, as_json=as_json)
+
+
+@collections.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per collection.")
+def list_cmd(as_json: bool) -> None:
+    """List collections."""
+    from ragchat.index.collection import collection_info, list_collections
+
+    infos = [collection_info(c) for c in list_collections()]
+    if as_json:
+        for info in infos:
+            click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    if not infos:
+        click.echo("No collections yet: run `ragchat ingest PATH`.")
+    for info in infos:
+        click.echo(f"{info['name']:<20} {info['files']:>7} files {info['chunks']:>9} chunks  "
+                   f"{info['embedding_model']}  {info['path']}")
+
+
+@collections.command("rm")
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def rm_cmd(name: str, yes: bool) -> None:
+    """Remove collection NAME and its index (your documents are not touched)."""
+    from ragchat.index.collection import remove_collection, require_existing
+
+    require_existing(name)
+    if not yes:
+        click.confirm(f"Remove the index of collection '{name}'?", abort=True)
+    remove_collection(name)
+    click.echo(f"Removed collection '{name}'.")
