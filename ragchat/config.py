@@ -147,3 +147,16 @@ def load_settings(flags: dict[str, Any] | None = None) -> Settings:
     return Settings(values=values, sources=sources, config_path=path)
 
 
+
+
+def keys_markdown() -> str:
+    """The reference table of docs/reference/config.md (kept in sync by a test)."""
+    rows = ["| key | environment | default | meaning |", "| --- | --- | --- | --- |"]
+    for key in KEYS:
+        default = repr(key.default) if isinstance(key.default, str) else str(key.default).lower()
+        rows.append(f"| `{key.name}` | `{key.env}` | `{default}` | {key.doc} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m ragchat.config > the table for docs/reference/config.md
+    print(keys_markdown(), end="")
