@@ -1,0 +1,100 @@
+"""`ragchat doctor`: what this machine has, what ragchat will use, and why."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ragchat.cli.options import backend_flags, backend_options
+
+
+@click.command()
+@backend_options
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+def doctor(backend: str | None, use_api: bool, api_base: str | None, api_model: str | None,
+           as_json: bool) -> None:
+    """Check Python, torch, CUDA, GPU and VRAM, exllamav2, flash-attn, models, the HF token,
+    collections, and which LLM backend runs and why.
+
+    Loads no model and works on any machine; it says what is missing and how to fix it.
+    Backend flags (--backend, --api, ...) show what that choice would do.
+    """
+    from ragchat.config import load_settings
+    from ragchat.llm.diagnose import collect
+
+    settings = load_settings(backend_flags(backend, use_api, api_base, api_model))
+    report = collect(settings)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        print_report(report)
+
+
+def _gb(n: Any) -> str:
+    return f"{n / 1e9:.1f} GB" if isinstance(n, int | float) and n else "-"
+
+
+def print_report(r: dict[str, Any]) -> None:
+    rc, gpu, eng, models, plan = r["ragchat"], r["gpu"], r["engines"], r["models"], r["vram"]
+    section("ragchat", [
+        ("version", rc["version"]), ("python", f"{rc['python']} ({rc['executable']})"),
+        ("config file", rc["config_file"] + ("" if rc["config_file_exists"] else " (none)")),
+        ("data", rc["data_dir"]), ("models", rc["models_dir"]),
+    ])
+    gpu_line = (f"{gpu['name']}, {_gb(gpu['free_bytes'])} free of {_gb(gpu['total_bytes'])}"
+                if gpu["cuda_available"] else f"none{' (' + gpu['error'] + ')' if gpu['error'] else ''}")
+    section("hardware", [
+        ("torch", f"{gpu['torch'] or 'not installed'} (CUDA {gpu['torch_cuda'] or 'none'})"),
+        ("GPU", gpu_line),
+        ("exllamav2", f"{eng['exllamav2'] or 'not installed'}; extension: "
+                      f"{eng['exllamav2_extension']}"),
+        ("flash-attn", eng["flash_attn"] or "not installed (exllamav2 runs unpaged)"),
+        ("llama-cpp-python", eng["llama_cpp_python"] or "not installed"),
+    ])
+    section("models", [("EXL2", _model_line(models["exl2"])),
+                       ("GGUF", _model_line(models["gguf"]))])
+    section("VRAM", _vram_lines(plan))
+    api = r["api"]
+    section("API", [("HF token", f"yes ({api['hf_token_source']})" if api["hf_token"] else "no"),
+                    ("endpoint", f"{api['url']} model {api['model']}"),
+                    ("fallback", "on" if api["fallback"] else "off")])
+    b = r["backend"]
+    section("backend", [("uses", b.get("name", "?")), ("why", b.get("reason", b.get("error"))),
+                        ("decided by", b.get("source", "-"))])
+    section("collections", [("found", ", ".join(r["collections"]) or "none")])
+    section("settings", [(k, f"{v['value']!r}  [{v['source']}]") for k, v in r["settings"].items()])
+    if r["problems"]:
+        click.echo("\nTo fix or note:")
+        for line in r["problems"]:
+            click.echo(f"  - {line}")
+
+
+def _model_line(entry: dict[str, Any]) -> str:
+    if not entry["found"]:
+        return f"not found: {entry['why']}"
+    bits = f", {entry['bpw']:g} bpw" if entry.get("bpw") else (
+        f", {entry['quant']}" if entry.get("quant") else "")
+    return f"{entry['path']} ({_gb(entry['size_bytes'])}{bits}; {entry['why']})"
+
+
+def _vram_lines(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    if "error" in plan:
+        return [("error", plan["error"])]
+    fits = {True: "fits in free VRAM", False: "does NOT fit in free VRAM", None: "no GPU to check"}
+    return [
+        ("model", f"{plan['model']}: {plan['params'] / 1e9:.1f}B params"),
+        ("weights", f"{_gb(plan['weights_bytes'])} at {plan['bpw']:g} bpw "
+                    f"(FP16 would be {_gb(plan['fp16_weights_bytes'])}: a 24 GB card needs "
+                    "quantization)"),
+        ("KV cache", f"{plan['cache_type']}, {plan['cache_bytes_per_token'] / 1024:.0f} KiB per "
+                     f"token; {plan['context']} tokens ({plan['context_from']})"),
+        ("needs", f"{_gb(plan['need_bytes'])} with working memory: {fits[plan['fits']]}"),
+    ]
+
+
+def section(title: str, rows: list[tuple[str, Any]]) -> None:
+    click.echo(f"\n{title}" if title != "ragchat" else title)
+    for key, value in rows:
+        click.echo(f"  {key + ':':<18} {value}")

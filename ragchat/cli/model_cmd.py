@@ -1,0 +1,124 @@
+"""`ragchat model pull|list|rm|use`: the models ragchat runs."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+DEFAULT_REPO = "bartowski/Qwen2.5-14B-Instruct-exl2"
+DEFAULT_REVISION = "4_25"
+
+
+@click.group()
+def model() -> None:
+    """Download, list, remove and choose models.
+
+    \b
+    EXL2 models (for the GPU backend) come from the Hugging Face hub: a repository and a
+    branch, the branch naming the bits per weight (4_25 = 4.25 bpw, about 9 GB for 14B).
+    GGUF files (for the CPU backend) can be pulled too, or used from any path.
+
+    \b
+    Examples:
+      ragchat model pull                       Qwen2.5-14B-Instruct EXL2 at 4.25 bpw
+      ragchat model pull bartowski/Qwen2.5-7B-Instruct-exl2 --revision 6_5
+      ragchat model list
+      ragchat model use Qwen2.5-7B             choose by (part of) its name
+      ragchat model rm bartowski--Qwen2.5-7B-Instruct-exl2--6_5
+    """
+
+
+@model.command()
+@click.argument("repo", default=DEFAULT_REPO)
+@click.option("--revision", "-r", default=None, metavar="BRANCH",
+              help=f"Branch, tag or commit [default: {DEFAULT_REVISION} for the default repo, "
+                   "else main].")
+@click.option("--include", multiple=True, metavar="PATTERN",
+              help="Only files matching PATTERN (repeatable), e.g. '*Q4_K_M.gguf'.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def pull(repo: str, revision: str | None, include: tuple[str, ...], quiet: bool) -> None:
+    """Download REPO from the Hugging Face hub (resumes an interrupted download)."""
+    from ragchat.llm import models
+    from ragchat.llm.download import pull_model
+
+    revision = revision or (DEFAULT_REVISION if repo == DEFAULT_REPO else "main")
+    click.echo(f"Downloading {repo}@{revision} ...", err=True)
+    folder = pull_model(repo, revision, include=list(include) or None, progress=not quiet)
+    size = models.folder_size(folder)
+    click.echo(f"Downloaded {repo}@{revision} to {folder} ({_size(size)})")
+    if models.is_exl2_dir(folder) and "exl2" not in models.read_selection():
+        models.select(models.describe(folder))
+        click.echo("It is now the EXL2 model in use (change with `ragchat model use`).")
+
+
+@model.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def list_(as_json: bool) -> None:
+    """Local EXL2 and GGUF models, their size and bits per weight; * marks those in use."""
+    from ragchat.config import load_settings
+    from ragchat.llm import models
+
+    settings = load_settings()
+    in_use = {models.resolve_exl2_model(settings)[0], models.resolve_gguf_model(settings)[0]}
+    rows = models.list_models()
+    if as_json:
+        click.echo(json.dumps([_row_dict(m, m.path in in_use) for m in rows], indent=2))
+        return
+    if not any(m.kind == "exl2" for m in rows):
+        click.echo("No EXL2 model yet: `ragchat model pull` downloads the default one.", err=True)
+    for m in rows:
+        mark = "*" if m.path in in_use else " "
+        bits = f"{m.bpw:g} bpw" if m.bpw else (m.quant or "-")
+        click.echo(f"{mark} {m.name:<48} {m.kind:<5} {_size(m.size_bytes):>9}  {bits:<9} {m.path}")
+
+
+def _row_dict(m, used: bool) -> dict:
+    return {"name": m.name, "kind": m.kind, "path": str(m.path), "size_bytes": m.size_bytes,
+            "bpw": m.bpw, "quant": m.quant or None, "bundled": m.bundled, "in_use": used}
+
+
+@model.command()
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def rm(name: str, yes: bool) -> None:
+    """Delete a downloaded model (by its name in `model list`)."""
+    from ragchat.llm.download import remove_model
+    from ragchat.llm.models import find_model
+
+    info = find_model(name)
+    if not yes:
+        click.confirm(f"Delete {info.path} ({_size(info.size_bytes)})?", abort=True, err=True)
+    cleared = remove_model(info)
+    click.echo(f"Removed {info.path}")
+    if cleared:
+        click.echo(f"It was the {'/'.join(cleared).upper()} model in use; none is chosen now.")
+
+
+@model.command()
+@click.argument("name")
+def use(name: str) -> None:
+    """Choose the model a backend loads: an EXL2 folder (exllamav2) or a GGUF file (llamacpp).
+
+    NAME is a name from `model list` (or part of one) or a path.
+    """
+    from ragchat.config import load_settings
+    from ragchat.llm import models
+
+    info = models.find_model(name)
+    models.select(info)
+    backend = "exllamav2" if info.kind == "exl2" else "llamacpp"
+    click.echo(f"{backend} will use {info.path}")
+    key = "exl2_model" if info.kind == "exl2" else "gguf_model"
+    settings = load_settings()
+    if getattr(settings, key):
+        click.echo(f"note: {key} is set ({settings.source(key)}) and takes precedence; "
+                   "unset it to use this choice", err=True)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

