@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ragchat.config import Settings
 from ragchat.errors import IndexMismatchError, RagchatError
 from ragchat.index import store, vectors
@@ -226,14 +228,16 @@ def _embed_missing(settings, conn, model, meta, planned, progress, report, timer
         progress.stage("loading embedding model", None)
         embedder = load_embedder(model, settings)
     progress.stage("embedding", len(missing))
-    step = max(8, settings.embedding_batch_size * 8)  # commit this many vectors at a time
-    for start in range(0, len(missing), step):
-        batch = missing[start:start + step]
-        with timer("embed"):
-            vecs = embedder.embed([texts[k] for k in batch])
-        store.save_vectors(conn, batch, vecs)
-        report.vectors_embedded += len(batch)
-        progress.advance(len(batch))
+    size = max(1, settings.embedding_batch_size)
+    for start in range(0, len(missing), size * 8):  # commit every 8 batches
+        group = missing[start:start + size * 8]
+        parts = []
+        for sub in range(0, len(group), size):
+            with timer("embed"):
+                parts.append(embedder.embed([texts[k] for k in group[sub:sub + size]]))
+            progress.advance(len(parts[-1]))
+        store.save_vectors(conn, group, np.concatenate(parts))
+        report.vectors_embedded += len(group)
     return embedder, embedder.dim
 
 
