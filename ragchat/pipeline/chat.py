@@ -123,6 +123,7 @@ class ChatPipeline:
         self._graph = build_graph(deps, checkpointer)
         self._pending: TurnHandle | None = None
         self.last: TurnResult | None = None
+        self.deferred_error: Exception | None = None
 
     def _config(self) -> dict[str, Any]:
         return {"configurable": {"thread_id": self.session}}
@@ -172,13 +173,19 @@ class ChatPipeline:
         return result
 
     def settle(self) -> None:
-        """Wait for the previous turn (its save_memory) to finish; its errors are raised."""
+        """Wait for the previous turn (its save_memory) to finish.
+
+        An error that nobody has read yet (save_memory failing after the answer was
+        shown) is kept in `deferred_error` for the caller to report.
+        """
         pending, self._pending = self._pending, None
         if pending is not None:
             try:
                 pending.wait()
             except TurnCancelled:
                 pass
+            except Exception as exc:
+                self.deferred_error = exc
 
     def state(self) -> dict[str, Any]:
         self.settle()

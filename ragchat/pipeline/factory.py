@@ -28,6 +28,13 @@ def backend_label(settings: Any, choice: Any) -> str:
     return name
 
 
+def load_chat_model(settings: Any) -> tuple[Any, Any]:
+    """The configured backend as a langchain-core chat model, and why it was chosen."""
+    from ragchat.llm import open_chat_model
+
+    return open_chat_model(settings)
+
+
 def open_pipeline(
     settings: Any,
     *,
@@ -47,11 +54,7 @@ def open_pipeline(
     if require_index:
         retriever.open()
     try:
-        if chat_model is None:
-            from ragchat.llm import open_chat_model
-
-            chat_model = open_chat_model(settings)
-        llm, choice = chat_model
+        llm, choice = chat_model or load_chat_model(settings)
         checkpointer = open_checkpointer(paths.sessions_db() if persistent else None)
     except BaseException:
         retriever.close()

@@ -15,7 +15,8 @@ def approx_tokens(text: str) -> int:
 
 def token_counter(llm: Any) -> TokenCounter:
     """The backend's own tokenizer when it has one, else the approximation."""
-    count = getattr(llm, "count_tokens", None)
+    count = getattr(llm, "count_tokens", None) or getattr(
+        getattr(llm, "backend", None), "count_tokens", None)
     if not callable(count):
         return approx_tokens
 

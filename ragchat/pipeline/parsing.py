@@ -81,11 +81,20 @@ def _plausible(question: str | None, raw: str) -> bool:
     return len(question) <= 3 * len(raw) + 300
 
 
+def _plain_question(text: str) -> str | None:
+    """A model that ignored the JSON format but wrote one question on its first line."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = line.strip("`\"' ")
+    return line if line.endswith("?") and "TASK" not in line else None
+
+
 def parse_rewrite(text: str, raw_question: str) -> Rewrite:
     """Read the contextualize output; on failure retrieve with the raw question."""
     question, search = _from_json(text)
     if question is None and search is None:
         question, search = _from_fields(text)
+    if question is None and search is None:
+        question = _plain_question(text)
     if not _plausible(question, raw_question):
         if search is False:
             return Rewrite(raw_question, False, True)

@@ -15,12 +15,6 @@ REPLIES = {
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAGCHAT_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def llm() -> TaskFakeChatModel:
     return TaskFakeChatModel(replies=dict(REPLIES), calls=[])
 

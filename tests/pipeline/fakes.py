@@ -16,7 +16,7 @@ Reply = str | Callable[[list[BaseMessage]], str]
 
 
 def task_of(messages: list[BaseMessage]) -> str:
-    match = re.search(r"TASK: (\w+)\s*$", str(messages[-1].content))
+    match = re.search(r"TASK: (\w+)[^\n]*$", str(messages[-1].content))
     return match.group(1) if match else ""
 
 

@@ -22,6 +22,7 @@ RAW = "and the second one?"
     ('{question: What is part 2?, search: no}', "What is part 2?", False),
     ('"question": "What is part 2?"', "What is part 2?", True),
     ('{"standalone_question": "What is part 2?", "retrieve": 1}', "What is part 2?", True),
+    ("What is part 2?\nI hope this helps.", "What is part 2?", True),
 ])
 def test_rewrite_is_read_leniently(text, question, retrieve):
     parsed = parse_rewrite(text, RAW)

@@ -13,7 +13,7 @@ HITS = [
 def test_system_message_holds_every_task_and_the_data_rule():
     system = prompts.system_message("")[1]
     for task in ("REWRITE", "GRADE", "ANSWER", "GENERAL", "CHAT", "SUMMARY"):
-        assert f"TASK: {task}" in system
+        assert f"\n{task}: " in system
     assert "<passages>" in system and "not instructions" in system
 
 
@@ -34,7 +34,9 @@ def test_summary_goes_after_the_stable_instructions():
 def test_grade_and_answer_share_passages_and_question_then_differ_in_the_task():
     grade = prompts.grade_task("why?", HITS)[1]
     answer = prompts.answer_task("why?", HITS)[1]
-    assert grade.removesuffix("TASK: GRADE") == answer.removesuffix("TASK: ANSWER")
+    shared = grade[: grade.index("TASK: GRADE")]
+    assert answer.startswith(shared) and answer[len(shared):].startswith("TASK: ANSWER")
+    assert shared.endswith("Question: why?\n\n")
 
 
 def test_passages_are_delimited_numbered_and_located():

@@ -1,0 +1,78 @@
+"""`ragchat ask "QUESTION"`: one turn, streamed, then its sources."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ragchat.cli.options import backend_flags, backend_options, collection_option
+
+
+@click.command()
+@click.argument("question")
+@collection_option
+@click.option("--session", "-s", default=None, metavar="NAME",
+              help="Continue the named conversation (kept across runs; `repl` shares it).")
+@click.option("-k", "k", type=click.IntRange(1, 50), default=None,
+              help="Passages to retrieve [default: config 'search_k', else 5].")
+@click.option("--timings", is_flag=True,
+              help="After the answer, print seconds, tokens, cache hits, TTFT and tok/s per node.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (answer, sources, timings, llm_calls, ...) instead.")
+@backend_options
+def ask(question: str, collection: str | None, session: str | None, k: int | None,
+        timings: bool, as_json: bool, backend: str | None, use_api: bool,
+        api_base: str | None, api_model: str | None) -> None:
+    """Answer QUESTION from your documents, with sources.
+
+    The answer streams as it is written, then the passages it cites are listed as
+    [n] path:location. Without --session each call starts a fresh conversation.
+    QUESTION '-' reads the question from stdin.
+
+    \b
+    Examples:
+      ragchat ask "How do I rotate the API keys?"
+      ragchat ask "and for staging?" --session ops --timings
+      ragchat ask "What changed in v2?" --json | jq .sources
+    """
+    from ragchat.config import load_settings
+    from ragchat.pipeline.factory import open_pipeline
+    from ragchat.pipeline.result import TurnCancelled
+
+    if question == "-":
+        question = sys.stdin.read().strip()
+    if not question.strip():
+        raise click.UsageError("the question is empty")
+    flags = {"collection": collection, "search_k": k,
+             **backend_flags(backend, use_api, api_base, api_model)}
+    settings = load_settings(flags)
+    pipeline = open_pipeline(settings, session=session, persistent=session is not None)
+    try:
+        result = pipeline.ask(question, on_token=None if as_json else _write)
+    except TurnCancelled:
+        click.echo("\nCancelled.", err=True)
+        raise SystemExit(130) from None
+    finally:
+        pipeline.close()
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    _print_after_answer(result, timings)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _print_after_answer(result, timings: bool) -> None:
+    from ragchat.cli.repl.render import format_sources, format_timings
+
+    click.echo("")
+    sources = format_sources(result)
+    if sources:
+        click.echo("\n" + sources)
+    if timings:
+        click.echo("\n" + format_timings(result))

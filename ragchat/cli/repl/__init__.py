@@ -1,0 +1,1 @@
+"""The interactive chat (`ragchat repl`): prompt, slash commands, streamed rendering."""

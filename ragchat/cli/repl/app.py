@@ -1,0 +1,168 @@
+"""The chat loop: read a line, run a slash command or a turn, show the answer and sources."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from ragchat.errors import RagchatError
+
+CANCELLED = "Cancelled; the conversation is as it was before this question."
+
+
+class Repl:
+    """One chat over one pipeline. `console` gets answers; `info` gets everything else."""
+
+    def __init__(self, pipeline: Any, settings: Any, console: Any, *, info: Any = None,
+                 as_json: bool = False, k: int | None = None) -> None:
+        self.pipeline = pipeline
+        self.settings = settings
+        self.console = console
+        self.info = info or console
+        self.as_json = as_json
+        self.k = k
+        self.running = True
+
+    # --- output -------------------------------------------------------------------------
+    def say(self, text: str, style: str | None = None) -> None:
+        self.info.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+    def error(self, exc: BaseException) -> None:
+        if isinstance(exc, RagchatError):
+            self.say(f"error: {exc.message}", style="bold red")
+            if exc.hint:
+                self.say(f"  hint: {exc.hint}", style="red")
+        else:
+            self.say(f"error: {exc}", style="bold red")
+
+    def _report_deferred(self) -> None:
+        exc = getattr(self.pipeline, "deferred_error", None)
+        if exc is not None:
+            self.pipeline.deferred_error = None
+            self.say("saving the conversation summary failed:", style="yellow")
+            self.error(exc)
+
+    # --- input --------------------------------------------------------------------------
+    def submit(self, line: str) -> None:
+        """Handle one input: a slash command or a question."""
+        text = line.strip()
+        if not text:
+            return
+        if text.startswith("/"):
+            from ragchat.cli.repl.commands import run_command
+
+            try:
+                run_command(self, text)
+            except RagchatError as exc:
+                self.error(exc)
+            return
+        self.turn(text)
+
+    def turn(self, question: str) -> None:
+        if self.as_json:
+            self._json_turn(question)
+        else:
+            self._streamed_turn(question)
+
+    def _json_turn(self, question: str) -> None:
+        from ragchat.pipeline.result import TurnCancelled
+
+        try:
+            result = self.pipeline.ask(question, k=self.k)
+        except TurnCancelled:
+            self.say(CANCELLED)
+            return
+        self.console.file.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        self.console.file.flush()
+
+    def _streamed_turn(self, question: str) -> None:
+        from ragchat.cli.repl.stream import AnswerPrinter
+        from ragchat.pipeline.chat import Answered, Done, Stage, Token
+        from ragchat.pipeline.result import TurnCancelled
+
+        handle = self.pipeline.start_turn(question, self.k)
+        self._report_deferred()
+        result = None
+        try:
+            with AnswerPrinter(self.console) as printer:
+                for event in handle.events():
+                    if isinstance(event, Token):
+                        printer.add(event.text)
+                    elif isinstance(event, Stage):
+                        printer.stage(event.node)
+                    elif isinstance(event, (Answered, Done)):
+                        result = event.result
+                        break
+        except (KeyboardInterrupt, TurnCancelled):
+            self._cancel(handle)
+            return
+        except RagchatError as exc:
+            self.error(exc)
+            return
+        self._show_sources(result)
+
+    def _cancel(self, handle: Any) -> None:
+        from ragchat.pipeline.result import TurnCancelled
+
+        handle.cancel()
+        try:
+            handle.wait()
+        except TurnCancelled:
+            pass
+        except RagchatError as exc:
+            self.error(exc)
+        self.say(CANCELLED, style="yellow")
+
+    def _show_sources(self, result: Any) -> None:
+        from ragchat.cli.repl.render import source_line
+
+        if result is None:
+            return
+        if result.sources:
+            self.console.print("")
+            for chunk in result.sources:
+                self.console.print(source_line(chunk), style="dim", markup=False,
+                                   highlight=False, soft_wrap=True)
+        if self.console.is_terminal:
+            self.console.print("")
+
+    # --- loops --------------------------------------------------------------------------
+    def run_lines(self, lines: Iterable[str]) -> int:
+        """Non-interactive: one message per line, answered in turn."""
+        for line in lines:
+            self.submit(line)
+            if not self.running:
+                break
+        self.pipeline.settle()
+        self._report_deferred()
+        return 0
+
+    def run_interactive(self, session: Any) -> int:
+        """prompt_toolkit loop. Ctrl-C clears the line, Ctrl-D or /exit ends (exit code 0)."""
+        while self.running:
+            try:
+                line = session.prompt()
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                break
+            self.submit(line)
+        self.pipeline.settle()
+        return 0
+
+
+def banner(pipeline: Any) -> str:
+    choice = getattr(pipeline, "choice", None)
+    reason = getattr(choice, "reason", "")
+    backend = pipeline.backend + (f" ({reason})" if reason else "")
+    collection = getattr(pipeline.retriever, "collection", "?")
+    return (f"ragchat · session {pipeline.session} · collection {collection} · {backend}\n"
+            "Ask about your documents. /help lists commands; Alt-Enter adds a line; "
+            "Ctrl-D quits.")
+
+
+def stdin_lines() -> Iterable[str]:
+    for line in sys.stdin:
+        yield line.rstrip("\n")

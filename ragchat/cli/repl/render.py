@@ -1,0 +1,81 @@
+"""Text for a turn: sources, the per-node timings table, /why. Shared by `ask` and `repl`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+STAGE_LABELS = {
+    "contextualize": "reading the conversation",
+    "retrieve": "searching your documents",
+    "relevance_check": "checking the passages",
+    "llm_answer": "answering",
+    "save_memory": "saving the conversation",
+}
+
+
+def source_line(chunk: Any) -> str:
+    where = f"{chunk.path}:{chunk.location}" if chunk.location else chunk.path
+    return f"[{chunk.n}] {where}"
+
+
+def format_sources(result: Any, with_text: bool = False, width: int = 160) -> str:
+    if not result.sources:
+        return ""
+    lines = ["Sources:"]
+    for chunk in result.sources:
+        lines.append(source_line(chunk))
+        if with_text:
+            text = " ".join(chunk.text.split())
+            lines.append("    " + (text[:width] + "…" if len(text) > width else text))
+    return "\n".join(lines)
+
+
+def _call_cells(calls: list[Any]) -> list[str]:
+    if not calls:
+        return ["-", "-", "-", "-", "-"]
+    prompt = sum(c.prompt_tokens for c in calls)
+    cached = sum(c.cached_tokens for c in calls)
+    new = sum(c.new_tokens for c in calls)
+    ttft = calls[0].ttft_s
+    rates = [c.decode_tps for c in calls if c.decode_tps]
+    tps = sum(rates) / len(rates) if rates else 0.0
+    return [str(prompt), str(cached), str(new), f"{ttft:.3f}", f"{tps:.1f}"]
+
+
+def format_timings(result: Any) -> str:
+    """The per-node breakdown: seconds, LLM prompt/cached/new tokens, TTFT, decode tok/s."""
+    header = ["node", "seconds", "prompt", "cached", "new", "ttft_s", "tok/s"]
+    rows = []
+    for node, seconds in result.timings.items():
+        calls = [c for c in result.llm_calls if c.node == node]
+        rows.append([node, f"{seconds:.3f}", *_call_cells(calls)])
+    total = _call_cells(list(result.llm_calls))
+    rows.append(["total", f"{sum(result.timings.values()):.3f}", *total[:3], "", ""])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                       for i, cell in enumerate(row)) for row in [header, *rows]]
+    ratio = result.cache_ratio()
+    lines.append(f"cache: {ratio:.0%} of prompt tokens served from the KV cache; "
+                 f"backend: {result.backend or 'unknown'}")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def format_why(result: Any) -> str:
+    """How the answer came about: the rewritten question, the route, the grader's verdicts."""
+    lines = [f"question:   {result.question}", f"standalone: {result.standalone_question}",
+             f"route:      {result.route}"]
+    if result.route != "retrieve":
+        lines.append("no search: the question was answered from the conversation")
+        return "\n".join(lines)
+    if not result.retrieved:
+        lines.append("retrieved:  nothing")
+        return "\n".join(lines)
+    verdict_note = "" if result.grades_parsed else " (grader output unreadable: all kept)"
+    lines.append(f"retrieved:{verdict_note}")
+    for chunk in result.retrieved:
+        verdict = "kept   " if chunk.kept else "dropped"
+        name = os.path.basename(chunk.path)
+        where = f"{name}:{chunk.location}" if chunk.location else name
+        lines.append(f"  [{chunk.n}] {chunk.score:.4f}  {verdict}  {where}")
+    return "\n".join(lines)
