@@ -110,10 +110,13 @@ class ApiBackend(Backend):
                     raise exc.error from exc
                 delay = exc.wait_s if exc.wait_s is not None else self._backoff(attempt)
                 attempt += 1
-                if cancel is not None and cancel.wait(delay):
+                if self.pause(delay, cancel):
                     return
-                if cancel is None:
-                    threading.Event().wait(delay)
+
+    @staticmethod
+    def pause(seconds: float, cancel: threading.Event | None) -> bool:
+        """Wait before a retry; True when cancelled meanwhile."""
+        return (cancel or threading.Event()).wait(seconds)
 
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_s * 2**attempt, 8.0) * (0.75 + random.random() / 2)
@@ -199,6 +202,9 @@ def classify_error(exc: Exception, url: str, model: str, timeout: float) -> ApiE
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status is not None:
         return _http_error(int(status), exc, url, model)
+    if "OfflineModeIsEnabled" in names:
+        return ApiError(BackendError("HF_HUB_OFFLINE is set, so huggingface_hub makes no requests",
+                                     hint="unset HF_HUB_OFFLINE to use --api"), retryable=False)
     if names & {"TimeoutException", "TimeoutError", "Timeout", "InferenceTimeoutError"}:
         return ApiError(BackendError(f"the API at {url} did not answer within {timeout:g} s",
                                      hint="raise api_timeout (RAGCHAT_API_TIMEOUT) or try later"),

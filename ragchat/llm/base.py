@@ -58,7 +58,7 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this backend's tokenizer (an estimate where none is at hand)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to free by default
         """Free the model or connection. Safe to call twice."""
 
     def generate(self, messages: list[dict], **kwargs) -> str:

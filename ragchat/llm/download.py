@@ -16,7 +16,7 @@ from ragchat.errors import ModelError
 from ragchat.llm.models import ModelInfo, local_dir_for, unselect
 
 NETWORK_HINT = ("check your connection (and HF_ENDPOINT if you set it); run the same command "
-                "again to resume")
+                "again to resume: files already downloaded are kept")
 
 
 def hub_endpoint() -> str | None:

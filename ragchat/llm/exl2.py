@@ -216,7 +216,7 @@ class ExLlamaV2Backend(Backend):
     def _drain(self, job: Any, final: dict, cancel: threading.Event | None,
                clock: StatsClock) -> Iterator[str]:
         while not final:
-            if is_cancelled(cancel):
+            if is_cancelled(cancel) or not self.generator.num_remaining_jobs():
                 return
             for result in self.generator.iterate():
                 if result.get("job") is not job or result.get("stage") != "streaming":

@@ -19,6 +19,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _lower(headers) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -82,7 +86,7 @@ class FaultHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
-        self.owner.requests.append({"path": self.path, "headers": dict(self.headers),
+        self.owner.requests.append({"path": self.path, "headers": _lower(self.headers),
                                     "json": body, "time": time.monotonic()})
         reply = self.owner.next_reply()
         if reply.hang_s:
@@ -153,7 +157,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         self.owner.requests.append({"method": self.command, "path": self.path,
-                                    "headers": dict(self.headers)})
+                                    "headers": _lower(self.headers)})
 
     def do_HEAD(self) -> None:
         self._record()
@@ -204,6 +208,9 @@ class HubHandler(BaseHTTPRequestHandler):
         if name not in hub.files:
             return self._json({"error": "Entry not found"}, 404, {"X-Error-Code": "EntryNotFound"})
         data = hub.files[name]
+        step = hub.script.get(name, []).pop(0) if hub.script.get(name) and not head else None
+        if step and step[0] == "status":
+            return self._json({"error": "server error"}, step[1])
         start = self._range_start()
         self.send_response(206 if start else 200)
         self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
@@ -214,9 +221,8 @@ class HubHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if head:
             return
-        cut = hub.break_once.pop(name, None)
-        if cut is not None:  # send part of the file, then drop the connection
-            self.wfile.write(data[start:start + cut])
+        if step and step[0] == "cut":  # send part of the file, then drop the connection
+            self.wfile.write(data[start:start + step[1]])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
@@ -237,5 +243,7 @@ class FakeHub(LoopbackServer):
         self.repo = repo
         self.revision = revision
         self.files = files
-        self.break_once: dict[str, int] = {}
+        # per file, what the next GETs do: ("cut", n) sends n bytes then drops the connection,
+        # ("status", code) answers with an HTTP error
+        self.script: dict[str, list[tuple[str, int]]] = {}
         super().__init__(type("Handler", (HubHandler,), {}))

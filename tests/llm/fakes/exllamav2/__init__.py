@@ -1,0 +1,73 @@
+"""A stand-in for exllamav2 0.3.2 with the same names and result fields, for tests without a GPU.
+
+The generator "writes" the words of a fixed text, one token per word, and reports cached
+tokens like the unpaged dynamic generator: the common prefix with the previous job.
+"""
+
+import torch
+
+__version__ = "0.3.2-fake"
+LOADED: list = []
+
+
+class ExLlamaV2Config:
+    def __init__(self, model_dir):
+        self.model_dir = model_dir
+        self.max_seq_len = 32768
+        self.no_flash_attn = False
+
+    def arch_compat_overrides(self, quiet=False):
+        pass
+
+
+class ExLlamaV2:
+    def __init__(self, config):
+        self.config = config
+
+    def load_autosplit(self, cache, progress=False):
+        if cache.max_seq_len > 1_000_000:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        LOADED.append((self.config.model_dir, type(cache).__name__, cache.max_seq_len))
+
+    def unload(self):
+        LOADED.clear()
+
+
+class ExLlamaV2Cache:
+    def __init__(self, model, batch_size=1, max_seq_len=-1, lazy=False):
+        assert max_seq_len % 256 == 0 and lazy
+        self.max_seq_len = max_seq_len
+
+
+class ExLlamaV2Cache_Q8(ExLlamaV2Cache):
+    pass
+
+
+class ExLlamaV2Cache_Q6(ExLlamaV2Cache):
+    pass
+
+
+class ExLlamaV2Cache_Q4(ExLlamaV2Cache):
+    pass
+
+
+SPECIAL = {"<|im_start|>": 1, "<|im_end|>": 2, "<|endoftext|>": 3}
+
+
+class ExLlamaV2Tokenizer:
+    eos_token_id = 3
+
+    def __init__(self, config):
+        self.vocab = {}
+
+    def single_id(self, token):
+        return SPECIAL.get(token)
+
+    def encode(self, text, add_bos=False, encode_special_tokens=False):
+        ids = []
+        for part in text.replace("<|", " <|").replace("|>", "|> ").split():
+            if encode_special_tokens and part in SPECIAL:
+                ids.append(SPECIAL[part])
+            else:
+                ids.append(self.vocab.setdefault(part, 100 + len(self.vocab)))
+        return torch.tensor([ids], dtype=torch.long)

@@ -1,0 +1,1 @@
+has_flash_attn_with_paged = False

@@ -1,0 +1,77 @@
+"""The embedded backend with the real tiny model: template, truthful cache accounting, limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragchat.errors import BackendError, ModelError
+
+USER = {"role": "user", "content": "Say hello."}
+
+
+def test_prompt_uses_the_models_own_chat_template(llama_backend):
+    text = llama_backend.template.render([USER])
+    # SmolLM2's template (from the GGUF metadata) adds its own system turn when none is given.
+    assert text.startswith("<|im_start|>system\n")
+    assert text.endswith("<|im_start|>user\nSay hello.<|im_end|>\n<|im_start|>assistant\n")
+    ids = llama_backend.prompt_tokens([USER])
+    start = llama_backend._llm.tokenize(b"<|im_start|>", add_bos=False, special=True)
+    assert ids[0] == start[0]  # special tokens are tokens, not text
+
+
+def test_cached_tokens_are_the_common_prefix(llama_backend):
+    first = [{"role": "system", "content": "Be brief."}, USER]
+    other = [{"role": "system", "content": "Be long and detailed."}, USER]
+    list(llama_backend.stream(first, max_new_tokens=2))
+    ids_first = llama_backend.prompt_tokens(first)
+    ids_other = llama_backend.prompt_tokens(other)
+    common = next(i for i, (a, b) in enumerate(zip(ids_first, ids_other, strict=False)) if a != b)
+    list(llama_backend.stream(other, max_new_tokens=2))
+    assert llama_backend.last_stats.cached_tokens == common
+    list(llama_backend.stream(other, max_new_tokens=2))
+    # the same prompt again: all but the last token come from the cache
+    assert llama_backend.last_stats.cached_tokens == len(ids_other) - 1
+
+
+def test_cache_survives_a_cancelled_generation(llama_backend):
+    import threading
+
+    cancel = threading.Event()
+    for _ in llama_backend.stream([USER], max_new_tokens=50, cancel=cancel):
+        cancel.set()
+    list(llama_backend.stream([USER], max_new_tokens=2))
+    assert llama_backend.last_stats.cached_tokens == llama_backend.last_stats.prompt_tokens - 1
+
+
+def test_count_tokens(llama_backend):
+    assert llama_backend.count_tokens("") == 0
+    assert 1 <= llama_backend.count_tokens("hello world") <= 4
+
+
+def test_prompt_longer_than_the_context_is_a_clear_error(llama_backend):
+    long = {"role": "user", "content": "word " * (llama_backend.context_length + 10)}
+    with pytest.raises(BackendError) as info:
+        list(llama_backend.stream([long], max_new_tokens=2))
+    assert "llamacpp_ctx" in info.value.hint
+
+
+def test_missing_model_file(tmp_path):
+    from ragchat.llm.llamacpp import LlamaCppBackend
+
+    with pytest.raises(ModelError, match="not found"):
+        LlamaCppBackend(tmp_path / "nope.gguf")
+
+
+def test_a_file_that_is_not_a_model(tmp_path):
+    from ragchat.llm.llamacpp import LlamaCppBackend
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf file" * 100)
+    with pytest.raises(ModelError, match="cannot load"):
+        LlamaCppBackend(bad)
+
+
+def test_default_threads_leave_cores_free():
+    from ragchat.llm.llamacpp import default_threads
+
+    assert default_threads() >= 1

@@ -1,0 +1,145 @@
+"""`ragchat model pull|list|use|rm` with the real huggingface_hub download code against a tiny
+hub on loopback (HF_ENDPOINT), including resume after a dropped connection."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from llm_http import FakeHub, free_port
+
+from ragchat.cli.main import main
+
+pytestmark = pytest.mark.usefixtures("hub_online")
+
+REPO = "someone/Tiny-exl2"
+CONFIG = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
+          "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 300,
+          "quantization_config": {"quant_method": "exl2", "bits": 4.25}}
+WEIGHTS = os.urandom(300_000)
+
+
+def repo_files() -> dict[str, bytes]:
+    return {"config.json": json.dumps(CONFIG).encode(),
+            "tokenizer_config.json": b'{"eos_token": "<|im_end|>"}',
+            "output.safetensors": WEIGHTS}
+
+
+def ragchat(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    with FakeHub(REPO, "4_25", repo_files()) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield server
+
+
+def test_pull_list_use_rm(hub, capsys, ragchat_home):
+    code, out, err = ragchat(capsys, "model", "pull", REPO, "--revision", "4_25", "-q")
+    assert code == 0, err
+    folder = ragchat_home / "data" / "models" / "someone--Tiny-exl2--4_25"
+    assert (folder / "output.safetensors").read_bytes() == WEIGHTS
+    assert json.loads((folder / "config.json").read_text()) == CONFIG
+    assert "now the EXL2 model in use" in out
+    gets = [r["path"] for r in hub.requests if r["method"] == "GET"]
+    assert any(p.startswith(f"/api/models/{REPO}/revision/4_25") for p in gets)
+
+    code, out, _ = ragchat(capsys, "model", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    tiny = rows["someone--Tiny-exl2--4_25"]
+    assert tiny["kind"] == "exl2" and tiny["bpw"] == 4.25 and tiny["in_use"]
+    assert tiny["size_bytes"] >= len(WEIGHTS)
+
+    code, out, _ = ragchat(capsys, "model", "list")
+    assert "* someone--Tiny-exl2--4_25" in out and "4.25 bpw" in out
+
+    code, out, _ = ragchat(capsys, "model", "use", "Tiny-exl2")
+    assert code == 0 and "exllamav2 will use" in out
+
+    code, out, _ = ragchat(capsys, "model", "rm", "someone--Tiny-exl2--4_25", "--yes")
+    assert code == 0 and not folder.exists()
+    assert "none is chosen now" in out
+
+
+def test_a_second_pull_downloads_nothing_again(hub, capsys):
+    assert ragchat(capsys, "model", "pull", REPO, "-r", "4_25", "-q")[0] == 0
+    before = sum(1 for r in hub.requests if r["method"] == "GET" and "/resolve/" in r["path"])
+    assert ragchat(capsys, "model", "pull", REPO, "-r", "4_25", "-q")[0] == 0
+    after = sum(1 for r in hub.requests if r["method"] == "GET" and "/resolve/" in r["path"])
+    assert before == 3 and after == before
+
+
+def test_a_dropped_connection_resumes_where_it_stopped(monkeypatch, capsys, ragchat_home):
+    big = os.urandom(12 * 1024 * 1024)  # more than one 10 MB download chunk
+    files = {**repo_files(), "output.safetensors": big}
+    with FakeHub(REPO, "4_25", files) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        hub.script["output.safetensors"] = [("cut", 11 * 1024 * 1024)]
+        code, _, err = ragchat(capsys, "model", "pull", REPO, "-r", "4_25", "-q")
+    assert code == 0, err
+    folder = ragchat_home / "data" / "models" / "someone--Tiny-exl2--4_25"
+    assert (folder / "output.safetensors").read_bytes() == big
+    ranges = [r["headers"].get("range") for r in hub.requests
+              if r["method"] == "GET" and r["path"].endswith("output.safetensors")]
+    assert ranges == [None, f"bytes={10 * 1024 * 1024}-"]
+
+
+def test_a_failed_pull_fetches_only_what_is_missing_next_time(hub, capsys, ragchat_home):
+    hub.script["output.safetensors"] = [("status", 500)]
+    code, _, err = ragchat(capsys, "model", "pull", REPO, "-r", "4_25", "-q")
+    assert code == 5 and "run the same command again to resume" in err
+    first = len(hub.requests)
+    code, _, err = ragchat(capsys, "model", "pull", REPO, "-r", "4_25", "-q")
+    assert code == 0, err
+    again = [r["path"] for r in hub.requests[first:] if r["method"] == "GET"
+             and "/resolve/" in r["path"]]
+    assert len(again) == 1 and again[0].endswith("/output.safetensors")
+    folder = ragchat_home / "data" / "models" / "someone--Tiny-exl2--4_25"
+    assert (folder / "output.safetensors").read_bytes() == WEIGHTS
+
+
+def test_unknown_repo_and_branch(hub, capsys):
+    code, _, err = ragchat(capsys, "model", "pull", "someone/nothing", "-q")
+    assert code == 5 and "no model repository 'someone/nothing'" in err
+    code, _, err = ragchat(capsys, "model", "pull", REPO, "--revision", "9_99", "-q")
+    assert code == 5 and "no branch or tag '9_99'" in err
+
+
+def test_no_network_is_a_clear_error_in_a_real_process(run_cli):
+    result = run_cli("model", "pull", "-q",
+                     env={"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}", "HF_HUB_OFFLINE": "0",
+                          "HF_HUB_ETAG_TIMEOUT": "2", "HF_HUB_DOWNLOAD_TIMEOUT": "2"})
+    assert result.returncode == 5
+    assert "bartowski/Qwen2.5-14B-Instruct-exl2: the Hugging Face hub is not reachable" in \
+        result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_list_shows_the_bundled_model_in_use(capsys, gguf_path):
+    code, out, _ = ragchat(capsys, "model", "list", "--json")
+    rows = json.loads(out)
+    bundled = [r for r in rows if r["bundled"]]
+    assert bundled and bundled[0]["path"] == str(gguf_path) and bundled[0]["in_use"]
+    assert bundled[0]["quant"] == "Q4_1"
+
+
+def test_rm_refuses_what_ragchat_did_not_download(capsys, gguf_path):
+    code, _, err = ragchat(capsys, "model", "rm", str(gguf_path), "--yes")
+    assert code == 5 and "not in the models folder" in err
+    assert gguf_path.exists()
+
+
+def test_use_a_gguf_file_by_path(capsys, gguf_path, ragchat_home):
+    code, out, _ = ragchat(capsys, "model", "use", str(gguf_path))
+    assert code == 0 and out.startswith("llamacpp will use")
+    code, _, err = ragchat(capsys, "model", "use", "does-not-exist")
+    assert code == 5 and "ragchat model list" in err
