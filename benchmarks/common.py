@@ -1,0 +1,170 @@
+"""Helpers shared by the benchmark scripts.
+
+The scripts drive ragchat the way a user does: the `ragchat` command in a throwaway
+RAGCHAT_HOME. They read SQuAD-format QA files (SQuAD, KorQuAD) and write one JSON file of
+results per run under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    text: str
+    answers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    context: str
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class Article:
+    title: str
+    paragraphs: tuple[Paragraph, ...] = field(default_factory=tuple)
+
+
+def load_squad(path: Path) -> list[Article]:
+    """Articles of a SQuAD-format file (v1.1 or v2.0); unanswerable questions are dropped."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    articles = []
+    for art in data["data"]:
+        paragraphs = []
+        for par in art["paragraphs"]:
+            questions = tuple(
+                Question(str(q["id"]), " ".join(q["question"].split()),
+                         tuple(a["text"] for a in q["answers"]))
+                for q in par["qas"]
+                if not q.get("is_impossible") and q.get("answers")
+            )
+            paragraphs.append(Paragraph(par["context"], questions))
+        articles.append(Article(art.get("title", "").replace("_", " "), tuple(paragraphs)))
+    return articles
+
+
+def ragchat_command() -> list[str]:
+    """How to start ragchat: $RAGCHAT_BENCH_CMD if set, else this Python's `-m ragchat`."""
+    custom = os.environ.get("RAGCHAT_BENCH_CMD")
+    return custom.split() if custom else [sys.executable, "-m", "ragchat"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished ragchat command: its output and how long it took."""
+
+    args: tuple[str, ...]
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def run_ragchat(args: list[str], home: Path, stdin: str | None = None,
+                env: dict[str, str] | None = None) -> Run:
+    """Run `ragchat ARGS` with RAGCHAT_HOME=home; raise with its stderr if it fails."""
+    full_env = {**os.environ, "RAGCHAT_HOME": str(home), **(env or {})}
+    full_env.pop("RAGCHAT_DEBUG", None)
+    command = ragchat_command() + args
+    start = time.perf_counter()
+    proc = subprocess.run(command, input=stdin, capture_output=True, encoding="utf-8",
+                          env=full_env, cwd=str(REPO_DIR), check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"`ragchat {' '.join(args)}` failed (exit {proc.returncode}):\n"
+                         f"{proc.stderr.strip()[-3000:]}")
+    return Run(tuple(args), proc.stdout, proc.stderr, seconds)
+
+
+def last_json(text: str) -> dict:
+    """The last line of `text` that is a JSON object ({} if none)."""
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue
+    return {}
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
+def embedding_env(model: str | None) -> dict[str, str]:
+    """Environment that pins the embedding model (None: ragchat's own default)."""
+    return {"RAGCHAT_EMBEDDING_MODEL": model} if model else {}
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR,
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def save_results(name: str, payload: dict, out_dir: Path | None = None) -> Path:
+    """Write payload (plus date, commit and machine) to OUT_DIR/NAME.json."""
+    folder = Path(out_dir) if out_dir else RESULTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": git_commit(), "machine": machine(), "command": " ".join(sys.argv)}
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({**meta, **payload}, ensure_ascii=False, indent=2) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def table(rows: list[list], headers: list[str]) -> str:
+    """A plain-text table, numbers right-aligned."""
+    cells = [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
+             "  ".join("-" * w for w in widths)]
+    for row, raw in zip(cells, rows):
+        lines.append("  ".join(c.rjust(w) if isinstance(v, int | float) else c.ljust(w)
+                               for c, w, v in zip(row, widths, raw)))
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)

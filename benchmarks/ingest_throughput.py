@@ -1,0 +1,208 @@
+"""Ingest throughput and incremental re-ingest cost of `ragchat ingest`.
+
+    python benchmarks/ingest_throughput.py --files 2000
+
+Generates a folder of markdown notes (headings, paragraphs, lists, code blocks) from the
+English text of Python's own documentation (`pydoc_data`, part of every Python install),
+optionally mixed with Korean passages from a KorQuAD-format file (--korean FILE --korean-share
+0.3), then measures with a throwaway RAGCHAT_HOME:
+
+1. first ingest: wall time, chunks/s, and the time per stage that `ragchat ingest --json`
+   reports (how much of it is embedding);
+2. re-ingest of the unchanged folder (time ratio to the first: the target is < 20 %);
+3. re-ingest after touching every file (new mtime, same content: hashes must save the work);
+4. re-ingest after editing 1 % of the files.
+
+Writes benchmarks/results/ingest-NAME.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from common import embedding_env, last_json, load_squad, run_ragchat, save_results, table
+
+
+def english_sentences() -> list[str]:
+    from pydoc_data.topics import topics
+
+    text = re.sub(r"[*=~^-]{3,}", " ", " ".join(topics.values()))
+    text = " ".join(text.split())
+    return [s for s in re.split(r"(?<=[.!?])\s+", text) if 30 <= len(s) <= 400]
+
+
+def korean_sentences(path: Path) -> list[str]:
+    text = " ".join(p.context for a in load_squad(path) for p in a.paragraphs)
+    return [s for s in re.split(r"(?<=[.!?다])\s+", " ".join(text.split())) if 20 <= len(s) <= 400]
+
+
+def heading_words(sentences: list[str]) -> list[str]:
+    words = {w for s in sentences[:3000] for w in re.findall(r"\w{4,}", s)}
+    return sorted(words)
+
+
+class NoteWriter:
+    """Makes markdown notes of realistic shape from a pool of sentences."""
+
+    def __init__(self, sentences: list[str], rng: random.Random) -> None:
+        self.sentences = sentences
+        self.words = heading_words(sentences)
+        self.rng = rng
+
+    def title(self) -> str:
+        return " ".join(self.rng.sample(self.words, self.rng.randint(2, 4))).capitalize()
+
+    def paragraph(self) -> str:
+        return " ".join(self.rng.choices(self.sentences, k=self.rng.randint(2, 5)))
+
+    def block(self) -> str:
+        roll = self.rng.random()
+        if roll < 0.12:
+            items = self.rng.choices(self.sentences, k=self.rng.randint(2, 5))
+            return "\n".join(f"- {s}" for s in items)
+        if roll < 0.2:
+            names = self.rng.sample(self.words, 3)
+            return f"```python\ndef {names[0].lower()}({names[1].lower()}):\n" \
+                   f"    return {names[2].lower()}({names[1].lower()})\n```"
+        return self.paragraph()
+
+    def note(self) -> str:
+        parts = [f"# {self.title()}", self.paragraph()]
+        for _ in range(self.rng.randint(1, 4)):
+            parts.append(f"## {self.title()}")
+            parts.extend(self.block() for _ in range(self.rng.randint(1, 4)))
+        return "\n\n".join(parts) + "\n"
+
+
+def make_corpus(root: Path, files: int, seed: int, korean: Path | None, share: float) -> int:
+    """Write `files` notes in nested folders under root; return the total bytes written."""
+    rng = random.Random(seed)
+    english = NoteWriter(english_sentences(), rng)
+    hangul = NoteWriter(korean_sentences(korean), rng) if korean else None
+    total = 0
+    for i in range(files):
+        writer = hangul if hangul and rng.random() < share else english
+        path = root / f"topic{i % 20:02d}" / f"sub{i % 7}" / f"note{i:05d}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = writer.note()
+        path.write_text(text, encoding="utf-8")
+        total += len(text.encode("utf-8"))
+    return total
+
+
+def touch_all(root: Path) -> None:
+    later = time.time() + 10
+    for path in root.rglob("*.md"):
+        os.utime(path, (later, later))
+
+
+def edit_some(root: Path, fraction: float, seed: int) -> int:
+    paths = sorted(root.rglob("*.md"))
+    chosen = random.Random(seed + 1).sample(paths, max(1, int(len(paths) * fraction)))
+    for path in chosen:
+        path.write_text(path.read_text(encoding="utf-8") + "\nAn added line.\n", encoding="utf-8")
+    return len(chosen)
+
+
+def stage_times(stats: dict) -> dict[str, float]:
+    """Per-stage seconds from `ragchat ingest --json` (key "timings" or "stages")."""
+    raw = stats.get("timings") or stats.get("stages") or {}
+    return {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and k != "total"}
+
+
+def chunk_count(stats: dict) -> int | None:
+    for key in ("chunks_added", "chunks_written", "chunks", "new_chunks"):
+        if isinstance(stats.get(key), int):
+            return stats[key]
+    return None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--korean", type=Path, help="KorQuAD-format file to mix Korean notes from")
+    ap.add_argument("--korean-share", type=float, default=0.3)
+    ap.add_argument("--edit-fraction", type=float, default=0.01)
+    ap.add_argument("--embedding-model", help="sets RAGCHAT_EMBEDDING_MODEL (default: ragchat's)")
+    ap.add_argument("--name", default="default", help="label for the results file")
+    ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
+    ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
+    try:
+        report = measure(args, work)
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    path = save_results(f"ingest-{args.name}", report, args.out_dir)
+    print(f"\nwrote {path}")
+
+
+def ingest(corpus: Path, home: Path, env: dict) -> tuple[float, dict]:
+    run = run_ragchat(["ingest", str(corpus), "--json"], home, env=env)
+    return run.seconds, last_json(run.stdout)
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict:
+    corpus, home = work / "corpus", work / "home"
+    shutil.rmtree(corpus, ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
+    corpus.mkdir(parents=True)
+    size = make_corpus(corpus, args.files, args.seed, args.korean, args.korean_share)
+    env = embedding_env(args.embedding_model)
+    print(f"corpus: {args.files} markdown files, {size / 1e6:.1f} MB")
+    first_s, first = ingest(corpus, home, env)
+    again_s, again = ingest(corpus, home, env)
+    touch_all(corpus)
+    touched_s, touched = ingest(corpus, home, env)
+    edited = edit_some(corpus, args.edit_fraction, args.seed)
+    edit_s, edit = ingest(corpus, home, env)
+    report = summarize(first_s, first, again_s, touched_s, edit_s, edited)
+    report.update({"files": args.files, "bytes": size, "korean": bool(args.korean),
+                   "korean_share": args.korean_share if args.korean else 0.0,
+                   "runs": {"first": first, "unchanged": again, "touched": touched,
+                            "edited": edit}})
+    return report
+
+
+def summarize(first_s: float, first: dict, again_s: float, touched_s: float, edit_s: float,
+              edited: int) -> dict:
+    chunks = chunk_count(first)
+    stages = stage_times(first)
+    embed = sum(v for k, v in stages.items() if "embed" in k)
+    staged_total = sum(stages.values()) or None
+    rows = [["first ingest", first_s, 1.0], ["re-ingest, unchanged", again_s, again_s / first_s],
+            ["re-ingest, all touched", touched_s, touched_s / first_s],
+            [f"re-ingest, {edited} edited", edit_s, edit_s / first_s]]
+    print(table(rows, ["run", "seconds", "ratio to first"]))
+    if chunks:
+        print(f"\n{chunks} chunks: {chunks / first_s:.1f} chunks/s over the whole command")
+    if stages:
+        print(table([[k, v, v / first_s] for k, v in stages.items()],
+                    ["stage", "seconds", "share of wall"]))
+    return {
+        "first_seconds": first_s, "unchanged_seconds": again_s, "touched_seconds": touched_s,
+        "edited_seconds": edit_s, "edited_files": edited, "chunks": chunks,
+        "chunks_per_second": chunks / first_s if chunks else None,
+        "stages": stages, "embed_seconds": embed,
+        "embed_share_of_wall": embed / first_s if stages else None,
+        "embed_share_of_stages": embed / staged_total if staged_total else None,
+        "unchanged_ratio": again_s / first_s, "touched_ratio": touched_s / first_s,
+        "edited_ratio": edit_s / first_s,
+    }
+
+
+if __name__ == "__main__":
+    main()

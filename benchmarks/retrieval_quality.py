@@ -1,0 +1,211 @@
+"""Retrieval quality of `ragchat search` on a SQuAD-format QA file: recall@k and MRR per mode.
+
+    python benchmarks/retrieval_quality.py benchmarks/data/KorQuAD_v1.0_dev.json --name korquad
+
+Builds a folder of documents from the QA file's passages (one markdown file per passage,
+titled with its article's title; or one file per article with --layout article), ingests it
+with `ragchat ingest` into a throwaway RAGCHAT_HOME, asks every question through
+`ragchat search - --json -k K --mode MODE` (one question per line on stdin), and scores:
+
+- recall@k: a result is the gold passage: its file (passage layout), or a chunk of the gold
+  article's file that contains an answer (article layout), is among the top k;
+- MRR@k: mean of 1/rank of the first gold result (0 when it is not in the top k);
+- answer@k: some top-k chunk contains an answer text, in whatever file (lenient).
+
+Prints a table, a few misses per mode, and writes benchmarks/results/retrieval-NAME.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import (
+    Article,
+    Question,
+    embedding_env,
+    json_lines,
+    last_json,
+    load_squad,
+    run_ragchat,
+    save_results,
+    table,
+)
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question and where its answer lives in the built corpus."""
+
+    question: Question
+    gold_file: Path
+    title: str
+
+
+def build_corpus(articles: list[Article], root: Path, layout: str) -> list[Item]:
+    """Write the passages as markdown files under root; return every question with its gold file."""
+    root.mkdir(parents=True, exist_ok=True)
+    items = []
+    for a, article in enumerate(articles):
+        if layout == "article":
+            path = root / f"a{a:04d}.md"
+            body = "\n\n".join(p.context.strip() for p in article.paragraphs)
+            path.write_text(f"# {article.title}\n\n{body}\n", encoding="utf-8")
+        for p, par in enumerate(article.paragraphs):
+            if layout == "passage":
+                path = root / f"a{a:04d}" / f"p{p:03d}.md"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"# {article.title}\n\n{par.context.strip()}\n", encoding="utf-8")
+            items.extend(Item(q, path.resolve(), article.title) for q in par.questions)
+    return items
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def gold_rank(item: Item, results: list[dict], layout: str) -> int | None:
+    """1-based rank of the first result that is the gold passage, or None."""
+    answers = [_norm(a) for a in item.question.answers]
+    for rank, res in enumerate(results, 1):
+        if Path(res["path"]).resolve() != item.gold_file:
+            continue
+        if layout == "passage" or any(a in _norm(res.get("text", "")) for a in answers):
+            return rank
+    return None
+
+
+def answer_found(item: Item, results: list[dict]) -> bool:
+    texts = [_norm(r.get("text", "")) for r in results]
+    return any(_norm(a) in t for a in item.question.answers for t in texts)
+
+
+def score(items: list[Item], outputs: list[dict], layout: str, k: int) -> dict:
+    ranks = [gold_rank(it, out["results"][:k], layout) for it, out in zip(items, outputs)]
+    n = len(items)
+    return {
+        "questions": n,
+        "recall@1": sum(r == 1 for r in ranks) / n,
+        f"recall@{k}": sum(r is not None for r in ranks) / n,
+        f"mrr@{k}": sum(1 / r for r in ranks if r) / n,
+        f"answer@{k}": sum(answer_found(it, o["results"][:k]) for it, o in zip(items, outputs)) / n,
+        "misses": [it.question.qid for it, r in zip(items, ranks) if r is None],
+    }
+
+
+def search_all(items: list[Item], home: Path, mode: str, k: int, env: dict) -> tuple[list, float]:
+    stdin = "".join(it.question.text + "\n" for it in items)
+    run = run_ragchat(["search", "-", "--json", "-k", str(k), "--mode", mode], home, stdin, env)
+    outputs = json_lines(run.stdout)
+    if len(outputs) != len(items):
+        raise SystemExit(f"search --mode {mode} answered {len(outputs)} of {len(items)} queries")
+    for it, out in zip(items, outputs):
+        if _norm(out.get("query", "")) != it.question.text:
+            raise SystemExit(f"search answered out of order: {out.get('query')!r}")
+    return outputs, run.seconds
+
+
+def miss_examples(items: list[Item], outputs: list[dict], misses: set[str], root: Path,
+                  count: int) -> list[dict]:
+    examples = []
+    for it, out in zip(items, outputs):
+        if it.question.qid not in misses or len(examples) >= count:
+            continue
+        top = [{"file": _rel(r["path"], root), "location": r.get("location"),
+                "snippet": _norm(r.get("text", ""))[:100]} for r in out["results"][:3]]
+        examples.append({"question": it.question.text, "answers": list(it.question.answers),
+                         "gold": f"{_rel(str(it.gold_file), root)} ({it.title})", "top3": top})
+    return examples
+
+
+def _rel(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return path
+
+
+def sample(items: list[Item], limit: int | None, seed: int) -> list[Item]:
+    if not limit or limit >= len(items):
+        return items
+    chosen = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[i] for i in chosen]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("qa_file", type=Path, help="SQuAD-format JSON (SQuAD, KorQuAD)")
+    ap.add_argument("--name", help="label for the results file (default: the file's stem)")
+    ap.add_argument("--layout", choices=("passage", "article"), default="passage")
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated search modes")
+    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--limit", type=int, help="score a seeded random sample of N questions")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--embedding-model", help="sets RAGCHAT_EMBEDDING_MODEL (default: ragchat's)")
+    ap.add_argument("--examples", type=int, default=5, help="misses shown per mode")
+    ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
+    ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    name = args.name or args.qa_file.stem
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
+    try:
+        report = evaluate(args, work)
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    path = save_results(f"retrieval-{name}", report, args.out_dir)
+    print(f"\nwrote {path}")
+
+
+def evaluate(args: argparse.Namespace, work: Path) -> dict:
+    corpus, home = work / "corpus", work / "home"
+    for folder in (corpus, home):
+        shutil.rmtree(folder, ignore_errors=True)
+    articles = load_squad(args.qa_file)
+    items = sample(build_corpus(articles, corpus, args.layout), args.limit, args.seed)
+    env = embedding_env(args.embedding_model)
+    start = time.perf_counter()
+    ingest = run_ragchat(["ingest", str(corpus), "--json"], home, env=env)
+    print(f"ingested {sum(len(a.paragraphs) for a in articles)} passages "
+          f"in {time.perf_counter() - start:.1f} s; {len(items)} questions")
+    modes, rows = {}, []
+    for mode in args.modes.split(","):
+        outputs, seconds = search_all(items, home, mode, args.k, env)
+        result = score(items, outputs, args.layout, args.k)
+        result["seconds"] = seconds
+        result["examples"] = miss_examples(items, outputs, set(result["misses"]), corpus,
+                                           args.examples)
+        modes[mode] = result
+        rows.append([mode, result["recall@1"], result[f"recall@{args.k}"],
+                     result[f"mrr@{args.k}"], result[f"answer@{args.k}"], round(seconds, 1)])
+    print(table(rows, ["mode", "recall@1", f"recall@{args.k}", f"MRR@{args.k}",
+                       f"answer@{args.k}", "search s"]))
+    _print_examples(modes)
+    return {"qa_file": args.qa_file.name, "layout": args.layout, "k": args.k,
+            "articles": len(articles), "passages": sum(len(a.paragraphs) for a in articles),
+            "questions": len(items), "limit": args.limit, "seed": args.seed,
+            "ingest": last_json(ingest.stdout), "ingest_seconds": ingest.seconds,
+            "modes": modes}
+
+
+def _print_examples(modes: dict) -> None:
+    for mode, result in modes.items():
+        for ex in result["examples"][:3]:
+            top = ex["top3"][0] if ex["top3"] else {}
+            print(f"\n[{mode} miss] {ex['question']}  -> answer {ex['answers'][0]!r}, "
+                  f"gold {ex['gold']}\n    top-1: {top.get('file')}: {top.get('snippet')}")
+
+
+if __name__ == "__main__":
+    main()

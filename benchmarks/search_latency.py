@@ -1,0 +1,210 @@
+"""Search latency (p50/p99) at 10k and 100k chunks, in process, models loaded once.
+
+    python benchmarks/search_latency.py --sizes 10000,100000
+
+Embedding 100k chunks on a laptop CPU takes hours, so the index is built by ragchat's own
+ingest code with one substitution: the embedding model used while INGESTING returns
+deterministic random unit vectors (same dimension as the bundled all-MiniLM-L6-v2). Files,
+chunking, SQLite, the BM25 (FTS5) table and the hnswlib index are all real, and queries go
+through the real search path with the real model embedding each query. Random vectors are a
+hard case for an HNSW graph, so the dense timings are, if anything, pessimistic.
+
+The corpus is markdown notes with one ~600-character paragraph per section (so one chunk per
+section), made of sentences from Python's own documentation (`pydoc_data`), optionally mixed
+with Korean from a KorQuAD-format file (--korean). Queries are phrases taken from the corpus
+(or the questions of --queries QA_FILE). For each size it reports p50/p99/mean of:
+query embedding alone, the hnswlib lookup alone, BM25 alone, and the full `search()` in each
+mode. Writes benchmarks/results/search-latency-NAME.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import load_squad, save_results, table
+from ingest_throughput import NoteWriter, english_sentences, korean_sentences
+
+SECTIONS_PER_FILE = 10
+
+
+class RandomEmbedder:
+    """Stands in for the real model while building a large index: text -> fixed random unit vector."""
+
+    def __init__(self, name: str, dim: int, max_chars: int) -> None:
+        self.name, self.dim, self.max_chars = name, dim, max_chars
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+            out[i] = np.random.default_rng(seed).standard_normal(self.dim)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def section_text(writer: NoteWriter, rng: random.Random) -> str:
+    """One paragraph of 300-750 characters (the bundled model's chunks are up to 800)."""
+    text = ""
+    while len(text) < rng.randint(300, 600):
+        text = (text + " " + rng.choice(writer.sentences)).strip()
+    return text[:750]
+
+
+def write_notes(root: Path, first: int, count: int, writers: list[tuple[NoteWriter, float]],
+                rng: random.Random) -> None:
+    """Files number first..first+count-1, each with SECTIONS_PER_FILE one-chunk sections."""
+    for i in range(first, first + count):
+        writer = _pick(writers, rng)
+        parts = [f"# {writer.title()}"]
+        for _ in range(SECTIONS_PER_FILE):
+            parts += [f"## {writer.title()}", section_text(writer, rng)]
+        path = root / f"part{i // 1000:03d}" / f"note{i:06d}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+
+
+def _pick(writers: list[tuple[NoteWriter, float]], rng: random.Random) -> NoteWriter:
+    roll = rng.random()
+    for writer, upto in writers:
+        if roll < upto:
+            return writer
+    return writers[-1][0]
+
+
+def build_index(corpus: Path, settings) -> dict:
+    """Run the real ingest with the random stand-in embedder; return its report."""
+    import ragchat.embeddings as emb
+    from ragchat.ingest.ingester import ingest_paths
+
+    real = emb.load_embedder
+    emb.load_embedder = lambda name, s: RandomEmbedder(name, 384, 768)
+    try:
+        return ingest_paths(settings, [corpus]).as_dict()
+    finally:
+        emb.load_embedder = real
+
+
+def make_queries(count: int, writers, qa_file: Path | None, rng: random.Random) -> list[str]:
+    if qa_file:
+        questions = [q.text for a in load_squad(qa_file) for p in a.paragraphs for q in p.questions]
+        return rng.sample(questions, min(count, len(questions)))
+    out = []
+    for _ in range(count):
+        words = rng.choice(writers[int(rng.random() * len(writers))][0].sentences).split()
+        start = rng.randrange(max(1, len(words) - 6))
+        out.append(" ".join(words[start:start + rng.randint(3, 8)]))
+    return out
+
+
+def timed(fn, *args) -> float:
+    """Milliseconds that fn(*args) takes."""
+    start = time.perf_counter()
+    fn(*args)
+    return (time.perf_counter() - start) * 1000
+
+
+def stats_ms(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+    return {"p50": statistics.median(ordered),
+            "p99": ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))],
+            "mean": statistics.fmean(ordered), "n": len(ordered)}
+
+
+def measure_latency(searcher, queries: list[str], k: int) -> dict[str, dict]:
+    from ragchat.index import vectors
+
+    depth = max(k * 4, 40)
+    for q in queries[:5]:  # warm up: model, index, SQLite pages
+        searcher.search(q, k, "hybrid")
+    index, live = searcher._vector_index()
+    samples: dict[str, list[float]] = {n: [] for n in
+                                       ("embed", "hnsw", "bm25", "hybrid", "dense", "bm25_mode")}
+    for q in queries:
+        vec = searcher.embedder().embed([q])[0]
+        samples["embed"].append(timed(searcher.embedder().embed, [q]))
+        samples["hnsw"].append(timed(vectors.query, index, vec, depth, live))
+        samples["bm25"].append(timed(searcher.bm25, q, depth))
+        samples["hybrid"].append(timed(searcher.search, q, k, "hybrid"))
+        samples["dense"].append(timed(searcher.search, q, k, "dense"))
+        samples["bm25_mode"].append(timed(searcher.search, q, k, "bm25"))
+    return {name: stats_ms(values) for name, values in samples.items()}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000,100000", help="chunk counts, ascending")
+    ap.add_argument("--queries", type=int, default=300, help="queries timed per size")
+    ap.add_argument("--qa-file", type=Path, help="take queries from this SQuAD-format file")
+    ap.add_argument("--korean", type=Path, help="KorQuAD-format file to mix Korean notes from")
+    ap.add_argument("--korean-share", type=float, default=0.3)
+    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default="default", help="label for the results file")
+    ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
+    ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
+    os.environ["RAGCHAT_HOME"] = str(work / "home")
+    os.environ["RAGCHAT_EMBEDDING_MODEL"] = "minilm"
+    try:
+        report = run(args, work)
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    path = save_results(f"search-latency-{args.name}", report, args.out_dir)
+    print(f"\nwrote {path}")
+
+
+def run(args: argparse.Namespace, work: Path) -> dict:
+    from ragchat.config import load_settings
+    from ragchat.index.search import open_searcher
+
+    rng = random.Random(args.seed)
+    english = NoteWriter(english_sentences(), rng)
+    writers = [(english, 1.0)]
+    if args.korean:
+        writers = [(NoteWriter(korean_sentences(args.korean), rng), args.korean_share),
+                   (english, 1.0)]
+    queries = make_queries(args.queries, writers, args.qa_file, rng)
+    settings = load_settings({})
+    corpus, files_written, sizes = work / "corpus", 0, []
+    for target in sorted(int(s) for s in args.sizes.split(",")):
+        files = -(-target // SECTIONS_PER_FILE)
+        write_notes(corpus, files_written, files - files_written, writers, rng)
+        files_written = files
+        start = time.perf_counter()
+        ingest = build_index(corpus, settings)
+        build_s = time.perf_counter() - start
+        searcher = open_searcher(settings)
+        try:
+            latency = measure_latency(searcher, queries, args.k)
+        finally:
+            searcher.close()
+        sizes.append({"chunks": ingest["chunks_total"], "files": files, "build_seconds": build_s,
+                      "ingest_timings": ingest["timings"], "latency_ms": latency})
+        _print_size(sizes[-1])
+    return {"queries": len(queries), "k": args.k, "qa_file": str(args.qa_file or ""),
+            "korean": bool(args.korean), "sizes": sizes}
+
+
+def _print_size(entry: dict) -> None:
+    print(f"\n{entry['chunks']} chunks in {entry['files']} files "
+          f"(index built in {entry['build_seconds']:.0f} s, random vectors)")
+    rows = [[name, s["p50"], s["p99"], s["mean"]] for name, s in entry["latency_ms"].items()]
+    print(table(rows, ["ms per query", "p50", "p99", "mean"]))
+
+
+if __name__ == "__main__":
+    main()

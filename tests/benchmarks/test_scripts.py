@@ -1,0 +1,62 @@
+"""Each benchmark script runs end to end on a tiny input and writes its results file.
+
+They start the real CLI (or the real ingest and search code) with the bundled MiniLM, so
+they are slow; the numbers they print are not checked here, only their shape.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import BENCH
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(name: str, *args: str, tmp_path) -> dict:
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, str(BENCH / name), *args, "--out-dir", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    files = list(out.glob("*.json"))
+    assert len(files) == 1, proc.stdout
+    return json.loads(files[0].read_text(encoding="utf-8"))
+
+
+def test_retrieval_quality(qa_file, tmp_path):
+    result = run_script("retrieval_quality.py", str(qa_file), "--name", "tiny",
+                        "--embedding-model", "minilm", tmp_path=tmp_path)
+    assert result["questions"] == 4 and result["passages"] == 4
+    assert set(result["modes"]) == {"hybrid", "dense", "bm25"}
+    for mode in result["modes"].values():
+        assert 0.0 <= mode["recall@1"] <= mode["recall@5"] <= 1.0
+        assert 0.0 <= mode["mrr@5"] <= mode["recall@5"]
+    # every question shares rare words with its own passage only: BM25 must find them all
+    assert result["modes"]["bm25"]["recall@5"] == 1.0
+    assert result["ingest"]["chunks_total"] >= 4
+
+
+def test_ingest_throughput(tmp_path):
+    result = run_script("ingest_throughput.py", "--files", "6", "--embedding-model", "minilm",
+                        tmp_path=tmp_path)
+    assert result["chunks"] > 6
+    assert result["runs"]["unchanged"]["unchanged"] == 6
+    assert result["runs"]["unchanged"]["chunks_added"] == 0
+    assert result["runs"]["touched"]["vectors_embedded"] == 0
+    assert result["runs"]["edited"]["changed"] == result["edited_files"] == 1
+    assert "embed" in result["stages"]
+    assert result["unchanged_ratio"] > 0
+
+
+def test_search_latency(qa_file, tmp_path):
+    result = run_script("search_latency.py", "--sizes", "30,60", "--queries", "4",
+                        "--korean", str(qa_file), tmp_path=tmp_path)
+    assert [s["chunks"] for s in result["sizes"]] == [30, 60]
+    for size in result["sizes"]:
+        for name in ("embed", "hnsw", "bm25", "hybrid", "dense", "bm25_mode"):
+            stats = size["latency_ms"][name]
+            assert stats["n"] == 4 and 0 <= stats["p50"] <= stats["p99"]
