@@ -73,6 +73,10 @@ class BackendChatModel(BaseChatModel):
         return {"backend": self.backend.describe(), "max_new_tokens": self.max_new_tokens,
                 "temperature": self.temperature}
 
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in the backend's own tokenizer (LangChain's default would fetch GPT-2's)."""
+        return self.backend.count_tokens(text)
+
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:

@@ -10,6 +10,7 @@ HF_TOKEN or the hub's login and is never printed.
 from __future__ import annotations
 
 import os
+import queue
 import random
 import re
 import threading
@@ -128,11 +129,13 @@ class ApiBackend(Backend):
 
         stops = StopFilter(stop)
         with InferenceClient(base_url=self.url, token=self._token, timeout=self.timeout) as client:
-            try:
-                chunks = client.chat_completion(
+            def chunks() -> Iterator[Any]:
+                return client.chat_completion(
                     messages, model=self.model, stream=True,
                     stream_options={"include_usage": True}, **request)
-                for chunk in chunks:
+
+            try:
+                for chunk in pump(chunks, cancel):
                     piece = state.take(chunk, clock)
                     text = stops.feed(piece) if piece else ""
                     if text:
@@ -153,6 +156,36 @@ class ApiBackend(Backend):
                 f"the API stream broke after {state.tokens} tokens: {_short(exc)}",
                 hint="ask again; if it keeps happening, check the server's logs"), retryable=False)
         return classify_error(exc, self.url, self.model, self.timeout)
+
+
+def pump(start: Any, cancel: threading.Event | None, poll_s: float = 0.1) -> Iterator[Any]:
+    """Iterate `start()` in a worker thread, so that a cancel is seen while the network blocks.
+
+    On cancel this returns at once; the caller closes the client, which ends the worker.
+    """
+    items: queue.SimpleQueue = queue.SimpleQueue()
+
+    def work() -> None:
+        try:
+            for item in start():
+                items.put((True, item))
+            items.put((False, None))
+        except BaseException as exc:  # handed to the consumer
+            items.put((False, exc))
+
+    threading.Thread(target=work, name="ragchat-api-stream", daemon=True).start()
+    while True:
+        try:
+            more, value = items.get(timeout=poll_s)
+        except queue.Empty:
+            if is_cancelled(cancel):
+                return
+            continue
+        if not more:
+            if value is not None:
+                raise value
+            return
+        yield value
 
 
 class _StreamState:

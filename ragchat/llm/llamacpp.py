@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from ragchat.llm.base import Backend, StatsClock, is_cancelled
 from ragchat.llm.stops import StopFilter
 from ragchat.llm.templates import CHATML, ChatTemplate
 
-PREFILL_CHUNK = 128  # tokens per prefill step: the cancel event is checked in between
+PREFILL_FIRST_CHUNK = 32  # tokens; later chunks are sized from the measured speed
+PREFILL_STEP_S = 0.25  # seconds per prefill chunk: the cancel event is checked in between
 
 
 def import_llama_cpp() -> Any:
@@ -167,13 +169,19 @@ class LlamaCppBackend(Backend):
         return common
 
     def _prefill(self, prompt: list[int], cancel: threading.Event | None) -> bool:
-        """Evaluate all prompt tokens but the last in chunks; generate() evaluates the last."""
+        """Evaluate all prompt tokens but the last (generate() evaluates it) in chunks sized
+        to take about PREFILL_STEP_S each, so that a cancel is seen within about a second."""
         llm = self._llm
         end = len(prompt) - 1
+        size = PREFILL_FIRST_CHUNK
         while llm.n_tokens < end:
             if is_cancelled(cancel):
                 return False
-            llm.eval(prompt[llm.n_tokens: min(llm.n_tokens + PREFILL_CHUNK, end)])
+            chunk = prompt[llm.n_tokens: min(llm.n_tokens + size, end)]
+            started = time.perf_counter()
+            llm.eval(chunk)
+            rate = len(chunk) / max(time.perf_counter() - started, 1e-6)
+            size = int(min(max(rate * PREFILL_STEP_S, 8), self._llm.n_batch))
         return not is_cancelled(cancel)
 
     def close(self) -> None:

@@ -35,7 +35,7 @@ class LoopbackServer:
         self.requests: list[dict] = []
         handler.owner = self
         self.httpd = _Server(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -92,8 +92,10 @@ class FaultHandler(BaseHTTPRequestHandler):
         if reply.hang_s:
             time.sleep(reply.hang_s)
         if reply.status != 200:
-            return self._error(reply)
-        self._stream(reply)
+            self._error(reply)
+        else:
+            self._stream(reply)
+        self.owner.finished.append(self.path)
 
     def _error(self, reply: Reply) -> None:
         data = (reply.body or json.dumps({"error": f"status {reply.status}"})).encode()
@@ -135,6 +137,7 @@ class FaultServer(LoopbackServer):
 
     def __init__(self, *replies: Reply) -> None:
         self.replies = list(replies) or [Reply()]
+        self.finished: list[str] = []  # requests fully answered
         self._lock = threading.Lock()
         super().__init__(type("Handler", (FaultHandler,), {}))
 

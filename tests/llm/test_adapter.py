@@ -77,3 +77,8 @@ def test_call_options_override_defaults(chat, llama_backend):
     assert llama_backend.last_stats.new_tokens <= 2
     chat.invoke(MESSAGES, stop=["\n"])
     assert "\n" not in chat.invoke(MESSAGES, stop=["\n"]).content
+
+
+def test_token_counts_use_the_backends_tokenizer(chat, llama_backend):
+    assert chat.get_num_tokens("hello world") == llama_backend.count_tokens("hello world")
+    assert chat.get_num_tokens_from_messages(MESSAGES) > 0

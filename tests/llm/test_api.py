@@ -138,6 +138,23 @@ def test_server_down_is_one_clear_line_after_retries():
     assert len(api.waits) == 1
 
 
+def test_cancel_while_the_server_is_still_thinking():
+    import threading
+
+    cancel = threading.Event()
+    with FaultServer(Reply(hang_s=2.0)) as server:
+        def cancel_once_asked():
+            while not server.requests:
+                threading.Event().wait(0.01)
+            cancel.set()
+
+        threading.Thread(target=cancel_once_asked).start()
+        api = backend(server.url, timeout=30)
+        assert list(api.stream(MESSAGES, cancel=cancel)) == []
+        assert server.finished == []  # returned before the server even answered
+    assert api.last_stats.new_tokens == 0
+
+
 def test_no_token_and_no_base_url_names_both_fixes():
     with pytest.raises(BackendError) as info:
         ApiBackend(model="Qwen/Qwen2.5-14B-Instruct", token=None)
