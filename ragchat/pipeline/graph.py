@@ -18,6 +18,7 @@ class ChatState(TypedDict, total=False):
     # the conversation (checkpointed per session)
     summary: str
     turns: list[dict[str, Any]]
+    numbers: dict[str, int]  # passage key -> its number in this session
     # the current turn (reset by every new question)
     question: str
     standalone_question: str

@@ -1,4 +1,10 @@
-"""When the verbatim history passes its token budget, older turns fold into a summary."""
+"""Bounds on the conversation in the prompt.
+
+Two budgets, each applied in bulk so that the prompt prefix (and the KV cache) changes
+rarely: when the questions and answers pass `memory_token_budget`, the older turns fold
+into a summary (one LLM call); when the turns with the passages they showed pass
+`context_token_budget`, the older turns drop their passages (no LLM call).
+"""
 
 from __future__ import annotations
 
@@ -56,3 +62,14 @@ def fallback_summary(previous: str, turns: Sequence[dict[str, Any]]) -> str:
     asked = "; ".join(t["question"].strip()[:200] for t in turns)
     text = f"Earlier the user asked: {asked}."
     return f"{previous.strip()}\n{text}" if previous.strip() else text
+
+
+def transcript_tokens(turns: Sequence[dict[str, Any]], count: TokenCounter) -> int:
+    """Tokens the turns take in the prompt, with the passages they showed."""
+    return sum(count(t.get("prompt") or t["question"]) + count(t["answer"] or "") for t in turns)
+
+
+def drop_old_passages(turns: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every turn but the newest keeps only its question and answer."""
+    older = [{"question": t["question"], "answer": t["answer"]} for t in turns[:-1]]
+    return older + list(turns[-1:])

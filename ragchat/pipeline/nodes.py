@@ -2,7 +2,8 @@
 
 LLM calls per turn: contextualize (skipped without history), relevance_check (one call
 for all chunks), llm_answer (streamed), and save_memory only when the history is over
-its budget. Every call renders the stable prefix from `prompts.conversation`.
+its budget. Every call renders the stable prefix from `prompts.conversation`; a turn is
+stored as its answer call saw it, so the next turn finds it in the KV cache.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from typing import Any
 
 from ragchat.pipeline import prompts
 from ragchat.pipeline.llmcall import call_llm
-from ragchat.pipeline.memory import TokenCounter, fallback_summary, turns_to_fold
+from ragchat.pipeline.memory import (
+    TokenCounter,
+    drop_old_passages,
+    fallback_summary,
+    transcript_tokens,
+    turns_to_fold,
+)
 from ragchat.pipeline.parsing import CitationFilter, is_small_talk, parse_grades, parse_rewrite
 from ragchat.pipeline.result import hit_to_dict
 
@@ -31,8 +38,9 @@ class PipelineParams:
     k: int = 5
     max_new_tokens: int = 512
     temperature: float = 0.2
-    memory_token_budget: int = 1500
-    rewrite_tokens: int = 96
+    memory_token_budget: int = 1500  # question + answer tokens kept verbatim
+    context_token_budget: int = 4096  # turns with their passages, before old passages go
+    rewrite_tokens: int = 64
     grade_tokens: int = 32
     summary_tokens: int = 256
 
@@ -59,6 +67,25 @@ def _prefix(state: dict[str, Any]) -> list[prompts.Message]:
     return prompts.conversation(state.get("summary") or "", state.get("turns") or [])
 
 
+def visible_passages(turns: list[dict[str, Any]]) -> set[str]:
+    """Keys of the passages whose text is still in the conversation's prompt."""
+    return {key for turn in turns for key in turn.get("shown") or []}
+
+
+def number_hits(hits: list[Any], state: dict[str, Any]) -> tuple[list[dict[str, Any]], dict]:
+    """Give each hit its session-wide number; mark the ones already in the conversation."""
+    numbers = dict(state.get("numbers") or {})
+    visible = visible_passages(state.get("turns") or [])
+    out: list[dict[str, Any]] = []
+    for hit in map(hit_to_dict, hits):
+        if any(h["key"] == hit["key"] for h in out):
+            continue
+        if hit["key"] not in numbers:
+            numbers[hit["key"]] = max(numbers.values(), default=0) + 1
+        out.append({**hit, "n": numbers[hit["key"]], "seen": hit["key"] in visible})
+    return out, numbers
+
+
 def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, Write], Update]]:
     p = deps.params
 
@@ -80,7 +107,8 @@ def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, W
 
     def retrieve(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         hits = deps.search(state["standalone_question"], ctx.k or p.k)
-        return {"hits": [hit_to_dict(hit, n) for n, hit in enumerate(hits, start=1)]}
+        numbered, numbers = number_hits(hits, state)
+        return {"hits": numbered, "numbers": numbers}
 
     def relevance_check(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         hits = state.get("hits") or []
@@ -89,7 +117,7 @@ def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, W
         messages = _prefix(state) + [prompts.grade_task(state["standalone_question"], hits)]
         text, call = call_llm(deps.llm, messages, node="relevance_check", cancel=ctx.cancel,
                               max_new_tokens=p.grade_tokens, temperature=0.0)
-        kept, parsed = parse_grades(text, len(hits))
+        kept, parsed = parse_grades(text, [hit["n"] for hit in hits])
         return {
             "hits": [{**hit, "kept": hit["n"] in kept} for hit in hits],
             "grades_parsed": parsed,
@@ -110,28 +138,33 @@ def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, W
                 write({"token": text})
 
         if notice:
-            emit(notice)
+            write({"token": notice})
         _, call = call_llm(deps.llm, _prefix(state) + [task], node="llm_answer",
                            cancel=ctx.cancel, on_text=lambda t: emit(citations.feed(t)),
                            max_new_tokens=p.max_new_tokens, temperature=p.temperature)
         emit(citations.flush())
-        answer = "".join(shown).strip()
-        turns = list(state.get("turns") or []) + [
-            {"question": state["question"], "answer": answer}]
-        return {"answer": answer, "turns": turns, "llm_calls": [asdict(call)]}
+        text = "".join(shown).strip()
+        hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
+        turn = {"question": state["question"], "prompt": task[1], "answer": text,
+                "shown": [hit["key"] for hit in hits if not hit.get("seen")]}
+        return {"answer": notice + text, "turns": list(state.get("turns") or []) + [turn],
+                "llm_calls": [asdict(call)]}
 
     def save_memory(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
-        turns = state.get("turns") or []
-        fold = turns_to_fold(turns, p.memory_token_budget, deps.count_tokens)
-        if fold == 0:
-            return {}
+        turns = list(state.get("turns") or [])
         summary = state.get("summary") or ""
-        messages = prompts.conversation(summary, turns[:fold]) + [prompts.summary_task()]
-        text, call = call_llm(deps.llm, messages, node="save_memory", cancel=ctx.cancel,
-                              max_new_tokens=p.summary_tokens, temperature=0.0)
-        new_summary = text.strip() or fallback_summary(summary, turns[:fold])
-        return {"summary": new_summary, "turns": list(turns[fold:]),
-                "llm_calls": [asdict(call)]}
+        update: Update = {}
+        fold = turns_to_fold(turns, p.memory_token_budget, deps.count_tokens)
+        if fold:
+            messages = prompts.conversation(summary, turns[:fold]) + [prompts.summary_task()]
+            text, call = call_llm(deps.llm, messages, node="save_memory", cancel=ctx.cancel,
+                                  max_new_tokens=p.summary_tokens, temperature=0.0)
+            summary = text.strip() or fallback_summary(summary, turns[:fold])
+            turns = turns[fold:]
+            update = {"summary": summary, "turns": turns, "llm_calls": [asdict(call)]}
+        if transcript_tokens(turns, deps.count_tokens) > p.context_token_budget:
+            update["turns"] = drop_old_passages(turns)
+        return update
 
     return {
         "contextualize": contextualize,
@@ -147,7 +180,8 @@ def _answer_task(state: dict[str, Any]) -> tuple[prompts.Message, set[int], str]
     question = state.get("standalone_question") or state["question"]
     if state.get("route") == "direct":
         return prompts.chat_task(state["question"]), set(), ""
-    kept = [hit for hit in state.get("hits") or [] if hit.get("kept")]
+    hits = state.get("hits") or []
+    kept = [hit["n"] for hit in hits if hit.get("kept")]
     if not kept:
-        return prompts.general_task(question), set(), NOT_COVERED
-    return prompts.answer_task(question, kept), {hit["n"] for hit in kept}, ""
+        return prompts.general_task(question, hits), set(), NOT_COVERED
+    return prompts.answer_task(question, hits, kept), set(kept), ""

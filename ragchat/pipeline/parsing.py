@@ -102,18 +102,18 @@ def parse_rewrite(text: str, raw_question: str) -> Rewrite:
     return Rewrite(question.strip(), search is not False, True)
 
 
-def parse_grades(text: str, count: int) -> tuple[list[int], bool]:
-    """Passage numbers (1-based) the grader kept, and whether its output was readable.
+def parse_grades(text: str, candidates: list[int]) -> tuple[list[int], bool]:
+    """The candidate passage numbers the grader kept, and whether its output was readable.
 
-    Unreadable output keeps every passage: better a weak source than a wrong "not covered".
+    Unreadable output keeps every candidate: better a weak source than a wrong "not covered".
     """
-    numbers = [int(n) for n in re.findall(r"\d+", text)]
-    kept = sorted({n for n in numbers if 1 <= n <= count})
+    numbers = {int(n) for n in re.findall(r"\d+", text)}
+    kept = [n for n in candidates if n in numbers]
     if kept:
         return kept, True
     if re.search(r"\bnone\b|\bno passage|\bnothing\b|없", text, re.IGNORECASE):
         return [], True
-    return list(range(1, count + 1)), False
+    return list(candidates), False
 
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -121,13 +122,21 @@ def result_from_state(values: dict[str, Any], backend: str, session: str,
     )
 
 
-def hit_to_dict(hit: Any, n: int) -> dict[str, Any]:
+def passage_key(path: str, location: str, text: str) -> str:
+    """Identifies a passage across turns, collections and re-ingests (same text, same key)."""
+    digest = hashlib.sha1(f"{path}\0{location}\0{text}".encode()).hexdigest()
+    return digest[:16]
+
+
+def hit_to_dict(hit: Any) -> dict[str, Any]:
     """A SearchHit (or any object with its fields) as plain data for the checkpoint."""
     data = asdict(hit) if hasattr(hit, "__dataclass_fields__") else dict(vars(hit))
     keep = ("path", "location", "heading", "text", "score", "start_line", "end_line", "page")
     out = {k: data.get(k) for k in keep}
     out["path"] = str(out["path"])
+    out["location"] = out["location"] or ""
     out["score"] = float(out["score"] or 0.0)
-    out["n"] = n
+    out["key"] = passage_key(out["path"], out["location"], out["text"])
     out["kept"] = False
+    out["seen"] = False
     return out

@@ -21,12 +21,13 @@ def task_of(messages: list[BaseMessage]) -> str:
 
 
 def words(messages: list[BaseMessage]) -> list[str]:
-    """The fake's "tokens": role markers and whitespace-separated words."""
+    """The fake's "tokens": role markers and whitespace-separated words, then the
+    generation prompt (the assistant marker), as a chat template renders them."""
     out: list[str] = []
     for message in messages:
         out.append(f"<{message.type}>")
         out.extend(str(message.content).split())
-    return out
+    return [*out, "<ai>"]
 
 
 class TaskFakeChatModel(GenericFakeChatModel):

@@ -54,7 +54,11 @@ def test_rewrite_without_question_but_no_search_goes_direct():
     ("", [1, 2, 3, 4], False),
 ])
 def test_grades(text, kept, ok):
-    assert parse_grades(text, 4) == (kept, ok)
+    assert parse_grades(text, [1, 2, 3, 4]) == (kept, ok)
+
+
+def test_grades_keep_only_candidates_in_their_order():
+    assert parse_grades("9, 2", [7, 9, 12]) == ([9], True)
 
 
 @pytest.mark.parametrize("message, expected", [

@@ -24,6 +24,22 @@ def test_history_is_append_only_so_each_turn_extends_the_previous_prefix():
     assert after[-2:] == [("user", "q2"), ("assistant", "a2")]
 
 
+def test_a_past_turn_is_rendered_as_its_answer_call_saw_it():
+    turn = {"question": "q1", "prompt": "<passages>...</passages>\n\nQuestion: q1", "answer": "a1"}
+    assert prompts.conversation("", [turn])[1:] == [("user", turn["prompt"]), ("assistant", "a1")]
+
+
+def test_passages_already_in_the_conversation_are_referred_to_by_number():
+    hits = [dict(HITS[0], seen=True), dict(HITS[1], seen=False)]
+    text = prompts.evidence("why?", hits)
+    assert "alpha" not in text and "beta" in text
+    assert "match again: [1]" in text
+    assert text.endswith("Question: why?")
+    assert prompts.grade_task("why?", hits)[1].endswith(
+        "TASK: GRADE (candidates: 1, 2; reply with the numbers of the helpful ones only)")
+    assert "use passages 2;" in prompts.answer_task("why?", hits, [2])[1]
+
+
 def test_summary_goes_after_the_stable_instructions():
     plain = prompts.system_message("")[1]
     with_summary = prompts.system_message("they talked")[1]
@@ -33,7 +49,7 @@ def test_summary_goes_after_the_stable_instructions():
 
 def test_grade_and_answer_share_passages_and_question_then_differ_in_the_task():
     grade = prompts.grade_task("why?", HITS)[1]
-    answer = prompts.answer_task("why?", HITS)[1]
+    answer = prompts.answer_task("why?", HITS, [2])[1]
     shared = grade[: grade.index("TASK: GRADE")]
     assert answer.startswith(shared) and answer[len(shared):].startswith("TASK: ANSWER")
     assert shared.endswith("Question: why?\n\n")
@@ -54,7 +70,7 @@ def test_long_passages_are_cut():
 
 def test_every_task_message_ends_with_its_task_line():
     messages = [prompts.rewrite_task("q"), prompts.grade_task("q", HITS),
-                prompts.answer_task("q", HITS), prompts.general_task("q"),
+                prompts.answer_task("q", HITS, [1]), prompts.general_task("q", HITS),
                 prompts.chat_task("q"), prompts.summary_task()]
     for role, content in messages:
         assert role == "user"
