@@ -73,6 +73,7 @@ class Run:
     stdout: str
     stderr: str
     seconds: float
+    cpu_seconds: float  # user + system time of the process: less sensitive to a busy machine
 
 
 def run_ragchat(args: list[str], home: Path, stdin: str | None = None,
@@ -81,6 +82,7 @@ def run_ragchat(args: list[str], home: Path, stdin: str | None = None,
     full_env = {**os.environ, "RAGCHAT_HOME": str(home), **(env or {})}
     full_env.pop("RAGCHAT_DEBUG", None)
     command = ragchat_command() + args
+    before = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(command, input=stdin, capture_output=True, encoding="utf-8",
                           env=full_env, cwd=str(REPO_DIR), check=False)
@@ -88,7 +90,14 @@ def run_ragchat(args: list[str], home: Path, stdin: str | None = None,
     if proc.returncode != 0:
         raise SystemExit(f"`ragchat {' '.join(args)}` failed (exit {proc.returncode}):\n"
                          f"{proc.stderr.strip()[-3000:]}")
-    return Run(tuple(args), proc.stdout, proc.stderr, seconds)
+    return Run(tuple(args), proc.stdout, proc.stderr, seconds, _children_cpu() - before)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def last_json(text: str) -> dict:

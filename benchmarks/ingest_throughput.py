@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import embedding_env, last_json, load_squad, run_ragchat, save_results, table
+from common import Run, embedding_env, last_json, load_squad, run_ragchat, save_results, table
 
 
 def english_sentences() -> list[str]:
@@ -150,9 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nwrote {path}")
 
 
-def ingest(corpus: Path, home: Path, env: dict) -> tuple[float, dict]:
+def ingest(corpus: Path, home: Path, env: dict) -> tuple[Run, dict]:
     run = run_ragchat(["ingest", str(corpus), "--json"], home, env=env)
-    return run.seconds, last_json(run.stdout)
+    return run, last_json(run.stdout)
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict:
@@ -163,45 +163,44 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     size = make_corpus(corpus, args.files, args.seed, args.korean, args.korean_share)
     env = embedding_env(args.embedding_model)
     print(f"corpus: {args.files} markdown files, {size / 1e6:.1f} MB")
-    first_s, first = ingest(corpus, home, env)
-    again_s, again = ingest(corpus, home, env)
+    runs = {"first": ingest(corpus, home, env), "unchanged": ingest(corpus, home, env)}
     touch_all(corpus)
-    touched_s, touched = ingest(corpus, home, env)
+    runs["touched"] = ingest(corpus, home, env)
     edited = edit_some(corpus, args.edit_fraction, args.seed)
-    edit_s, edit = ingest(corpus, home, env)
-    report = summarize(first_s, first, again_s, touched_s, edit_s, edited)
+    runs["edited"] = ingest(corpus, home, env)
+    report = summarize(runs, edited)
     report.update({"files": args.files, "bytes": size, "korean": bool(args.korean),
                    "korean_share": args.korean_share if args.korean else 0.0,
-                   "runs": {"first": first, "unchanged": again, "touched": touched,
-                            "edited": edit}})
+                   "runs": {name: stats for name, (_, stats) in runs.items()}})
     return report
 
 
-def summarize(first_s: float, first: dict, again_s: float, touched_s: float, edit_s: float,
-              edited: int) -> dict:
+def summarize(runs: dict[str, tuple[Run, dict]], edited: int) -> dict:
+    first_run, first = runs["first"]
+    wall, cpu = first_run.seconds, first_run.cpu_seconds
+    labels = {"first": "first ingest", "unchanged": "re-ingest, unchanged",
+              "touched": "re-ingest, all files touched", "edited": f"re-ingest, {edited} edited"}
+    rows = [[labels[n], r.seconds, r.seconds / wall, r.cpu_seconds, r.cpu_seconds / cpu]
+            for n, (r, _) in runs.items()]
+    print(table(rows, ["run", "wall s", "wall ratio", "cpu s", "cpu ratio"]))
     chunks = chunk_count(first)
     stages = stage_times(first)
     embed = sum(v for k, v in stages.items() if "embed" in k)
-    staged_total = sum(stages.values()) or None
-    rows = [["first ingest", first_s, 1.0], ["re-ingest, unchanged", again_s, again_s / first_s],
-            ["re-ingest, all touched", touched_s, touched_s / first_s],
-            [f"re-ingest, {edited} edited", edit_s, edit_s / first_s]]
-    print(table(rows, ["run", "seconds", "ratio to first"]))
     if chunks:
-        print(f"\n{chunks} chunks: {chunks / first_s:.1f} chunks/s over the whole command")
+        print(f"\n{chunks} chunks: {chunks / wall:.1f} chunks/s over the whole command")
     if stages:
-        print(table([[k, v, v / first_s] for k, v in stages.items()],
+        print(table([[k, v, v / wall] for k, v in stages.items()],
                     ["stage", "seconds", "share of wall"]))
-    return {
-        "first_seconds": first_s, "unchanged_seconds": again_s, "touched_seconds": touched_s,
-        "edited_seconds": edit_s, "edited_files": edited, "chunks": chunks,
-        "chunks_per_second": chunks / first_s if chunks else None,
-        "stages": stages, "embed_seconds": embed,
-        "embed_share_of_wall": embed / first_s if stages else None,
-        "embed_share_of_stages": embed / staged_total if staged_total else None,
-        "unchanged_ratio": again_s / first_s, "touched_ratio": touched_s / first_s,
-        "edited_ratio": edit_s / first_s,
-    }
+    report = {"chunks": chunks, "chunks_per_second": chunks / wall if chunks else None,
+              "stages": stages, "embed_seconds": embed,
+              "embed_share_of_wall": embed / wall if stages else None,
+              "edited_files": edited}
+    for name, (run, _) in runs.items():
+        report[f"{name}_seconds"] = run.seconds
+        report[f"{name}_cpu_seconds"] = run.cpu_seconds
+        report[f"{name}_ratio"] = run.seconds / wall
+        report[f"{name}_cpu_ratio"] = run.cpu_seconds / cpu
+    return report
 
 
 if __name__ == "__main__":

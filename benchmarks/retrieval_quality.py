@@ -49,18 +49,22 @@ class Item:
     title: str
 
 
-def build_corpus(articles: list[Article], root: Path, layout: str) -> list[Item]:
-    """Write the passages as markdown files under root; return every question with its gold file."""
+def build_corpus(articles: list[Article], root: Path, layout: str,
+                 write: bool = True) -> list[Item]:
+    """Write the passages as markdown files under root (unless write is False: they are
+    there already); return every question with its gold file."""
     root.mkdir(parents=True, exist_ok=True)
     items = []
     for a, article in enumerate(articles):
         if layout == "article":
             path = root / f"a{a:04d}.md"
+        if layout == "article" and write:
             body = "\n\n".join(p.context.strip() for p in article.paragraphs)
             path.write_text(f"# {article.title}\n\n{body}\n", encoding="utf-8")
         for p, par in enumerate(article.paragraphs):
             if layout == "passage":
                 path = root / f"a{a:04d}" / f"p{p:03d}.md"
+            if layout == "passage" and write:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(f"# {article.title}\n\n{par.context.strip()}\n", encoding="utf-8")
             items.extend(Item(q, path.resolve(), article.title) for q in par.questions)
