@@ -1,0 +1,129 @@
+"""The interactive chat, headless: prompt_toolkit pipe input and DummyOutput."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import sys
+import threading
+
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from rich.console import Console
+
+from ragchat.cli.repl.app import CANCELLED, Repl
+from ragchat.cli.repl.commands import viewer_command
+from ragchat.cli.repl.prompt import make_prompt_session
+from ragchat.config import load_settings
+from ragchat.pipeline.chat import ChatPipeline
+from ragchat.pipeline.retriever import Retriever
+from ragchat.pipeline.sessions import open_checkpointer
+
+
+@pytest.fixture
+def chat(tmp_path, fake_llm, fake_searcher):
+    """Run keystrokes through a real PromptSession; returns (exit code, transcript)."""
+    settings = load_settings({})
+    retriever = Retriever(settings, "default", opener=lambda s, name: fake_searcher)
+    pipeline = ChatPipeline(fake_llm, retriever=retriever, backend="fake", session="s1",
+                            checkpointer=open_checkpointer(tmp_path / "sessions.sqlite"))
+    history = tmp_path / "history"
+
+    def run(keys: str) -> tuple[int, str]:
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=False, width=120)
+        with create_pipe_input() as pipe:
+            pipe.send_text(keys)
+            session = make_prompt_session(history, input=pipe, output=DummyOutput())
+            code = Repl(pipeline, settings, console).run_interactive(session)
+        return code, out.getvalue()
+
+    run.pipeline = pipeline
+    run.history = history
+    yield run
+    pipeline.close()
+
+
+def test_question_answer_sources_and_commands(chat, fake_llm, fake_searcher):
+    code, text = chat("What do the parts say?\r/sources\r/why\r/stats\r/exit\r")
+    assert code == 0
+    assert fake_llm.replies["ANSWER"] in text
+    assert f"[1] {fake_searcher.hits[0].path}:{fake_searcher.hits[0].location}" in text
+    assert "Passage 3 says" in text  # /sources shows the text
+    assert "dropped" in text and "kept" in text  # /why shows the verdicts
+    assert "relevance_check" in text and "cache:" in text  # /stats
+    assert "What do the parts say?" in chat.history.read_text()  # persistent history
+
+
+def test_ctrl_d_ends_with_exit_code_0(chat):
+    assert chat("\x04")[0] == 0
+
+
+def test_ctrl_c_at_the_prompt_clears_the_line(chat, fake_searcher):
+    code, _ = chat("half a thought\x03What do the parts say?\r\x04")
+    assert code == 0
+    assert fake_searcher.queries == ["What do the parts say?"]
+
+
+def test_alt_enter_adds_a_line(chat, fake_searcher):
+    chat("first line\x1b\rsecond line\r\x04")
+    assert fake_searcher.queries == ["first line\nsecond line"]
+
+
+def test_sessions_reset_and_switch(chat):
+    _, text = chat("first question\r/session other\r/session\r/sessions\r/session s1\r"
+                   "/reset\r/session\r\x04")
+    assert "Session other (new)." in text
+    assert "  s1  (1 turns)" in text  # listed, not current ("other" has no turn yet)
+    assert "Session s1 cleared" in text
+    assert chat.pipeline.history() == ("", [])
+
+
+def test_unknown_command_and_bad_arguments_do_not_end_the_chat(chat):
+    code, text = chat("/nope\r/open 1\r/open\rfirst question\r/open 7\r/ingest\r\x04")
+    assert code == 0
+    assert "unknown command /nope" in text and "/help lists" in text
+    assert "no answer yet" in text
+    assert "no source 7" in text and "sources are: 1, 3" in text
+    assert "/ingest needs a path" in text
+
+
+def test_open_runs_the_pager_at_the_line(chat, tmp_path, monkeypatch, fake_searcher):
+    log = tmp_path / "pager.log"
+    pager = tmp_path / "bin" / "less"
+    pager.parent.mkdir()
+    pager.write_text(f"#!/bin/sh\necho \"$@\" > {log}\n")
+    pager.chmod(0o755)
+    for hit in fake_searcher.hits:
+        os.makedirs(os.path.dirname(hit.path), exist_ok=True)
+        open(hit.path, "w").write("x\n" * 40)
+    monkeypatch.setenv("PAGER", str(pager))
+    chat("first question\r/open 3\r\x04")
+    assert log.read_text().split() == ["+31", fake_searcher.hits[2].path]
+
+
+def test_viewer_command_choices():
+    assert viewer_command("/f", 12, {"PAGER": "less -R"}) == ["less", "-R", "+12", "/f"]
+    assert viewer_command("/f", 12, {"EDITOR": "code --wait"}) == ["code", "--wait", "/f"]
+    assert viewer_command("/f", 3, {"PAGER": "", "EDITOR": "vim"}) == ["vim", "+3", "/f"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to itself")
+def test_ctrl_c_while_answering_cancels_and_keeps_the_session(chat, fake_llm):
+    fake_llm.started, fake_llm.block = threading.Event(), threading.Event()
+
+    def press_ctrl_c() -> None:
+        if fake_llm.started.wait(10):
+            fake_llm.started.clear()
+            os.kill(os.getpid(), signal.SIGINT)
+        if fake_llm.started.wait(10):  # the second question streams: let it finish
+            fake_llm.block.set()
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    code, text = chat("What do the parts say?\rsecond question\r\x04")
+    assert code == 0
+    assert CANCELLED in text
+    turns = chat.pipeline.history()[1]
+    assert [t["question"] for t in turns] == ["second question"]
