@@ -60,3 +60,12 @@ def test_search_latency(qa_file, tmp_path):
         for name in ("embed", "hnsw", "bm25", "hybrid", "dense", "bm25_mode"):
             stats = size["latency_ms"][name]
             assert stats["n"] == 4 and 0 <= stats["p50"] <= stats["p99"]
+
+
+def test_fusion_sweep(qa_file, tmp_path):
+    result = run_script("fusion_sweep.py", str(qa_file), "--work-dir", str(tmp_path / "w"),
+                        "--name", "tiny", tmp_path=tmp_path)
+    variants = result["variants"]
+    assert {"dense only", "bm25 only", "rrf dense_w=1 (equal)"} <= set(variants)
+    assert variants["bm25 only"]["recall@5"] == 1.0
+    assert all(0.0 <= v["recall@1"] <= v["recall@5"] <= 1.0 for v in variants.values())
