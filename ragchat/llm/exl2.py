@@ -233,6 +233,12 @@ class ExLlamaV2Backend(Backend):
             obj = self.__dict__.pop(name, None)
             if name == "model" and obj is not None:
                 obj.unload()
+        try:
+            import torch
+
+            torch.cuda.empty_cache()
+        except Exception:  # nothing to free without CUDA
+            pass
 
 
 def job_stats(job: Any, final: dict, clock: StatsClock, generator: Any) -> GenerationStats:

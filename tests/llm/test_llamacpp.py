@@ -75,3 +75,28 @@ def test_default_threads_leave_cores_free():
     from ragchat.llm.llamacpp import default_threads
 
     assert default_threads() >= 1
+
+
+def test_cancel_during_prefill_stops_between_chunks(llama_backend, monkeypatch):
+    import threading
+
+    from ragchat.llm.llamacpp import PREFILL_FIRST_CHUNK
+
+    cancel = threading.Event()
+    real_eval = llama_backend._llm.eval
+    chunks = []
+
+    def eval_then_cancel(tokens):
+        chunks.append(len(tokens))
+        real_eval(tokens)
+        cancel.set()  # as if Ctrl-C came while this chunk ran
+
+    long = [{"role": "user", "content": "Tell me about rivers. " * 30}]
+    llama_backend._llm.reset()
+    monkeypatch.setattr(llama_backend._llm, "eval", eval_then_cancel)
+    assert list(llama_backend.stream(long, max_new_tokens=5, cancel=cancel)) == []
+    assert chunks == [PREFILL_FIRST_CHUNK]
+    assert llama_backend.last_stats.new_tokens == 0
+    monkeypatch.undo()
+    list(llama_backend.stream(long, max_new_tokens=1))
+    assert llama_backend.last_stats.cached_tokens == PREFILL_FIRST_CHUNK
