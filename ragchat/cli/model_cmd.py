@@ -6,8 +6,7 @@ import json
 
 import click
 
-DEFAULT_REPO = "bartowski/Qwen2.5-14B-Instruct-exl2"
-DEFAULT_REVISION = "4_25"
+from ragchat.llm.models import DEFAULT_REPO, DEFAULT_REVISION
 
 
 @click.group()
