@@ -127,3 +127,29 @@ def test_ctrl_c_while_answering_cancels_and_keeps_the_session(chat, fake_llm):
     assert CANCELLED in text
     turns = chat.pipeline.history()[1]
     assert [t["question"] for t in turns] == ["second question"]
+
+
+@pytest.mark.slow
+def test_ingest_then_ask_over_the_real_index(tmp_path, fake_llm):
+    """/ingest and /collection with the real ingester and searcher (the model stays fake)."""
+    from pipeline.docs_corpus import write_docs
+
+    docs = write_docs(tmp_path / "notes")
+    settings = load_settings({})
+    pipeline = ChatPipeline(fake_llm, retriever=Retriever(settings), backend="fake",
+                            session="s", checkpointer=open_checkpointer(None))
+    out = io.StringIO()
+    keys = (f"How often should I oil the chain?\r/ingest {docs}\r"
+            "How often should I oil the chain?\r/collection nowhere\r/collection\r\x04")
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        session = make_prompt_session(None, input=pipe, output=DummyOutput())
+        Repl(pipeline, settings, Console(file=out, force_terminal=False, width=200)
+             ).run_interactive(session)
+    pipeline.close()
+    text = out.getvalue()
+    assert "has no index yet" in text and "ragchat ingest" in text  # before /ingest
+    assert "default: 3 new" in text
+    assert f"[1] {docs}" in text  # after it, real sources
+    assert "collection 'nowhere' has no index yet" in text
+    assert "Collection default." in text
