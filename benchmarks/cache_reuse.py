@@ -1,0 +1,169 @@
+"""What KV-cache reuse saves, turn by turn, with a real model.
+
+    python benchmarks/cache_reuse.py --turns 4                      # the embedded CPU model
+    python benchmarks/cache_reuse.py --backend exllamav2 --turns 6  # the GPU model
+    python benchmarks/cache_reuse.py --api-base http://127.0.0.1:8080/v1
+
+Runs the same conversation twice through the real pipeline (real retrieval on a small
+sample collection, or --collection with --questions):
+- "warm": as ragchat always runs, so each LLM call finds the previous call's prompt in
+  the backend's KV cache and prefills only the new part;
+- "cold": before each LLM call, one token of an unrelated prompt is generated, which
+  replaces the cached prompt, so each call prefills its whole prompt.
+For every turn and LLM call it prints prompt tokens, tokens served from the cache, and the
+time to first token in both runs; the difference is what reuse saves. (The cold run
+defeats reuse for backends that cache the previous prompt: llama.cpp, its server, ExLlamaV2
+unpaged. ExLlamaV2 in paged mode keeps earlier pages too, so there it measures less.)
+Writes benchmarks/results/cache-reuse-<backend>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from common import save_results, table
+
+QUESTIONS = ("How often should I water the tomatoes?", "And how much sun do they need?",
+             "What about the roses?", "When should I prune them?", "When does the night train "
+             "to Vienna leave?", "How early should I book it?")
+
+
+class ColdCache:
+    """A Backend wrapper that evicts the cached prompt before every call."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    @property
+    def last_stats(self) -> Any:
+        return self.inner.last_stats
+
+    def stream(self, messages: list[dict], **kwargs: Any) -> Iterator[str]:
+        filler = [{"role": "user", "content": f"Unrelated request {time.time_ns()}: say OK."}]
+        self.inner.generate(filler, max_new_tokens=1, temperature=0.0)
+        yield from self.inner.stream(messages, **kwargs)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def conversation(backend: Any, choice: Any, settings: Any, collection: str,
+                 questions: list[str], answer_tokens: int) -> list[dict]:
+    """One conversation; per turn: wall time and every LLM call's statistics."""
+    from ragchat.llm.adapter import BackendChatModel
+    from ragchat.pipeline.factory import open_pipeline
+
+    model = BackendChatModel(backend=backend, max_new_tokens=answer_tokens, temperature=0.0)
+    pipeline = open_pipeline(settings, collection=collection, persistent=False,
+                             chat_model=(model, choice))
+    turns = []
+    try:
+        pipeline.retriever.search(questions[0], 1)  # load the embedding model first
+        for n, question in enumerate(questions, start=1):
+            start = time.perf_counter()
+            result = pipeline.ask(question)
+            turns.append({"turn": n, "wall_s": time.perf_counter() - start,
+                          "calls": [{"node": c.node, "prompt_tokens": c.prompt_tokens,
+                                     "cached_tokens": c.cached_tokens, "ttft_s": c.ttft_s}
+                                    for c in result.llm_calls]})
+    finally:
+        pipeline.close()
+    return turns
+
+
+def compare(warm: list[dict], cold: list[dict]) -> tuple[list[list], dict]:
+    rows, saved = [], []
+    for w, c in zip(warm, cold):
+        for wc, cc in zip(w["calls"], c["calls"]):
+            rows.append([w["turn"], wc["node"], wc["prompt_tokens"], wc["cached_tokens"],
+                         cc["cached_tokens"], wc["ttft_s"], cc["ttft_s"]])
+            saved.append(cc["ttft_s"] - wc["ttft_s"])
+    summary = {
+        "turn_wall_s_warm": [round(t["wall_s"], 4) for t in warm],
+        "turn_wall_s_cold": [round(t["wall_s"], 4) for t in cold],
+        "ttft_saved_s_median": statistics.median(saved) if saved else None,
+        "ttft_saved_s_total": sum(saved),
+        "cached_share_warm": _share(warm), "cached_share_cold": _share(cold),
+    }
+    return rows, summary
+
+
+def _share(turns: list[dict]) -> float:
+    prompt = sum(c["prompt_tokens"] for t in turns for c in t["calls"])
+    cached = sum(c["cached_tokens"] for t in turns for c in t["calls"])
+    return cached / prompt if prompt else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", default="llamacpp", help="exllamav2, llamacpp or api")
+    parser.add_argument("--api-base", default=None, help="OpenAI-compatible server (api)")
+    parser.add_argument("--api-model", default=None)
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--answer-tokens", type=int, default=48)
+    parser.add_argument("--collection", default=None, help="your collection (else a sample)")
+    parser.add_argument("--questions", type=Path, default=None, help="one question per line")
+    parser.add_argument("--out-dir", type=Path, default=None)
+    args = parser.parse_args()
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    import contextlib
+
+    from ragchat.bench.turns import sample_collection
+    from ragchat.config import load_settings
+    from ragchat.llm import load_backend
+
+    backend_name = "api" if args.api_base else args.backend
+    settings = load_settings({"backend": backend_name, "api_base": args.api_base,
+                              "api_model": args.api_model})
+    questions = _questions(args)
+    backend, choice = load_backend(settings)
+    try:
+        with contextlib.ExitStack() as stack:
+            collection = args.collection or stack.enter_context(sample_collection(settings))
+            warm = conversation(backend, choice, settings, collection, questions,
+                                args.answer_tokens)
+            cold = conversation(ColdCache(backend), choice, settings, collection, questions,
+                                args.answer_tokens)
+    finally:
+        backend.close()
+    rows, summary = compare(warm, cold)
+    print(table(rows, ["turn", "node", "prompt", "cached warm", "cached cold",
+                       "TTFT warm s", "TTFT cold s"]))
+    print(f"\nshare of prompt tokens from the cache: warm {summary['cached_share_warm']:.0%}, "
+          f"cold {summary['cached_share_cold']:.0%}; TTFT saved per call (median) "
+          f"{summary['ttft_saved_s_median'] or 0:.3f} s, in all {summary['ttft_saved_s_total']:.2f} s")
+    path = save_results(f"cache-reuse-{choice.name}", {
+        "backend": backend.describe(), "reason": choice.reason, "questions": questions,
+        "answer_tokens": args.answer_tokens, "warm": warm, "cold": cold, "summary": summary},
+        args.out_dir)
+    print(f"written to {path}")
+
+
+def _questions(args: argparse.Namespace) -> list[str]:
+    if args.questions:
+        lines = args.questions.read_text(encoding="utf-8").splitlines()
+        found = [q.strip() for q in lines if q.strip()]
+    else:
+        found = list(QUESTIONS)
+    if args.collection and not args.questions:
+        raise SystemExit("--collection needs --questions (one question per line about it)")
+    return found[: max(args.turns, 1)]
+
+
+if __name__ == "__main__":
+    main()

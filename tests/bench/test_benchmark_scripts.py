@@ -1,0 +1,51 @@
+"""benchmarks/pipeline_overhead.py and benchmarks/cache_reuse.py run end to end on tiny inputs.
+Their timings are not checked, only the shape of their results and what the cache did."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+pytestmark = pytest.mark.slow
+
+
+def run_script(name: str, *args: str, out: Path) -> dict:
+    proc = subprocess.run([sys.executable, str(BENCH / name), *args, "--out-dir", str(out)],
+                          capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [path] = out.glob("*.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_pipeline_overhead(tmp_path):
+    result = run_script("pipeline_overhead.py", "--sessions", "1", "--turns", "3",
+                        out=tmp_path / "results")
+    assert set(result["results"]) == {"memory", "sqlite"}
+    for parts in result["results"].values():
+        assert parts["first"]["turns"] == 1 and parts["follow_up"]["turns"] == 2
+        for part in parts.values():
+            assert part["wall_ms_median"] > 0 and part["nodes_ms_median"] > 0
+            assert set(part["node_ms_median"]) >= {"retrieve", "llm_answer"}
+        # follow-ups rewrite the question: contextualize calls the (instant) model
+        assert parts["follow_up"]["llm_calls_median"] > parts["first"]["llm_calls_median"]
+
+
+def test_cache_reuse_with_the_tiny_model(tmp_path):
+    result = run_script("cache_reuse.py", "--turns", "2", "--answer-tokens", "4",
+                        out=tmp_path / "results")
+    warm, cold, summary = result["warm"], result["cold"], result["summary"]
+    assert [t["turn"] for t in warm] == [1, 2] and [t["turn"] for t in cold] == [1, 2]
+    assert all(c["prompt_tokens"] > 0 for t in warm for c in t["calls"])
+    # the answer call reuses the grader's prompt, the follow-up reuses the first turn ...
+    assert warm[0]["calls"][-1]["cached_tokens"] > 0
+    assert all(c["cached_tokens"] > 0 for c in warm[1]["calls"])
+    # ... and evicting the cache before each call defeats that
+    assert summary["cached_share_warm"] > 0.5 > summary["cached_share_cold"]
+    assert "bench-sample" not in os.listdir(Path(os.environ["RAGCHAT_HOME"]) / "data" /
+                                            "collections")
