@@ -80,6 +80,8 @@ class BenchReport:
         return out
 
     def to_json(self) -> dict[str, Any]:
+        from ragchat.bench.turns import questions
+
         plan = self.plan
         return {
             "machine": self.machine,
@@ -87,7 +89,8 @@ class BenchReport:
                      "concurrency": list(plan.concurrency),
                      "concurrent_tokens": plan.concurrent_tokens,
                      "answer_tokens": plan.answer_tokens or None,
-                     "collection": plan.collection, "quick": plan.quick},
+                     "collection": plan.collection, "quick": plan.quick,
+                     "questions": list(questions(plan)) if "pipeline" in plan.rows else None},
             "backends": [b.to_json() for b in self.backends],
             "ratios": self.ratios(),
         }

@@ -86,7 +86,7 @@ def bench(backends: tuple[str, ...], use_api: bool, api_base: str | None,
                       parse_counts)
     targets = bench_targets(backends, use_api, api_base, api_model)
     with _progress() as progress:
-        report = run_bench(plan, targets, progress)
+        report = _interruptible(lambda: run_bench(plan, targets, progress))
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -98,6 +98,16 @@ def bench(backends: tuple[str, ...], use_api: bool, api_base: str | None,
         click.echo(f"Plot written to {written}", err=as_json)
     if not any(b.metrics for b in report.backends):
         raise SystemExit(1)
+
+
+def _interruptible(run: Any) -> Any:
+    """Ctrl-C during a pipeline turn ends the turn with TurnCancelled: treat it as Ctrl-C."""
+    from ragchat.pipeline.result import TurnCancelled
+
+    try:
+        return run()
+    except TurnCancelled:
+        raise KeyboardInterrupt from None
 
 
 def _overrides(plan: Any, repeat: int | None, tokens: str | None, concurrency: str | None,

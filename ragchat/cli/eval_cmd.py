@@ -49,9 +49,14 @@ def eval(qa_file: Path, collection: str | None, k: int | None, mode: str, answer
     flags = {"collection": collection, "search_k": k,
              **backend_flags(backend, use_api, api_base, api_model)}
     settings = load_settings(flags)
+    from ragchat.pipeline.result import TurnCancelled
+
     with progress_for_terminal() as progress:
-        results = evaluate(settings, items, k=settings.search_k, mode=mode,
-                           collection=collection, answers=answers, progress=progress)
+        try:
+            results = evaluate(settings, items, k=settings.search_k, mode=mode,
+                               collection=collection, answers=answers, progress=progress)
+        except TurnCancelled:  # Ctrl-C during an answer
+            raise KeyboardInterrupt from None
     summary = summarize(results, settings.search_k)
     summary.update({"collection": collection or settings.collection, "mode": mode,
                     "file": str(qa_file)})
