@@ -11,8 +11,8 @@ ninja into $TORCH_EXTENSIONS_DIR ("JIT"). This script triggers that build once, 
 then copies the built exllamav2_ext*.so next to the installed packages (--site), where
 exllamav2 imports it as a prebuilt extension: later processes (pytest, ragchat, the converter)
 skip the JIT check altogether. A .so saved by an earlier run (--prebuilt FILE, with its
-.json beside it) is used instead of building when torch, CUDA, Python and the GPU
-architecture match.
+.json beside it) is used instead of building when exllamav2, torch, CUDA, Python and the GPU
+architecture all match.
 
   python benchmarks/gpu/build_ext.py --site /tmp/site --report build.json
 """
@@ -39,10 +39,13 @@ def target_arch() -> str:
 
 def fingerprint() -> dict:
     """What a built extension must match to be reused."""
+    from importlib.metadata import version
+
     import torch
 
     return {"torch": torch.__version__, "cuda": torch.version.cuda, "arch": target_arch(),
-            "python": sysconfig.get_config_var("SOABI") or sys.version.split()[0]}
+            "python": sysconfig.get_config_var("SOABI") or sys.version.split()[0],
+            "exllamav2": version("exllamav2")}
 
 
 def matches(meta: dict, current: dict) -> bool:
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         Path(args.report).write_text(json.dumps(report, indent=2), encoding="utf-8")
     if args.save_meta and report.get("ok"):
-        meta = {k: report[k] for k in ("torch", "cuda", "arch", "python")}
+        meta = {k: report[k] for k in ("torch", "cuda", "arch", "python", "exllamav2")}
         Path(args.save_meta).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "traceback"}, indent=2)[:20000])
     return 0 if report.get("ok") else 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import sys
 import time
@@ -314,6 +315,70 @@ def gpu_header() -> dict:
             "cuda": torch.version.cuda, "exllamav2": exllamav2.__version__}
 
 
+def guarded(results: Results, label: str, section: str, measure: Any) -> Any:
+    """Run one section; a failure is recorded in its place and the next section still runs."""
+    try:
+        value = measure()
+    except Exception as exc:  # one broken section must not lose the others
+        value = {"error": f"{type(exc).__name__}: {exc}"}
+    results.put(label, section, value)
+    return value
+
+
+def first_pass(model_dir: Path, args, results: Results, label: str, words: list[str]) -> dict:
+    """Everything measured on the backend without drafting; returns what later passes need."""
+    import torch
+
+    backend, load_s, finals = load(model_dir, args, ngram=False)
+    free, total = torch.cuda.mem_get_info()
+    results.put(label, "load", {"seconds": round(load_s, 2), "context": backend.context,
+                                "paged": backend.paged,
+                                "gpu_used_gb": round((total - free) / 1e9, 2)})
+    try:
+        run(backend, finals, user("Warm up."), 8)
+        return measure_sections(backend, finals, args, results, label, words)
+    finally:
+        backend.close()
+        backend.generator = None  # the wrapped iterate() holds the cache: let it go
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
+def measure_sections(backend: Any, finals: FinalResults, args, results: Results, label: str,
+                     words: list[str]) -> dict:
+    done: dict = {}
+    sections = {
+        "prefill": lambda: measure_prefill(backend, finals, words, args),
+        "decode": lambda: measure_decode(backend, finals, words, args),
+        "cache": lambda: measure_cache(backend, finals, words),
+        "ngram_base": lambda: ngram_runs(backend, finals, words, args),
+        "batch": lambda: measure_batch(backend, words, args, pick_tps(done, "short")),
+    }
+    for name, measure in sections.items():
+        if name.split("_")[0] in args.skip:
+            continue
+        if name == "ngram_base":  # kept for the comparison, stored with it later
+            try:
+                done[name] = measure()
+            except Exception as exc:
+                results.put(label, "ngram", {"error": f"{type(exc).__name__}: {exc}"})
+        else:
+            done[name] = guarded(results, label, name, measure)
+    return done
+
+
+def pick_tps(done: dict, context: str) -> float | None:
+    return (done.get("decode") or {}).get(context, {}).get("decode_tps")
+
+
+def ngram_pass(model_dir: Path, args, words: list[str], base: dict) -> dict:
+    backend, _, finals = load(model_dir, args, ngram=True)
+    try:
+        return compare_ngram(base, ngram_runs(backend, finals, words, args))
+    finally:
+        backend.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(REPO))
@@ -330,48 +395,22 @@ def main(argv: list[str] | None = None) -> int:
     label = args.label or model_dir.name
     results.put(label, "model", model_header(model_dir, args))
     words = english_words()
-    backend, load_s, finals = load(model_dir, args, ngram=False)
-    free, total = torch.cuda.mem_get_info()
-    results.put(label, "load", {"seconds": round(load_s, 2), "context": backend.context,
-                                "paged": backend.paged, "gpu_used_gb": round((total - free) / 1e9, 2)})
-    run(backend, finals, user("Warm up."), 8)
-    sections = run_sections(backend, finals, words, args, results, label)
-    backend.close()
-    if "ngram" not in args.skip:
-        drafted_backend, _, drafted_finals = load(model_dir, args, ngram=True)
-        drafted = ngram_runs(drafted_backend, drafted_finals, words, args)
-        drafted_backend.close()
-        results.put(label, "ngram", compare_ngram(sections["ngram_base"], drafted))
+    contexts = {"short": 64 + args.new_tokens // 2, "long": args.long_context + args.new_tokens // 2}
+    bound = {}
     if "bound" not in args.skip:
-        contexts = {"short": 64 + args.new_tokens // 2,
-                    "long": args.long_context + args.new_tokens // 2}
-        bound = measure_bound(model_dir, args.cache, header["device"], contexts)
-        decode = sections.get("decode", {})
-        bound["efficiency"] = {k: efficiency(decode.get(k, {}).get("decode_tps"),
-                                             bound.get("decode_bound_tps", {}).get(k))
+        bound = guarded(results, label, "bound",
+                        lambda: measure_bound(model_dir, args.cache, header["device"], contexts))
+    done = first_pass(model_dir, args, results, label, words)
+    if "ngram_base" in done:
+        guarded(results, label, "ngram", lambda: ngram_pass(model_dir, args, words,
+                                                            done["ngram_base"]))
+    if "decode_bound_tps" in bound:
+        bound["efficiency"] = {k: efficiency(pick_tps(done, k), bound["decode_bound_tps"].get(k))
                                for k in contexts}
         results.put(label, "bound", bound)
     print(json.dumps(results.data["models"][label], indent=2))
     print(f"results: {out}")
     return 0
-
-
-def run_sections(backend: Any, finals: FinalResults, words: list[str], args, results: Results,
-                 label: str) -> dict:
-    done: dict = {}
-    if "prefill" not in args.skip:
-        results.put(label, "prefill", measure_prefill(backend, finals, words, args))
-    if "decode" not in args.skip:
-        done["decode"] = measure_decode(backend, finals, words, args)
-        results.put(label, "decode", done["decode"])
-    if "cache" not in args.skip:
-        results.put(label, "cache", measure_cache(backend, finals, words))
-    if "ngram" not in args.skip:
-        done["ngram_base"] = ngram_runs(backend, finals, words, args)
-    if "batch" not in args.skip:
-        single = done.get("decode", {}).get("short", {}).get("decode_tps")
-        results.put(label, "batch", measure_batch(backend, words, args, single))
-    return done
 
 
 if __name__ == "__main__":

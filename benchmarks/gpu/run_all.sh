@@ -148,8 +148,13 @@ do_build() {
     env_out=$("$PY" "$HERE/cuda_env.py" --merge-into /tmp/cuda-include) || echo "cuda_env: headers still missing"
     echo "$env_out"
     eval "$env_out"
-    mkdir -p "$WORK/artifacts"
-    "$PY" "$HERE/build_ext.py" --site "$SITE" --prebuilt "$ROOT/.whl/prebuilt/exllamav2_ext.so" \
+    mkdir -p "$WORK/artifacts" "$WORK/prebuilt"
+    local saved=$ROOT/.whl/prebuilt/exllamav2_ext.so.xz   # from an earlier session, if carried
+    if [[ -f $saved ]]; then
+        xz -dc "$saved" > "$WORK/prebuilt/exllamav2_ext.so"
+        cp -f "${saved%.so.xz}.json" "$WORK/prebuilt/exllamav2_ext.json"
+    fi
+    "$PY" "$HERE/build_ext.py" --site "$SITE" --prebuilt "$WORK/prebuilt/exllamav2_ext.so" \
         --report "$WORK/build.json" --save-meta "$WORK/artifacts/exllamav2_ext.json" || return 1
     local so
     so=$(ls "$SITE"/exllamav2_ext*.so | head -1)
@@ -314,7 +319,7 @@ main() {
     local deadline=$(( $(date +%s) + wait_s )) last=0
     while [[ $mode != status ]] && running && (( $(date +%s) < deadline )); do
         sleep "$POLL"
-        if (( $(date +%s) - last >= 60 )); then
+        if (( $(date +%s) - last >= 30 )); then
             last=$(date +%s)
             echo "[$(date +%T)] $(ls "$STATE" | sed -n 's/\.running$//p' | tr '\n' ' ')running; done: $(ls "$STATE" | grep -c '\.ok$') ok, $(ls "$STATE" | grep -c '\.fail$') failed"
             sync_out

@@ -8,7 +8,7 @@ import pytest
 from build_ext import extension_filename, main, matches, use_prebuilt
 
 CURRENT = {"torch": "2.11.0+cu130", "cuda": "13.0", "arch": "9.0",
-           "python": "cpython-312-x86_64-linux-gnu"}
+           "python": "cpython-312-x86_64-linux-gnu", "exllamav2": "0.3.2"}
 
 
 def test_match_needs_every_field():
