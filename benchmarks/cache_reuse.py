@@ -51,8 +51,9 @@ class ColdCache:
         return self.inner.last_stats
 
     def stream(self, messages: list[dict], **kwargs: Any) -> Iterator[str]:
-        filler = [{"role": "user", "content": f"Unrelated request {time.time_ns()}: say OK."}]
-        self.inner.generate(filler, max_new_tokens=1, temperature=0.0)
+        from ragchat.bench.inference import evict_cache
+
+        evict_cache(self.inner)
         yield from self.inner.stream(messages, **kwargs)
 
     def close(self) -> None:

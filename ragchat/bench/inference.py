@@ -46,6 +46,13 @@ def generate_once(backend: Any, max_new_tokens: int) -> Any:
     return backend.last_stats
 
 
+def evict_cache(backend: Any) -> None:
+    """One token of an unrelated request. Backends that keep the previous prompt in their KV
+    cache (llama.cpp, its server, ExLlamaV2 unpaged) then find nothing of the next one there;
+    ExLlamaV2 in paged mode keeps older pages as well."""
+    generate_once(backend, 1)
+
+
 def warm_up(backend: Any) -> None:
     """One short call first, so that lazy initialisation is not counted."""
     generate_once(backend, 4)

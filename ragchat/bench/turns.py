@@ -2,7 +2,8 @@
 
 The follow-up shows what KV-cache reuse saves: its prompts start with the first turn
 (system prompt, question, answer), which the backend still holds, so only the new part is
-prefilled. Without `--collection` the turns run on a small built-in sample collection, so
+prefilled. Each repetition's first turn starts after an unrelated request, so that it does
+not find the previous repetition's identical prompt in the cache. Without `--collection` the turns run on a small built-in sample collection, so
 that results are comparable between machines; it is removed afterwards.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ragchat.bench.inference import evict_cache
 from ragchat.bench.plan import BenchPlan, Progress
 from ragchat.bench.stats import LOWER, Collector, Metric
 
@@ -128,6 +130,7 @@ def measure_turns(backend: Any, choice: Any, settings: Any, plan: BenchPlan,
     try:
         pipeline.retriever.search(first, 1)  # load the embedding model before timing
         for rep in range(plan.repeat):
+            evict_cache(backend)  # turn 1 must not reuse the previous repetition's turn 1
             pipeline.switch(f"bench-{rep + 1}")
             for label, question in (("turn 1", first), ("follow-up", follow_up)):
                 start = time.perf_counter()
