@@ -22,8 +22,9 @@
 #   lane B: make_small, make_embedder, make_big_l2, make_big (on the GPU while the CPU builds)
 #           -> convert_big (after measure_small, so the timings are not disturbed)
 #
-# Environment: OUT, PYTHON [python3], GPU_WORK (work folder; default: /tmp or the disk with
-# the most room), GPU_SITE [/tmp/site], BPW [4.25], WAIT_S [560].
+# Environment: OUT, PYTHON [python3], GPU_WORK (work folder; default: the disk folder with the
+# most room), GPU_SITE [/tmp/site], BPW [4.25], WAIT_S [560]. The 14B shape's fp16 weights
+# (30 GB) go to /dev/shm when that disk has less than 55 GB free.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,23 +36,23 @@ BPW=${BPW:-4.25}
 WAIT_S=${WAIT_S:-560}
 POLL=${RUN_ALL_POLL:-5}
 POINTER=/tmp/ragchat-gpu-work
-NEED_GB=70
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
-    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
 # ---------------------------------------------------------------- work folder
 
-work_dir() {  # fixed for the machine's life once chosen
+free_gb() { echo $(( $(df -P -B1 "$1" 2>/dev/null | awk 'NR==2 {print $4}') / 1000000000 )); }
+
+work_dir() {  # the disk folder with the most room; fixed for the machine's life once chosen
     if [[ -n ${GPU_WORK:-} ]]; then echo "$GPU_WORK"; return; fi
     if [[ -f $POINTER ]]; then cat "$POINTER"; return; fi
-    local best="" best_gb=-1 d gb
+    local best=/tmp best_gb=-1 d gb
     for d in /tmp /root /var/tmp /data /mnt "$ROOT/.."; do
         [[ -d $d && -w $d ]] || continue
-        gb=$(( $(df -P -B1 "$d" | awk 'NR==2 {print $4}') / 1000000000 ))
-        if (( gb >= NEED_GB )); then best=$d; break; fi
+        gb=$(free_gb "$d")
         if (( gb > best_gb )); then best=$d best_gb=$gb; fi
     done
     echo "$(cd "$best" && pwd)/ragchat-gpu" | tee "$POINTER"
@@ -128,7 +129,7 @@ for name in ("transformers", "tokenizers", "safetensors", "numpy", "sentence-tra
 json.dump(info, open(sys.argv[1], "w"), indent=2)
 print(json.dumps(info, indent=2))
 EOF
-    df -h "$WORK" /tmp; free -g
+    df -h "$WORK" /tmp /dev/shm; free -g
 }
 
 do_install() {
@@ -156,9 +157,12 @@ do_build() {
     fi
     "$PY" "$HERE/build_ext.py" --site "$SITE" --prebuilt "$WORK/prebuilt/exllamav2_ext.so" \
         --report "$WORK/build.json" --save-meta "$WORK/artifacts/exllamav2_ext.json" || return 1
-    local so
+    local so  # keep a compressed copy to bring back (optional: the build itself succeeded)
     so=$(ls "$SITE"/exllamav2_ext*.so | head -1)
-    xz -T0 -6 -c "$so" > "$WORK/artifacts/exllamav2_ext.so.xz" && ls -l "$so" "$WORK/artifacts/"
+    if command -v xz >/dev/null; then
+        xz -T0 -6 -c "$so" > "$WORK/artifacts/exllamav2_ext.so.xz" && ls -l "$so" "$WORK/artifacts/"
+    fi
+    return 0
 }
 
 model() { "$PY" "$HERE/make_test_model.py" model --tokenizer "$TOK" --device cuda "$@"; }
@@ -167,12 +171,17 @@ do_make_small() { model --preset small --out "$M/small-fp16" --reference-out "$M
 do_make_embedder() { "$PY" "$HERE/make_test_model.py" embedder --tokenizer "$TOK" --out "$M/embedder"; }
 do_make_big_l2() { model --preset qwen14b --layers 2 --out "$M/big-l2-fp16"; }
 
-do_make_big() {
-    local free_gb
-    free_gb=$(( $(df -P -B1 "$M" | awk 'NR==2 {print $4}') / 1000000000 ))
-    echo "free disk: ${free_gb} GB"
-    (( free_gb >= 55 )) || { echo "not enough disk for the 14B shape (30 GB fp16 + 2 x 9 GB EXL2)"; return 1; }
-    model --preset qwen14b --out "$M/big-fp16" --reference-out "$M/big-ref.pt"
+do_make_big() {  # 29.5 GB of fp16 weights: on the disk if it also has room for the EXL2 output
+    local disk shm target=$M/big-fp16
+    disk=$(free_gb "$M") shm=$(free_gb /dev/shm)
+    echo "free: ${disk} GB in $M, ${shm} GB in /dev/shm"
+    if (( disk < 55 )); then
+        (( shm >= 32 && disk >= 20 )) ||
+            { echo "not enough room for the 14B shape (30 GB fp16 + 20 GB for converting)"; return 1; }
+        target=/dev/shm/ragchat-big-fp16   # memory-backed; the EXL2 output goes to the disk
+        ln -sfn "$target" "$M/big-fp16"
+    fi
+    model --preset qwen14b --out "$target" --reference-out "$M/big-ref.pt"
 }
 
 do_convert_small() {
@@ -309,7 +318,9 @@ main() {
     if [[ $mode != status ]] && ! running && [[ ! -f $STATE/ALL.done ]]; then
         echo "starting the pipeline in $WORK (log: logs/pipeline.log)"
         rm -f "$STATE"/*.running
-        setsid nohup bash "${BASH_SOURCE[0]}" --pipeline $([[ $BIG == 0 ]] && echo --no-big) \
+        local detach=(nohup)
+        command -v setsid >/dev/null && detach=(setsid nohup)  # its own session outlives the call
+        "${detach[@]}" bash "${BASH_SOURCE[0]}" --pipeline $([[ $BIG == 0 ]] && echo --no-big) \
             > "$LOGS/pipeline.log" 2>&1 < /dev/null &
         echo $! > "$WORK/pipeline.pid"
         sleep 1
