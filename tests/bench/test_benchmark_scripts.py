@@ -15,9 +15,10 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 pytestmark = pytest.mark.slow
 
 
-def run_script(name: str, *args: str, out: Path) -> dict:
+def run_script(name: str, *args: str, out: Path, env: dict | None = None) -> dict:
     proc = subprocess.run([sys.executable, str(BENCH / name), *args, "--out-dir", str(out)],
-                          capture_output=True, text=True, timeout=900, env=dict(os.environ))
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **(env or {})})
     assert proc.returncode == 0, proc.stderr[-3000:]
     [path] = out.glob("*.json")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -38,7 +39,7 @@ def test_pipeline_overhead(tmp_path):
 
 def test_cache_reuse_with_the_tiny_model(tmp_path):
     result = run_script("cache_reuse.py", "--turns", "2", "--answer-tokens", "4",
-                        out=tmp_path / "results")
+                        out=tmp_path / "results", env={"RAGCHAT_SEARCH_K": "1"})
     warm, cold, summary = result["warm"], result["cold"], result["summary"]
     assert [t["turn"] for t in warm] == [1, 2] and [t["turn"] for t in cold] == [1, 2]
     assert all(c["prompt_tokens"] > 0 for t in warm for c in t["calls"])
