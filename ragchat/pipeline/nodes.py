@@ -72,8 +72,12 @@ def visible_passages(turns: list[dict[str, Any]]) -> set[str]:
     return {key for turn in turns for key in turn.get("shown") or []}
 
 
-def number_hits(hits: list[Any], state: dict[str, Any]) -> tuple[list[dict[str, Any]], dict]:
-    """Give each hit its session-wide number; mark the ones already in the conversation."""
+def number_hits(hits: list[Any], state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Give each hit its session-wide number; mark the ones already in the conversation.
+
+    New numbers are committed with the turn (in llm_answer), so a cancelled turn leaves
+    no gap in the numbering.
+    """
     numbers = dict(state.get("numbers") or {})
     visible = visible_passages(state.get("turns") or [])
     out: list[dict[str, Any]] = []
@@ -83,7 +87,7 @@ def number_hits(hits: list[Any], state: dict[str, Any]) -> tuple[list[dict[str, 
         if hit["key"] not in numbers:
             numbers[hit["key"]] = max(numbers.values(), default=0) + 1
         out.append({**hit, "n": numbers[hit["key"]], "seen": hit["key"] in visible})
-    return out, numbers
+    return out
 
 
 def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, Write], Update]]:
@@ -107,8 +111,7 @@ def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, W
 
     def retrieve(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         hits = deps.search(state["standalone_question"], ctx.k or p.k)
-        numbered, numbers = number_hits(hits, state)
-        return {"hits": numbered, "numbers": numbers}
+        return {"hits": number_hits(hits, state)}
 
     def relevance_check(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         hits = state.get("hits") or []
@@ -147,8 +150,9 @@ def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, W
         hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
         turn = {"question": state["question"], "prompt": task[1], "answer": text,
                 "shown": [hit["key"] for hit in hits if not hit.get("seen")]}
+        numbers = {**(state.get("numbers") or {}), **{hit["key"]: hit["n"] for hit in hits}}
         return {"answer": notice + text, "turns": list(state.get("turns") or []) + [turn],
-                "llm_calls": [asdict(call)]}
+                "numbers": numbers, "llm_calls": [asdict(call)]}
 
     def save_memory(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         turns = list(state.get("turns") or [])

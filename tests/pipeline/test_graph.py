@@ -277,3 +277,18 @@ def test_json_has_exactly_the_documented_keys(llm, searcher):
 def test_k_limits_the_search(llm, searcher):
     result = make_pipeline(llm, searcher).start_turn("question", k=2).wait()
     assert len(result.retrieved) == 2
+
+
+def test_a_cancelled_turn_leaves_no_gap_in_the_numbering(llm, searcher):
+    pipeline = make_pipeline(llm, searcher)
+    llm.block = threading.Event()
+    llm.started = threading.Event()
+    handle = pipeline.start_turn("first question")
+    assert llm.started.wait(10)
+    handle.cancel()
+    with pytest.raises(TurnCancelled):
+        handle.wait()
+    llm.block = None
+    searcher.hits = searcher.hits[::-1]
+    result = pipeline.ask("first question again")
+    assert [c.n for c in result.retrieved] == [1, 2, 3]

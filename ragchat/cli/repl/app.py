@@ -3,13 +3,58 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ragchat.errors import RagchatError
 
 CANCELLED = "Cancelled; the conversation is as it was before this question."
+
+
+@contextmanager
+def quiet_terminal() -> Iterator[None]:
+    """No echo of keys (^C included) while an answer is drawn, and no output flush on
+    Ctrl-C: either would move the cursor under the live display and garble it."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError, AttributeError):
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] = (quiet[3] & ~(termios.ECHO | getattr(termios, "ECHOCTL", 0))) | termios.NOFLSH
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
+@contextmanager
+def ctrl_c_cancels(handle: Any) -> Iterator[None]:
+    """While an answer streams, Ctrl-C cancels it instead of interrupting the rendering
+    mid-write (which would garble the terminal). A second Ctrl-C interrupts as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if handle.cancelled:
+            raise KeyboardInterrupt
+        handle.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with quiet_terminal():
+            yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Repl:
@@ -86,7 +131,7 @@ class Repl:
         self._report_deferred()
         result = None
         try:
-            with AnswerPrinter(self.console) as printer:
+            with AnswerPrinter(self.console) as printer, ctrl_c_cancels(handle):
                 for event in handle.events():
                     if isinstance(event, Token):
                         printer.add(event.text)

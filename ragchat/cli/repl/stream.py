@@ -45,11 +45,14 @@ class AnswerPrinter:
             self._live.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        interrupted = exc_type is not None
         if self._live is not None:
+            if interrupted and self.started:
+                self._live.transient = False  # leave the partial paragraph where it is
             self._live.stop()
             self._live = None
-        if self.live_mode and self.pending.strip():
+        if self.live_mode and self.pending.strip() and not (interrupted and self.started):
             self._print_block(self.pending)
         elif not self.live_mode and self.started:
             self.console.file.write("\n")
