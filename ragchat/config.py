@@ -46,6 +46,8 @@ KEYS: tuple[Key, ...] = (
     Key("api_timeout", 60.0, "Seconds to wait for the API before giving up."),
     Key("gguf_model", "", "GGUF file for the llamacpp backend; empty = bundled SmolLM2-135M."),
     Key("llamacpp_ctx", 8192, "Context length of the llamacpp backend."),
+    Key("llamacpp_repeat_penalty", 1.15,
+        "Repetition penalty of the llamacpp backend (small models loop without one; 1.0 = off)."),
     Key("llamacpp_threads", 0, "CPU threads for llamacpp; 0 = half the usable cores."),
     Key("exl2_model", "", "EXL2 model folder; empty = the model chosen with `ragchat model use`."),
     Key("exl2_cache", "Q8", "ExLlamaV2 KV cache type: FP16, Q8, Q6, Q4."),

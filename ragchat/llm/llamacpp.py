@@ -53,7 +53,7 @@ class LlamaCppBackend(Backend):
     name = "llamacpp"
 
     def __init__(self, model_path: Path, *, n_ctx: int = 8192, n_threads: int = 0,
-                 n_gpu_layers: int = 0) -> None:
+                 n_gpu_layers: int = 0, repeat_penalty: float = 1.0) -> None:
         llama_cpp = import_llama_cpp()
         model_path = Path(model_path)
         if not model_path.is_file():
@@ -68,6 +68,7 @@ class LlamaCppBackend(Backend):
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"cannot load GGUF model {model_path}: {exc}",
                              hint="check the file, or lower llamacpp_ctx if memory is short") from exc
+        self.repeat_penalty = repeat_penalty
         self._lib = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self.model_path = model_path
@@ -132,7 +133,7 @@ class LlamaCppBackend(Backend):
         stops = StopFilter(stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         tokens = self._llm.generate(prompt, temp=max(temperature, 0.0), top_k=40, top_p=0.95,
-                                    min_p=0.05, repeat_penalty=1.0)
+                                    min_p=0.05, repeat_penalty=self.repeat_penalty)
         try:
             for token in tokens:
                 clock.token()
