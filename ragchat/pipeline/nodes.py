@@ -90,46 +90,69 @@ def number_hits(hits: list[Any], state: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, Write], Update]]:
-    p = deps.params
+class TurnNodes:
+    """The five nodes over one set of dependencies."""
 
-    def contextualize(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.p = deps.params
+
+    def _call(self, messages: list[prompts.Message], node: str, ctx: TurnContext,
+              max_new_tokens: int, temperature: float = 0.0,
+              on_text: Callable[[str], None] | None = None) -> tuple[str, dict[str, Any]]:
+        text, call = call_llm(self.deps.llm, messages, node=node, cancel=ctx.cancel,
+                              on_text=on_text, max_new_tokens=max_new_tokens,
+                              temperature=temperature)
+        return text, asdict(call)
+
+    def contextualize(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         question = state["question"]
         if not state.get("turns") and not state.get("summary"):
             route = "direct" if is_small_talk(question) else "retrieve"
             return {"standalone_question": question, "route": route, "rewrite_parsed": True}
         messages = _prefix(state) + [prompts.rewrite_task(question)]
-        text, call = call_llm(deps.llm, messages, node="contextualize", cancel=ctx.cancel,
-                              max_new_tokens=p.rewrite_tokens, temperature=0.0)
+        text, call = self._call(messages, "contextualize", ctx, self.p.rewrite_tokens)
         rewrite = parse_rewrite(text, question)
         return {
             "standalone_question": rewrite.question,
             "route": "retrieve" if rewrite.retrieve else "direct",
             "rewrite_parsed": rewrite.parsed,
-            "llm_calls": [asdict(call)],
+            "llm_calls": [call],
         }
 
-    def retrieve(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
-        hits = deps.search(state["standalone_question"], ctx.k or p.k)
+    def retrieve(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+        hits = self.deps.search(state["standalone_question"], ctx.k or self.p.k)
         return {"hits": number_hits(hits, state)}
 
-    def relevance_check(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+    def relevance_check(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         hits = state.get("hits") or []
         if not hits:
             return {"grades_parsed": True}
         messages = _prefix(state) + [prompts.grade_task(state["standalone_question"], hits)]
-        text, call = call_llm(deps.llm, messages, node="relevance_check", cancel=ctx.cancel,
-                              max_new_tokens=p.grade_tokens, temperature=0.0)
+        text, call = self._call(messages, "relevance_check", ctx, self.p.grade_tokens)
         kept, parsed = parse_grades(text, [hit["n"] for hit in hits])
         return {
             "hits": [{**hit, "kept": hit["n"] in kept} for hit in hits],
             "grades_parsed": parsed,
             "grader_output": text,
-            "llm_calls": [asdict(call)],
+            "llm_calls": [call],
         }
 
-    def llm_answer(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+    def llm_answer(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         task, allowed, notice = _answer_task(state)
+        if notice:
+            write({"token": notice})
+        text, call = self._stream_answer(_prefix(state) + [task], allowed, ctx, write)
+        hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
+        turn = {"question": state["question"], "prompt": task[1], "answer": text,
+                "shown": [hit["key"] for hit in hits if not hit.get("seen")]}
+        numbers = {**(state.get("numbers") or {}), **{hit["key"]: hit["n"] for hit in hits}}
+        return {"answer": notice + text, "turns": list(state.get("turns") or []) + [turn],
+                "numbers": numbers, "llm_calls": [call]}
+
+    def _stream_answer(self, messages: list[prompts.Message], allowed: set[int],
+                       ctx: TurnContext, write: Write) -> tuple[str, dict[str, Any]]:
+        """Stream the answer through the citation filter; return what the user saw."""
         shown: list[str] = []
         citations = CitationFilter(allowed)
 
@@ -140,43 +163,35 @@ def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, W
                 shown.append(text)
                 write({"token": text})
 
-        if notice:
-            write({"token": notice})
-        _, call = call_llm(deps.llm, _prefix(state) + [task], node="llm_answer",
-                           cancel=ctx.cancel, on_text=lambda t: emit(citations.feed(t)),
-                           max_new_tokens=p.max_new_tokens, temperature=p.temperature)
+        _, call = self._call(messages, "llm_answer", ctx, self.p.max_new_tokens,
+                             self.p.temperature, on_text=lambda t: emit(citations.feed(t)))
         emit(citations.flush())
-        text = "".join(shown).strip()
-        hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
-        turn = {"question": state["question"], "prompt": task[1], "answer": text,
-                "shown": [hit["key"] for hit in hits if not hit.get("seen")]}
-        numbers = {**(state.get("numbers") or {}), **{hit["key"]: hit["n"] for hit in hits}}
-        return {"answer": notice + text, "turns": list(state.get("turns") or []) + [turn],
-                "numbers": numbers, "llm_calls": [asdict(call)]}
+        return "".join(shown).strip(), call
 
-    def save_memory(state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+    def save_memory(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         turns = list(state.get("turns") or [])
-        summary = state.get("summary") or ""
         update: Update = {}
-        fold = turns_to_fold(turns, p.memory_token_budget, deps.count_tokens)
+        fold = turns_to_fold(turns, self.p.memory_token_budget, self.deps.count_tokens)
         if fold:
-            messages = prompts.conversation(summary, turns[:fold]) + [prompts.summary_task()]
-            text, call = call_llm(deps.llm, messages, node="save_memory", cancel=ctx.cancel,
-                                  max_new_tokens=p.summary_tokens, temperature=0.0)
-            summary = text.strip() or fallback_summary(summary, turns[:fold])
+            summary = self._summarize(state.get("summary") or "", turns[:fold], ctx, update)
             turns = turns[fold:]
-            update = {"summary": summary, "turns": turns, "llm_calls": [asdict(call)]}
-        if transcript_tokens(turns, deps.count_tokens) > p.context_token_budget:
+            update.update(summary=summary, turns=turns)
+        if transcript_tokens(turns, self.deps.count_tokens) > self.p.context_token_budget:
             update["turns"] = drop_old_passages(turns)
         return update
 
-    return {
-        "contextualize": contextualize,
-        "retrieve": retrieve,
-        "relevance_check": relevance_check,
-        "llm_answer": llm_answer,
-        "save_memory": save_memory,
-    }
+    def _summarize(self, summary: str, turns: list[dict[str, Any]], ctx: TurnContext,
+                   update: Update) -> str:
+        messages = prompts.conversation(summary, turns) + [prompts.summary_task()]
+        text, call = self._call(messages, "save_memory", ctx, self.p.summary_tokens)
+        update["llm_calls"] = [call]
+        return text.strip() or fallback_summary(summary, turns)
+
+
+def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, Write], Update]]:
+    nodes = TurnNodes(deps)
+    return {name: getattr(nodes, name) for name in
+            ("contextualize", "retrieve", "relevance_check", "llm_answer", "save_memory")}
 
 
 def _answer_task(state: dict[str, Any]) -> tuple[prompts.Message, set[int], str]:
