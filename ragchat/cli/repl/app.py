@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -23,8 +24,10 @@ def quiet_terminal() -> Iterator[None]:
         import termios
 
         fd = sys.stdin.fileno()
-        saved = termios.tcgetattr(fd)
-    except (ImportError, OSError, ValueError, AttributeError):
+        saved = termios.tcgetattr(fd) if os.isatty(fd) else None
+    except Exception:  # no termios (Windows), no real stdin, termios.error
+        saved = None
+    if saved is None:
         yield
         return
     quiet = list(saved)
