@@ -187,6 +187,15 @@ class ChatPipeline:
             except Exception as exc:
                 self.deferred_error = exc
 
+    def last_result(self) -> TurnResult | None:
+        """The last answered turn of this session, also one answered by an earlier process."""
+        self.settle()
+        if self.last is None:
+            values = self.state()
+            if values.get("answer") is not None:
+                self.last = result_from_state(values, self.backend, self.session, True)
+        return self.last
+
     def state(self) -> dict[str, Any]:
         self.settle()
         return dict(self._graph.get_state(self._config()).values or {})

@@ -251,6 +251,7 @@ def test_session_resumes_after_restart_from_sqlite(llm, searcher, tmp_path):
 
     again = make_pipeline(llm, searcher, open_checkpointer(db), session="notes")
     assert [t["question"] for t in again.history()[1]] == ["first question"]
+    assert again.last_result().question == "first question"  # /why, /stats after a restart
     again.ask("follow-up")
     assert tasks(llm)[-3] == "REWRITE"  # the history came back, so contextualize ran
     again.switch("other")

@@ -35,8 +35,7 @@ def _help(repl: Any, arg: str) -> None:
 
 
 def _last(repl: Any) -> Any:
-    repl.pipeline.settle()
-    result = repl.pipeline.last
+    result = repl.pipeline.last_result()
     if result is None:
         raise UsageError("no answer yet in this session", hint="ask a question first")
     return result
