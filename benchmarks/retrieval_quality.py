@@ -21,7 +21,6 @@ import argparse
 import random
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,6 +155,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--examples", type=int, default=5, help="misses shown per mode")
     ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
     ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
+    ap.add_argument("--reuse", action="store_true",
+                    help="search the index already in --work-dir (same QA file and layout)")
     return ap.parse_args(argv)
 
 
@@ -174,15 +175,16 @@ def main(argv: list[str] | None = None) -> None:
 
 def evaluate(args: argparse.Namespace, work: Path) -> dict:
     corpus, home = work / "corpus", work / "home"
-    for folder in (corpus, home):
+    reuse = args.reuse and (home / "data").is_dir()
+    for folder in () if reuse else (corpus, home):
         shutil.rmtree(folder, ignore_errors=True)
     articles = load_squad(args.qa_file)
-    items = sample(build_corpus(articles, corpus, args.layout), args.limit, args.seed)
+    items = sample(build_corpus(articles, corpus, args.layout, write=not reuse),
+                   args.limit, args.seed)
     env = embedding_env(args.embedding_model)
-    start = time.perf_counter()
     ingest = run_ragchat(["ingest", str(corpus), "--json"], home, env=env)
     print(f"ingested {sum(len(a.paragraphs) for a in articles)} passages "
-          f"in {time.perf_counter() - start:.1f} s; {len(items)} questions")
+          f"in {ingest.seconds:.1f} s; {len(items)} questions")
     modes, rows = {}, []
     for mode in args.modes.split(","):
         outputs, seconds = search_all(items, home, mode, args.k, env)
