@@ -58,6 +58,8 @@ KEYS: tuple[Key, ...] = (
     Key("max_new_tokens", 512, "Most tokens an answer may have."),
     Key("temperature", 0.2, "Sampling temperature of answers."),
     Key("memory_token_budget", 1500, "History tokens kept verbatim before older turns are summarised."),
+    Key("context_token_budget", 4096,
+        "Tokens of past turns with their passages kept in the prompt; older turns drop their passages."),
 )
 
 _BY_NAME = {k.name: k for k in KEYS}

@@ -17,6 +17,7 @@ def params_from_settings(settings: Any, k: int | None = None) -> PipelineParams:
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
         memory_token_budget=settings.memory_token_budget,
+        context_token_budget=settings.context_token_budget,
     )
 
 
