@@ -45,7 +45,7 @@ def test_real_run_with_the_cpu_model(tmp_path, tokenizer_dir, gpu_dir):
         pytest.skip("the bundled GGUF is missing")
     embedder = tmp_path / "embedder"
     assert make(["embedder", "--tokenizer", str(tokenizer_dir), "--out", str(embedder)]) == 0
-    from conftest import run_script
+    from tests.gpu_prep.conftest import run_script
 
     out = tmp_path / "e2e.json"
     proc = run_script(str(gpu_dir / "e2e.py"), "--backend", "llamacpp", "--embedder",

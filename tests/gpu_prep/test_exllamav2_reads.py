@@ -12,7 +12,7 @@ import sys
 import zipfile
 
 import pytest
-from conftest import REPO
+from tests.gpu_prep.conftest import REPO
 
 WHEEL = REPO / ".whl" / "exllamav2-0.3.2-py3-none-any.whl"
 

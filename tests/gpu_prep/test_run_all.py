@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from tests.gpu_prep.conftest import run_script
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import run_script
+from tests.gpu_prep.conftest import run_script
 
 PY_SCRIPTS = ("make_test_model.py", "check_logits.py", "measure.py", "replicate_measurement.py",
               "build_ext.py", "cuda_env.py", "summary.py", "e2e.py")
