@@ -188,11 +188,13 @@ def summarize(runs: dict[str, tuple[Run, dict]], edited: int) -> dict:
     embed = sum(v for k, v in stages.items() if "embed" in k)
     if chunks:
         print(f"\n{chunks} chunks: {chunks / wall:.1f} chunks/s over the whole command")
+    untimed = wall - sum(stages.values())  # process start, imports, planning between stages
     if stages:
-        print(table([[k, v, v / wall] for k, v in stages.items()],
-                    ["stage", "seconds", "share of wall"]))
+        rows = [[k, v, v / wall] for k, v in stages.items()] + [["(untimed)", untimed,
+                                                                  untimed / wall]]
+        print(table(rows, ["stage", "seconds", "share of wall"]))
     report = {"chunks": chunks, "chunks_per_second": chunks / wall if chunks else None,
-              "stages": stages, "embed_seconds": embed,
+              "stages": stages, "untimed_seconds": untimed, "embed_seconds": embed,
               "embed_share_of_wall": embed / wall if stages else None,
               "edited_files": edited}
     for name, (run, _) in runs.items():

@@ -82,14 +82,28 @@ def _pick(writers: list[tuple[NoteWriter, float]], rng: random.Random) -> NoteWr
 def build_index(corpus: Path, settings) -> dict:
     """Run the real ingest with the random stand-in embedder; return its report."""
     import ragchat.embeddings as emb
+    from ragchat.index import store
     from ragchat.ingest.ingester import ingest_paths
 
-    real = emb.load_embedder
+    real, real_known = emb.load_embedder, store.known_vector_keys
     emb.load_embedder = lambda name, s: RandomEmbedder(name, 384, 768)
+    store.known_vector_keys = _memoized(real_known)
     try:
         return ingest_paths(settings, [corpus]).as_dict()
     finally:
-        emb.load_embedder = real
+        emb.load_embedder, store.known_vector_keys = real, real_known
+
+
+def _memoized(known_vector_keys):
+    """The ingester asks known_vector_keys(conn, keys) once per key with the same list: answer
+    repeats from memory, so that building a 100k-chunk index does not take hours."""
+    last: dict = {}
+
+    def cached(conn, keys):
+        if last.get("keys") is not keys:  # the same list object: same answer
+            last.update(keys=keys, found=known_vector_keys(conn, keys))
+        return last["found"]
+    return cached
 
 
 def make_queries(count: int, writers, qa_file: Path | None, rng: random.Random) -> list[str]:
@@ -146,6 +160,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--korean", type=Path, help="KorQuAD-format file to mix Korean notes from")
     ap.add_argument("--korean-share", type=float, default=0.3)
     ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--threads", type=int, help="torch threads for the query embedding")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="default", help="label for the results file")
     ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
@@ -171,6 +186,10 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     from ragchat.config import load_settings
     from ragchat.index.search import open_searcher
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
     english = NoteWriter(english_sentences(), rng)
     writers = [(english, 1.0)]
@@ -195,7 +214,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         sizes.append({"chunks": ingest["chunks_total"], "files": files, "build_seconds": build_s,
                       "ingest_timings": ingest["timings"], "latency_ms": latency})
         _print_size(sizes[-1])
-    return {"queries": len(queries), "k": args.k, "qa_file": str(args.qa_file or ""),
+    return {"queries": len(queries), "k": args.k, "threads": args.threads, "qa_file": str(args.qa_file or ""),
             "korean": bool(args.korean), "sizes": sizes}
 
 
