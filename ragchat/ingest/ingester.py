@@ -219,7 +219,8 @@ def _embed_missing(settings, conn, model, meta, planned, progress, report, timer
                               for p in planned for c in p.chunks))
     texts = {store.vec_key(model + "\0" + c.index_text): c.index_text
              for p in planned for c in p.chunks}
-    missing = [k for k in keys if k not in store.known_vector_keys(conn, keys)]
+    known = store.known_vector_keys(conn, keys)
+    missing = [k for k in keys if k not in known]
     report.vectors_reused = len(keys) - len(missing)
     dim = int(meta["dim"]) if meta.get("dim") and meta.get("embedding_model") == model else 0
     if not missing and dim:
