@@ -123,7 +123,8 @@ def miss_examples(items: list[Item], outputs: list[dict], misses: set[str], root
             continue
         top = [{"file": _rel(r["path"], root), "location": r.get("location"),
                 "snippet": _norm(r.get("text", ""))[:100]} for r in out["results"][:3]]
-        examples.append({"question": it.question.text, "answers": list(it.question.answers),
+        examples.append({"qid": it.question.qid, "gold_file": _rel(str(it.gold_file), root),
+                         "question": it.question.text, "answers": list(it.question.answers),
                          "gold": f"{_rel(str(it.gold_file), root)} ({it.title})", "top3": top})
     return examples
 
@@ -190,14 +191,14 @@ def evaluate(args: argparse.Namespace, work: Path) -> dict:
         outputs, seconds = search_all(items, home, mode, args.k, env)
         result = score(items, outputs, args.layout, args.k)
         result["seconds"] = seconds
-        result["examples"] = miss_examples(items, outputs, set(result["misses"]), corpus,
-                                           args.examples)
+        examples = miss_examples(items, outputs, set(result["misses"]), corpus, args.examples)
+        _print_examples(mode, examples)
+        result["examples"] = [_without_text(ex) for ex in examples]
         modes[mode] = result
         rows.append([mode, result["recall@1"], result[f"recall@{args.k}"],
                      result[f"mrr@{args.k}"], result[f"answer@{args.k}"], round(seconds, 1)])
     print(table(rows, ["mode", "recall@1", f"recall@{args.k}", f"MRR@{args.k}",
                        f"answer@{args.k}", "search s"]))
-    _print_examples(modes)
     return {"qa_file": args.qa_file.name, "layout": args.layout, "k": args.k,
             "articles": len(articles), "passages": sum(len(a.paragraphs) for a in articles),
             "questions": len(items), "limit": args.limit, "seed": args.seed,
@@ -205,12 +206,17 @@ def evaluate(args: argparse.Namespace, work: Path) -> dict:
             "modes": modes}
 
 
-def _print_examples(modes: dict) -> None:
-    for mode, result in modes.items():
-        for ex in result["examples"][:3]:
-            top = ex["top3"][0] if ex["top3"] else {}
-            print(f"\n[{mode} miss] {ex['question']}  -> answer {ex['answers'][0]!r}, "
-                  f"gold {ex['gold']}\n    top-1: {top.get('file')}: {top.get('snippet')}")
+def _print_examples(mode: str, examples: list[dict]) -> None:
+    for ex in examples[:3]:
+        top = ex["top3"][0] if ex["top3"] else {}
+        print(f"[{mode} miss] {ex['question']}  -> answer {ex['answers'][0]!r}, "
+              f"gold {ex['gold']}\n    top-1: {top.get('file')}: {top.get('snippet')}")
+
+
+def _without_text(example: dict) -> dict:
+    """What the results file keeps of a miss: ids and file names, not the data set's text."""
+    return {"qid": example["qid"], "gold": example["gold_file"],
+            "top3": [t["file"] for t in example["top3"]]}
 
 
 if __name__ == "__main__":
