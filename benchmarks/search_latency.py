@@ -82,28 +82,14 @@ def _pick(writers: list[tuple[NoteWriter, float]], rng: random.Random) -> NoteWr
 def build_index(corpus: Path, settings) -> dict:
     """Run the real ingest with the random stand-in embedder; return its report."""
     import ragchat.embeddings as emb
-    from ragchat.index import store
     from ragchat.ingest.ingester import ingest_paths
 
-    real, real_known = emb.load_embedder, store.known_vector_keys
+    real = emb.load_embedder
     emb.load_embedder = lambda name, s: RandomEmbedder(name, 384, 768)
-    store.known_vector_keys = _memoized(real_known)
     try:
         return ingest_paths(settings, [corpus]).as_dict()
     finally:
-        emb.load_embedder, store.known_vector_keys = real, real_known
-
-
-def _memoized(known_vector_keys):
-    """The ingester asks known_vector_keys(conn, keys) once per key with the same list: answer
-    repeats from memory, so that building a 100k-chunk index does not take hours."""
-    last: dict = {}
-
-    def cached(conn, keys):
-        if last.get("keys") is not keys:  # the same list object: same answer
-            last.update(keys=keys, found=known_vector_keys(conn, keys))
-        return last["found"]
-    return cached
+        emb.load_embedder = real
 
 
 def make_queries(count: int, writers, qa_file: Path | None, rng: random.Random) -> list[str]:
