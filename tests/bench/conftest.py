@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.llama_server import llama_server as start_llama_server
 
 NOTES = {
     "bees.md": "# Bees\n\nHoney bees perform a waggle dance to show the hive where flowers are.\n",
     "owls.txt": "Barn owls hunt mice at night and sleep in old barns during the day.\n",
     "trains.md": "# Trains\n\nThe night train to Vienna leaves Munich at 23:10 from platform 11.\n",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -40,41 +31,13 @@ def gguf_path() -> Path:
     return path
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/v1/models", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"llama_cpp.server did not start: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="session")
 def llama_server(gguf_path, tmp_path_factory) -> str:
     """llama-cpp-python's server with the tiny model; concurrent requests queue, not cancel."""
     pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path),
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-           "--n_threads", "1", "--n_threads_batch", "1", "--verbose", "False",
-           "--model_alias", "tiny", "--interrupt_requests", "False"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        _wait_ready(url.removesuffix("/v1"), proc, log)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with start_llama_server(gguf_path, tmp_path_factory.mktemp("server"),
+                            extra=("--interrupt_requests", "False")) as url:
+        yield url + "/v1"
 
 
 @pytest.fixture
