@@ -66,10 +66,13 @@ def fallback_summary(previous: str, turns: Sequence[dict[str, Any]]) -> str:
 
 def transcript_tokens(turns: Sequence[dict[str, Any]], count: TokenCounter) -> int:
     """Tokens the turns take in the prompt, with the passages they showed."""
-    return sum(count(t.get("prompt") or t["question"]) + count(t["answer"] or "") for t in turns)
+    from ragchat.pipeline.prompts import said
+
+    return sum(count(t.get("prompt") or t["question"]) + count(said(t)) for t in turns)
 
 
 def drop_old_passages(turns: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every turn but the newest keeps only its question and answer."""
-    older = [{"question": t["question"], "answer": t["answer"]} for t in turns[:-1]]
+    keep = ("question", "answer", "raw")
+    older = [{k: t[k] for k in keep if k in t} for t in turns[:-1]]
     return older + list(turns[-1:])

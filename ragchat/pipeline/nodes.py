@@ -142,17 +142,20 @@ class TurnNodes:
         task, allowed, notice = _answer_task(state)
         if notice:
             write({"token": notice})
-        text, call = self._stream_answer(_prefix(state) + [task], allowed, ctx, write)
+        text, raw, call = self._stream_answer(_prefix(state) + [task], allowed, ctx, write)
         hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
-        turn = {"question": state["question"], "prompt": task[1], "answer": text,
+        # the prompt history keeps what the model generated, token for token (`raw`), so
+        # that the next call finds it in the KV cache; `answer` is what the user saw
+        turn = {"question": state["question"], "prompt": task[1], "answer": text, "raw": raw,
                 "shown": [hit["key"] for hit in hits if not hit.get("seen")]}
         numbers = {**(state.get("numbers") or {}), **{hit["key"]: hit["n"] for hit in hits}}
         return {"answer": notice + text, "turns": list(state.get("turns") or []) + [turn],
                 "numbers": numbers, "llm_calls": [call]}
 
     def _stream_answer(self, messages: list[prompts.Message], allowed: set[int],
-                       ctx: TurnContext, write: Write) -> tuple[str, dict[str, Any]]:
-        """Stream the answer through the citation filter; return what the user saw."""
+                       ctx: TurnContext, write: Write) -> tuple[str, str, dict[str, Any]]:
+        """Stream the answer through the citation filter; return what the user saw and
+        what the model generated."""
         shown: list[str] = []
         citations = CitationFilter(allowed)
 
@@ -163,10 +166,10 @@ class TurnNodes:
                 shown.append(text)
                 write({"token": text})
 
-        _, call = self._call(messages, "llm_answer", ctx, self.p.max_new_tokens,
-                             self.p.temperature, on_text=lambda t: emit(citations.feed(t)))
+        raw, call = self._call(messages, "llm_answer", ctx, self.p.max_new_tokens,
+                               self.p.temperature, on_text=lambda t: emit(citations.feed(t)))
         emit(citations.flush())
-        return "".join(shown).strip(), call
+        return "".join(shown).strip(), raw, call
 
     def save_memory(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         turns = list(state.get("turns") or [])

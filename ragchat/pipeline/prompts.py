@@ -59,8 +59,17 @@ def conversation(summary: str, turns: Sequence[dict[str, Any]]) -> list[Message]
     messages = [system_message(summary)]
     for turn in turns:
         messages.append(("user", turn.get("prompt") or turn["question"]))
-        messages.append(("assistant", turn["answer"] or "(no answer)"))
+        messages.append(("assistant", said(turn)))
     return messages
+
+
+def said(turn: dict[str, Any]) -> str:
+    """The assistant's message of a past turn as the model generated it (the KV cache holds
+    those tokens); turns saved before `raw` was kept use the displayed answer."""
+    raw = turn.get("raw")
+    if raw is not None:
+        return raw
+    return turn["answer"] or "(no answer)"
 
 
 def passage_header(hit: dict[str, Any]) -> str:
