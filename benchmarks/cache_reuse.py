@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +45,11 @@ class ColdCache:
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
 
-    @property
-    def last_stats(self) -> Any:
-        return self.inner.last_stats
-
-    def stream(self, messages: list[dict], **kwargs: Any) -> Iterator[str]:
+    def stream(self, messages: list[dict], **kwargs: Any) -> Any:
         from ragchat.bench.inference import evict_cache
 
         evict_cache(self.inner)
-        yield from self.inner.stream(messages, **kwargs)
+        return self.inner.stream(messages, **kwargs)
 
     def close(self) -> None:
         self.inner.close()

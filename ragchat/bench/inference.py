@@ -40,10 +40,9 @@ def fresh_messages(context: str = CONTEXT, task: str = TASK) -> list[dict]:
 
 
 def generate_once(backend: Any, max_new_tokens: int) -> Any:
-    """Run one request to the end; return the backend's GenerationStats."""
-    for _ in backend.stream(fresh_messages(), max_new_tokens=max_new_tokens, temperature=0.0):
-        pass
-    return backend.last_stats
+    """Run one request to the end; return its GenerationStats."""
+    return backend.complete(fresh_messages(), max_new_tokens=max_new_tokens,
+                            temperature=0.0).stats
 
 
 def evict_cache(backend: Any) -> None:

@@ -190,9 +190,8 @@ def _measure_loaded(report: BackendReport, backend: Any, choice: Any, settings: 
         _row(report, "pipeline", steps, progress,
              lambda: measure_turns(backend, choice, settings, plan, progress, collection))
     if "concurrent" in plan.rows:
-        factory = _client_factory(choice.name, settings)
         _row(report, "concurrent", steps, progress,
-             lambda: measure_concurrent(backend, plan, progress, factory))
+             lambda: measure_concurrent(backend, plan, progress))
 
 
 def _row(report: BackendReport, row: str, steps: dict[str, int], progress: Progress,
@@ -203,14 +202,6 @@ def _row(report: BackendReport, row: str, steps: dict[str, int], progress: Progr
         report.metrics.extend(measure())
     except RagchatError as exc:
         report.notes.append(f"{ROW_TITLES[row]} failed: {_message(exc)}")
-
-
-def _client_factory(name: str, settings: Any) -> Any:
-    if name != "api":
-        return None
-    from ragchat.llm import build_backend
-
-    return lambda: build_backend("api", settings)
 
 
 def _message(exc: RagchatError) -> str:

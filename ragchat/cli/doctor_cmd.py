@@ -51,6 +51,7 @@ def print_report(r: dict[str, Any]) -> None:
         ("exllamav2", f"{eng['exllamav2'] or 'not installed'}; extension: "
                       f"{eng['exllamav2_extension']}"),
         ("flash-attn", eng["flash_attn"] or "not installed (exllamav2 runs unpaged)"),
+        ("attention", eng["exllamav2_attention_text"] or "- (exllamav2 is not installed)"),
         ("llama-cpp-python", eng["llama_cpp_python"] or "not installed"),
     ])
     section("models", [("EXL2", _model_line(models["exl2"])),

@@ -52,6 +52,7 @@ def metadata_of(backend: Backend, stats: GenerationStats) -> dict[str, Any]:
         "decode_tps": stats.decode_tps,
         "total_s": stats.total_s,
         "estimated": stats.estimated,
+        "cache_known": stats.cache_known,
     }
 
 
@@ -80,7 +81,7 @@ class BackendChatModel(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        pieces = self.backend.stream(
+        stream = self.backend.stream(
             to_chat_messages(messages),
             max_new_tokens=int(kwargs.get("max_new_tokens", kwargs.get("max_tokens",
                                                                       self.max_new_tokens))),
@@ -88,15 +89,17 @@ class BackendChatModel(BaseChatModel):
             stop=tuple(stop or ()),
             cancel=kwargs.get("cancel"),
         )
-        for piece in pieces:
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if run_manager:
-                run_manager.on_llm_new_token(piece, chunk=chunk)
-            yield chunk
-        yield self._last_chunk()
+        try:
+            for piece in stream:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+                if run_manager:
+                    run_manager.on_llm_new_token(piece, chunk=chunk)
+                yield chunk
+        finally:
+            stream.close()
+        yield self._last_chunk(stream.stats)
 
-    def _last_chunk(self) -> ChatGenerationChunk:
-        stats = self.backend.last_stats
+    def _last_chunk(self, stats: GenerationStats | None) -> ChatGenerationChunk:
         if stats is None:
             return ChatGenerationChunk(message=AIMessageChunk(content="", chunk_position="last"))
         message = AIMessageChunk(
@@ -108,12 +111,10 @@ class BackendChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None,
                   **kwargs: Any) -> ChatResult:
-        text = "".join(c.message.content for c in self._stream(messages, stop, run_manager,
-                                                               **kwargs))
-        stats = self.backend.last_stats
-        message = AIMessage(
-            content=text,
-            usage_metadata=usage_of(stats) if stats else None,
-            response_metadata=metadata_of(self.backend, stats) if stats else {},
-        )
+        text, meta, usage = "", {}, None
+        for chunk in self._stream(messages, stop, run_manager, **kwargs):
+            text += chunk.message.content
+            meta = chunk.message.response_metadata or meta
+            usage = chunk.message.usage_metadata or usage
+        message = AIMessage(content=text, usage_metadata=usage, response_metadata=meta)
         return ChatResult(generations=[ChatGeneration(message=message)])

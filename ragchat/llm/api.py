@@ -14,11 +14,11 @@ import queue
 import random
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from ragchat.errors import BackendError
-from ragchat.llm.base import Backend, StatsClock, is_cancelled
+from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
 from ragchat.llm.stops import StopFilter
 
 HF_ROUTER = "https://router.huggingface.co/v1"
@@ -51,6 +51,7 @@ class ApiError(Exception):
 
 class ApiBackend(Backend):
     name = "api"
+    concurrent = True  # each call has its own HTTP client: calls may overlap
 
     def __init__(self, *, model: str, base_url: str = "", token: str | None = None,
                  timeout: float = 60.0, retries: int = 3, backoff_s: float = 0.5) -> None:
@@ -62,7 +63,6 @@ class ApiBackend(Backend):
         self.timeout = timeout
         self.retries = max(retries, 0)
         self.backoff_s = backoff_s
-        self.last_stats = None
         self._tokenizer: Any = None
 
     def __repr__(self) -> str:  # never show the token
@@ -82,36 +82,31 @@ class ApiBackend(Backend):
             return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
         return estimate_tokens(text)
 
-    def stream(self, messages: list[dict], *, max_new_tokens: int = 512,
-               temperature: float = 0.0, stop: Sequence[str] = (),
-               cancel: threading.Event | None = None) -> Iterator[str]:
+    def _generate(self, request: Request, call: CallStats) -> Iterator[str]:
         from ragchat.llm.templates import normalize_message
 
-        clean = [normalize_message(m) for m in messages]
-        request = {"max_tokens": max_new_tokens, "temperature": temperature,
-                   "stop": [s for s in stop if s][:4] or None}
-        clock = StatsClock()
+        clean = [normalize_message(m) for m in request.messages]
+        body = {"max_tokens": request.max_new_tokens, "temperature": request.temperature,
+                "stop": list(request.stop[:4]) or None}
         state = _StreamState()
-        self.last_stats = None
         try:
-            yield from self._attempts(clean, request, stop, cancel, state, clock)
+            yield from self._attempts(clean, body, request, state, call)
         finally:
-            self.last_stats = state.stats(clock, clean, self.count_tokens)
+            state.fill(call, clean, self.count_tokens)
 
-    def _attempts(self, messages: list[dict], request: dict, stop: Sequence[str],
-                  cancel: threading.Event | None, state: _StreamState,
-                  clock: StatsClock) -> Iterator[str]:
+    def _attempts(self, messages: list[dict], body: dict, request: Request,
+                  state: _StreamState, call: CallStats) -> Iterator[str]:
         attempt = 0
-        while not is_cancelled(cancel):
+        while not request.cancelled:
             try:
-                yield from self._once(messages, request, stop, cancel, state, clock)
+                yield from self._once(messages, body, request, state, call)
                 return
             except ApiError as exc:
                 if state.tokens or not exc.retryable or attempt >= self.retries:
                     raise exc.error from exc
                 delay = exc.wait_s if exc.wait_s is not None else self._backoff(attempt)
                 attempt += 1
-                if self.pause(delay, cancel):
+                if self.pause(delay, request.cancel):
                     return
 
     @staticmethod
@@ -122,25 +117,24 @@ class ApiBackend(Backend):
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_s * 2**attempt, 8.0) * (0.75 + random.random() / 2)
 
-    def _once(self, messages: list[dict], request: dict, stop: Sequence[str],
-              cancel: threading.Event | None, state: _StreamState,
-              clock: StatsClock) -> Iterator[str]:
+    def _once(self, messages: list[dict], body: dict, request: Request, state: _StreamState,
+              call: CallStats) -> Iterator[str]:
         from huggingface_hub import InferenceClient
 
-        stops = StopFilter(stop)
+        stops = StopFilter(request.stop)
         with InferenceClient(base_url=self.url, token=self._token, timeout=self.timeout) as client:
             def chunks() -> Iterator[Any]:
                 return client.chat_completion(
                     messages, model=self.model, stream=True,
-                    stream_options={"include_usage": True}, **request)
+                    stream_options={"include_usage": True}, **body)
 
             try:
-                for chunk in pump(chunks, cancel):
-                    piece = state.take(chunk, clock)
+                for chunk in pump(chunks, request.cancel):
+                    piece = state.take(chunk, call)
                     text = stops.feed(piece) if piece else ""
                     if text:
                         yield text
-                    if stops.stopped or is_cancelled(cancel):
+                    if stops.stopped or request.cancelled:
                         return
             except Exception as exc:
                 raise self._classify(exc, state) from exc
@@ -196,7 +190,7 @@ class _StreamState:
         self.finished = False
         self.usage: Any = None
 
-    def take(self, chunk: Any, clock: StatsClock) -> str:
+    def take(self, chunk: Any, call: CallStats) -> str:
         if getattr(chunk, "usage", None):
             self.usage = chunk.usage
         text = ""
@@ -205,19 +199,25 @@ class _StreamState:
             text += (getattr(delta, "content", None) or "") if delta is not None else ""
             self.finished = self.finished or bool(getattr(choice, "finish_reason", None))
         if text:
-            clock.token()
+            call.token()
             self.tokens += 1
         return text
 
-    def stats(self, clock: StatsClock, messages: list[dict], count: Any):
+    def fill(self, call: CallStats, messages: list[dict], count: Any) -> None:
+        """Token counts from the server's usage, else estimated."""
         usage = self.usage
         if usage is not None and _field(usage, "prompt_tokens") is not None:
             details = _field(usage, "prompt_tokens_details") or {}
-            cached = _field(details, "cached_tokens") or 0
-            return clock.stats(int(_field(usage, "prompt_tokens") or 0), int(cached),
-                               int(_field(usage, "completion_tokens") or self.tokens))
-        prompt = sum(count(m["content"]) + 4 for m in messages)
-        return clock.stats(prompt, 0, self.tokens, estimated=True)
+            cached = _field(details, "cached_tokens")
+            call.prompt_tokens = int(_field(usage, "prompt_tokens") or 0)
+            call.cached_tokens = int(cached or 0)
+            call.cache_known = cached is not None
+            call.new_tokens = int(_field(usage, "completion_tokens") or self.tokens)
+            return
+        call.prompt_tokens = sum(count(m["content"]) + 4 for m in messages)
+        call.new_tokens = self.tokens
+        call.estimated = True
+        call.cache_known = False
 
 
 def _field(obj: Any, name: str) -> Any:

@@ -55,8 +55,14 @@ def _gpu_section(gpu: probe.GpuInfo) -> dict[str, Any]:
 
 
 def _engines_section() -> dict[str, Any]:
-    return {"exllamav2": probe.package_version("exllamav2"),
+    from ragchat.llm.exl2_attention import PATHS, attention_path
+
+    installed = probe.package_version("exllamav2")
+    path = attention_path() if installed else None
+    return {"exllamav2": installed,
             "exllamav2_extension": probe.exllamav2_extension(),
+            "exllamav2_attention": path,
+            "exllamav2_attention_text": PATHS[path] if path else None,
             "flash_attn": probe.flash_attn_version(),
             "llama_cpp_python": probe.package_version("llama_cpp_python")
             or probe.package_version("llama-cpp-python"),

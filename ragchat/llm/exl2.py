@@ -9,14 +9,14 @@ result says how many tokens came from the cache.
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ragchat.errors import BackendError, ModelError
 from ragchat.llm import vram
-from ragchat.llm.base import Backend, GenerationStats, StatsClock, is_cancelled
+from ragchat.llm.base import Backend, CallStats, Completion, Request
 from ragchat.llm.models import read_json
 from ragchat.llm.templates import ChatTemplate, template_from_tokenizer_config
 
@@ -48,8 +48,16 @@ def import_exllamav2() -> Any:
             hint="pip install 'exllamav2==0.3.2' on the GPU machine (see docs/how-to/gpu-setup.md), "
                  "or use --api / --backend llamacpp",
         ) from exc
-    except (OSError, ImportError, RuntimeError) as exc:  # the JIT build of its CUDA extension
+    except (OSError, ImportError, RuntimeError, NameError) as exc:
+        # OSError/RuntimeError: the JIT build of its CUDA extension failed; NameError: a
+        # prebuilt extension failed to load (exllamav2/ext.py swallows the ImportError and
+        # later refers to the module it never bound)
         raise BackendError(NEEDS_GPU, hint=f"exllamav2's CUDA extension failed: {exc}") from exc
+    from exllamav2 import attn
+
+    from ragchat.llm.exl2_attention import apply_causal_fix
+
+    apply_causal_fix(attn)
     return exllamav2
 
 
@@ -130,8 +138,6 @@ class ExLlamaV2Backend(Backend):
             if is_oom(exc):
                 raise oom_error(self.model_dir, self.context, self.cache_type) from exc
             raise
-        self._lock = threading.Lock()
-        self.last_stats = None
 
     def _cache_class(self) -> Any:
         names = {"FP16": "ExLlamaV2Cache", "Q8": "ExLlamaV2Cache_Q8",
@@ -169,6 +175,15 @@ class ExLlamaV2Backend(Backend):
     def describe(self) -> str:
         return "exllamav2"
 
+    @property
+    def draft_tokens(self) -> int:
+        """Tokens the generator drafts ahead (n-gram or draft model); 0 without drafting."""
+        return int(getattr(self.generator, "num_draft_tokens", 0) or 0)
+
+    @property
+    def concurrency(self) -> str:
+        return "batched" if self.paged else "sequential"
+
     def count_tokens(self, text: str) -> int:
         return int(self.tokenizer.encode(text).shape[-1])
 
@@ -176,57 +191,90 @@ class ExLlamaV2Backend(Backend):
         text = self.template.render(messages)
         return self.tokenizer.encode(text, add_bos=False, encode_special_tokens=True)
 
-    def _job(self, ids: Any, max_new_tokens: int, temperature: float,
-             stop: Sequence[str]) -> Any:
-        from exllamav2.generator import ExLlamaV2DynamicJob, ExLlamaV2Sampler
+    def _job(self, ids: Any, request: Request, stop_ids: Sequence[int] | None = None,
+             identifier: Any = None) -> Any:
+        """A job that makes at most `request.max_new_tokens` tokens.
 
-        if temperature <= 0:
-            settings = ExLlamaV2Sampler.Settings.greedy()
-        else:
-            settings = ExLlamaV2Sampler.Settings(temperature=temperature, top_p=0.95, top_k=40,
-                                                 token_repetition_penalty=1.0)
-        room = self.context - int(ids.shape[-1])
+        With drafting the generator ends a job at max_new_tokens - num_draft_tokens
+        (dynamic.py:2127), so the job asks for that many more.
+        """
+        from exllamav2.generator import ExLlamaV2DynamicJob
+
+        draft = self.draft_tokens
+        room = self.context - int(ids.shape[-1]) - draft - 1
         if room < 1:
             raise BackendError(
                 f"the prompt has {ids.shape[-1]} tokens, more than the context of {self.context}",
                 hint="raise max_seq_len (RAGCHAT_MAX_SEQ_LEN) or ask with fewer search results")
+        stops = list(self.stop_ids if stop_ids is None else stop_ids)
         return ExLlamaV2DynamicJob(
-            input_ids=ids, max_new_tokens=min(max_new_tokens, room), gen_settings=settings,
-            stop_conditions=[*self.stop_ids, *[s for s in stop if s]],
-            decode_special_tokens=False,
+            input_ids=ids, max_new_tokens=min(request.max_new_tokens, room) + draft,
+            gen_settings=sampler_settings(request.temperature),
+            stop_conditions=[*stops, *request.stop], decode_special_tokens=False,
+            identifier=identifier,
         )
 
-    def stream(self, messages: list[dict], *, max_new_tokens: int = 512,
-               temperature: float = 0.0, stop: Sequence[str] = (),
-               cancel: threading.Event | None = None) -> Iterator[str]:
-        with self._lock:
-            self.last_stats = None
-            clock = StatsClock()
-            ids = self.prompt_ids(messages)
-            job = self._job(ids, max_new_tokens, temperature, stop)
-            final: dict = {}
-            self.generator.enqueue(job)
-            try:
-                yield from self._drain(job, final, cancel, clock)
-            finally:
-                if not final:
-                    self.generator.cancel(job)
-                self.last_stats = job_stats(job, final, clock, self.generator)
+    def _generate(self, request: Request, call: CallStats) -> Iterator[str]:
+        ids = self.prompt_ids(request.messages)
+        call.prompt_tokens = int(ids.shape[-1])
+        job = self._job(ids, request)
+        final: dict = {}
+        self.generator.enqueue(job)
+        try:
+            yield from self._drain(job, final, request, call)
+        finally:
+            if not final:
+                self.generator.cancel(job)
+            fill_from_job(call, job, final, self.generator)
 
-    def _drain(self, job: Any, final: dict, cancel: threading.Event | None,
-               clock: StatsClock) -> Iterator[str]:
+    def _drain(self, job: Any, final: dict, request: Request, call: CallStats) -> Iterator[str]:
         while not final:
-            if is_cancelled(cancel) or not self.generator.num_remaining_jobs():
+            if request.cancelled or not self.generator.num_remaining_jobs():
                 return
             for result in self.generator.iterate():
                 if result.get("job") is not job or result.get("stage") != "streaming":
                     continue
-                text = result.get("text", "")
-                if text:
-                    clock.token()
-                    yield text
+                text = take_result(result, call)
                 if result.get("eos"):
                     final.update(result)
+                if text:
+                    yield text
+
+    def complete_many(self, conversations: Sequence[list[dict]], *, max_new_tokens: int = 512,
+                      temperature: float = 0.0, stop: Sequence[str] = ()) -> list[Completion]:
+        """Paged mode: all jobs in the generator at once, decoded together (up to its batch
+        size; the rest queue). Unpaged: one after another."""
+        if not self.paged or len(conversations) < 2:
+            return super().complete_many(conversations, max_new_tokens=max_new_tokens,
+                                         temperature=temperature, stop=stop)
+        with self._serial():
+            return self._batch(conversations, Request([], max_new_tokens, temperature,
+                                                      tuple(s for s in stop if s)))
+
+    def _batch(self, conversations: Sequence[list[dict]], request: Request) -> list[Completion]:
+        calls = [CallStats() for _ in conversations]
+        texts = [""] * len(conversations)
+        finals: dict[int, dict] = {}
+        done_at: dict[int, float] = {}
+        start = calls[0].start
+        for i, messages in enumerate(conversations):
+            ids = self.prompt_ids(messages)
+            calls[i].prompt_tokens = int(ids.shape[-1])
+            self.generator.enqueue(self._job(ids, request, identifier=i))
+        while len(finals) < len(conversations):
+            for result in self.generator.iterate():
+                i = result.get("identifier")
+                if result.get("stage") != "streaming" or i is None:
+                    continue
+                texts[i] += take_result(result, calls[i])
+                if result.get("eos"):
+                    finals[i] = result
+                    done_at[i] = time.perf_counter() - start
+        out = []
+        for i, call in enumerate(calls):
+            fill_from_job(call, None, finals[i], self.generator)
+            out.append(Completion(texts[i], call.finish(), 0.0, done_at[i]))
+        return out
 
     def close(self) -> None:
         for name in ("generator", "cache", "model"):
@@ -241,22 +289,52 @@ class ExLlamaV2Backend(Backend):
             pass
 
 
-def job_stats(job: Any, final: dict, clock: StatsClock, generator: Any) -> GenerationStats:
-    """Statistics from the final result, or from the job itself when it was cancelled."""
-    base = clock.stats(0, 0, 0)
+def sampler_settings(temperature: float) -> Any:
+    from exllamav2.generator import ExLlamaV2Sampler
+
+    if temperature <= 0:
+        return ExLlamaV2Sampler.Settings.greedy()
+    return ExLlamaV2Sampler.Settings(temperature=temperature, top_p=0.95, top_k=40,
+                                     token_repetition_penalty=1.0)
+
+
+def take_result(result: dict, call: CallStats) -> str:
+    """The text of one streaming result; marks its tokens on `call`.
+
+    The final result of a job that ended on a stop token carries text still held back
+    (a partial stop string or an incomplete character) in result["held"]: it belongs to
+    the answer.
+    """
+    ids = result.get("token_ids")
+    count = int(ids.numel()) if ids is not None and hasattr(ids, "numel") else 0
+    text = result.get("text", "") or ""
+    if result.get("eos"):
+        held = result.get("held") or {}
+        text += held.get("text", "") or ""
+        if result.get("eos_reason") == "stop_token":
+            count += 1  # the stop token is sampled but not streamed
+    if count or text:
+        call.token(max(count, 1))
+    return text
+
+
+def fill_from_job(call: CallStats, job: Any, final: dict, generator: Any) -> None:
+    """Token counts and engine timings from the final result, or from the job if cancelled.
+
+    `new_tokens` in the final result counts the stop token: it is not part of the answer.
+    TTFT is enqueue -> first token; decode speed is the engine's own (stop token included,
+    as it took a decoding step).
+    """
     if final:
         new = int(final.get("new_tokens", 0))
         generate_s = float(final.get("time_generate", 0.0))
-        return GenerationStats(
-            prompt_tokens=int(final.get("prompt_tokens", 0)),
-            cached_tokens=int(final.get("cached_tokens", 0)),
-            new_tokens=new,
-            ttft_s=float(final.get("time_enqueued", 0.0)) + float(final.get("time_prefill", 0.0)),
-            decode_tps=(new - 1) / generate_s if new > 1 and generate_s > 0 else 0.0,
-            total_s=base.total_s,
-        )
+        call.prompt_tokens = int(final.get("prompt_tokens", call.prompt_tokens))
+        call.cached_tokens = int(final.get("cached_tokens", 0))
+        call.new_tokens = new - 1 if final.get("eos_reason") == "stop_token" else new
+        call.engine_ttft_s = (float(final.get("time_enqueued", 0.0))
+                              + float(final.get("time_prefill", 0.0)))
+        call.engine_decode_tps = (new - 1) / generate_s if new > 1 and generate_s > 0 else 0.0
+        return
     page = getattr(generator, "page_size", 0)
-    cached = getattr(job, "cached_pages", 0) * page + getattr(job, "cached_tokens", 0)
-    sequences = getattr(job, "sequences", None)
-    prompt = len(sequences[0].input_ids) if sequences else 0
-    return clock.stats(prompt, min(cached, prompt), max(int(getattr(job, "new_tokens", 0)), 0))
+    call.cached_tokens = getattr(job, "cached_pages", 0) * page + getattr(job, "cached_tokens", 0)
+    call.new_tokens = max(int(getattr(job, "new_tokens", 0)), 0)

@@ -11,12 +11,12 @@ import codecs
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ragchat.errors import BackendError, ModelError
-from ragchat.llm.base import Backend, StatsClock, is_cancelled
+from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
 from ragchat.llm.stops import StopFilter
 from ragchat.llm.templates import CHATML, ChatTemplate
 
@@ -73,8 +73,6 @@ class LlamaCppBackend(Backend):
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self.model_path = model_path
         self.template = self._template()
-        self._lock = threading.Lock()
-        self.last_stats = None
 
     def _template(self) -> ChatTemplate:
         meta = self._llm.metadata
@@ -102,19 +100,14 @@ class LlamaCppBackend(Backend):
         add_bos = not (self.template.bos_token and text.startswith(self.template.bos_token))
         return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
-    def stream(self, messages: list[dict], *, max_new_tokens: int = 512,
-               temperature: float = 0.0, stop: Sequence[str] = (),
-               cancel: threading.Event | None = None) -> Iterator[str]:
-        with self._lock:
-            self.last_stats = None
-            clock = StatsClock()
-            prompt = self.prompt_tokens(messages)
-            budget = self._budget(len(prompt), max_new_tokens)
-            state = {"cached": 0, "new": 0}
-            try:
-                yield from self._run(prompt, budget, temperature, stop, cancel, state, clock)
-            finally:
-                self.last_stats = clock.stats(len(prompt), state["cached"], state["new"])
+    def _generate(self, request: Request, call: CallStats) -> Iterator[str]:
+        prompt = self.prompt_tokens(request.messages)
+        call.prompt_tokens = len(prompt)
+        budget = self._budget(len(prompt), request.max_new_tokens)
+        call.cached_tokens = self._reuse_prefix(prompt)
+        if not self._prefill(prompt, request.cancel):
+            return
+        yield from self._decode(prompt, budget, request, call)
 
     def _budget(self, n_prompt: int, max_new_tokens: int) -> int:
         room = self.context_length - n_prompt
@@ -125,30 +118,27 @@ class LlamaCppBackend(Backend):
             )
         return min(max_new_tokens, room)
 
-    def _run(self, prompt: list[int], budget: int, temperature: float, stop: Sequence[str],
-             cancel: threading.Event | None, state: dict, clock: StatsClock) -> Iterator[str]:
-        state["cached"] = self._reuse_prefix(prompt)
-        if not self._prefill(prompt, cancel):
-            return
-        stops = StopFilter(stop)
+    def _decode(self, prompt: list[int], budget: int, request: Request,
+                call: CallStats) -> Iterator[str]:
+        stops = StopFilter(request.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        tokens = self._llm.generate(prompt, temp=max(temperature, 0.0), top_k=40, top_p=0.95,
-                                    min_p=0.05, repeat_penalty=self.repeat_penalty)
+        tokens = self._llm.generate(prompt, temp=max(request.temperature, 0.0), top_k=40,
+                                    top_p=0.95, min_p=0.05, repeat_penalty=self.repeat_penalty)
         try:
             for token in tokens:
-                clock.token()
+                call.token()
                 if self._lib.llama_vocab_is_eog(self._vocab, token):
                     break
-                state["new"] += 1
+                call.new_tokens += 1
                 piece = stops.feed(decoder.decode(self._llm.detokenize([token])))
                 if piece:
                     yield piece
-                if stops.stopped or state["new"] >= budget or is_cancelled(cancel):
+                if stops.stopped or call.new_tokens >= budget or request.cancelled:
                     break
         finally:
             tokens.close()
         tail = stops.feed(decoder.decode(b"", final=True)) + stops.flush()
-        if tail and not is_cancelled(cancel):
+        if tail and not request.cancelled:
             yield tail
 
     def _reuse_prefix(self, prompt: list[int]) -> int:

@@ -26,16 +26,15 @@ def exl2_backend():
 
 
 def test_concurrent_requests_are_batched_in_paged_mode(exl2_backend):
-    from ragchat.bench.concurrency import concurrency_mode, run_batch
+    from ragchat.bench.concurrency import run_batch
 
-    mode = concurrency_mode(exl2_backend, None)
-    if not exl2_backend.paged:
-        assert mode == "sequential"
-        pytest.skip("flash-attn is not installed: the generator runs unpaged (batch 1)")
-    assert mode == "batched"
-    finished = run_batch(exl2_backend, mode, 3, 8, None)
+    finished = run_batch(exl2_backend, 3, 8)
     assert len(finished) == 3
-    assert all(0 < f.new_tokens <= 8 and f.latency_s > 0 for f in finished)
+    assert all(0 < f.stats.new_tokens <= 8 and f.finished_s > 0 for f in finished)
+    if not exl2_backend.paged:
+        assert exl2_backend.concurrency == "sequential"
+        pytest.skip("flash-attn is not installed: the generator runs unpaged (batch 1)")
+    assert exl2_backend.concurrency == "batched"
 
 
 def test_bound_uses_the_detected_gpu(exl2_backend):

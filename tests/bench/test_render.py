@@ -104,14 +104,12 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
 
 
 def test_parallel_requests_that_break_say_why(broken_server, hub_online):
-    from ragchat.bench.concurrency import run_parallel
+    from ragchat.bench.concurrency import run_batch
     from ragchat.errors import BackendError
     from ragchat.llm.api import ApiBackend
 
-    def client():
-        return ApiBackend(model="m", base_url=broken_server, retries=0, timeout=10)
-
+    backend = ApiBackend(model="m", base_url=broken_server, retries=0, timeout=10)
     with pytest.raises(BackendError) as info:
-        run_parallel(client, 2, 4)
+        run_batch(backend, 2, 4)
     assert info.value.message.startswith("2 requests at once:")
     assert "--interrupt_requests False" in info.value.hint

@@ -49,18 +49,17 @@ def test_usage_and_cached_tokens_come_from_the_server():
              "prompt_tokens_details": {"cached_tokens": 32}}
     with FaultServer(Reply(usage=usage)) as server:
         api = backend(server.url)
-        list(api.stream(MESSAGES))
-    stats = api.last_stats
+        stats = api.complete(MESSAGES).stats
     assert (stats.prompt_tokens, stats.cached_tokens, stats.new_tokens) == (50, 32, 3)
-    assert stats.estimated is False
+    assert stats.estimated is False and stats.cache_known is True
 
 
 def test_without_usage_counts_are_estimated():
     with FaultServer(Reply(pieces=("a", "b", "c", "d"))) as server:
         api = backend(server.url)
-        list(api.stream(MESSAGES))
-    assert api.last_stats.new_tokens == 4 and api.last_stats.estimated is True
-    assert api.last_stats.prompt_tokens > 0
+        stats = api.complete(MESSAGES).stats
+    assert stats.new_tokens == 4 and stats.estimated is True
+    assert stats.prompt_tokens > 0 and stats.cache_known is False
 
 
 def test_401_fails_at_once_naming_the_token_without_showing_it():
@@ -103,13 +102,14 @@ def test_a_stream_broken_after_the_first_token_fails_clearly():
     with FaultServer(Reply(pieces=("one", " two", " three"), break_after=2), Reply()) as server:
         api = backend(server.url)
         got = []
+        stream = api.stream(MESSAGES)
         with pytest.raises(BackendError) as info:
-            for piece in api.stream(MESSAGES):
+            for piece in stream:
                 got.append(piece)
     assert got == ["one", " two"]
     assert len(server.requests) == 1
     assert "broke after 2 tokens" in info.value.message
-    assert api.last_stats is not None and api.last_stats.new_tokens == 2
+    assert stream.stats is not None and stream.stats.new_tokens == 2
 
 
 def test_a_stream_that_ends_without_finishing_is_an_error():
@@ -150,9 +150,10 @@ def test_cancel_while_the_server_is_still_thinking():
 
         threading.Thread(target=cancel_once_asked).start()
         api = backend(server.url, timeout=30)
-        assert list(api.stream(MESSAGES, cancel=cancel)) == []
+        stream = api.stream(MESSAGES, cancel=cancel)
+        assert list(stream) == []
         assert server.finished == []  # returned before the server even answered
-    assert api.last_stats.new_tokens == 0
+    assert stream.stats.new_tokens == 0
 
 
 def test_no_token_and_no_base_url_names_both_fixes():

@@ -59,9 +59,11 @@ def subject(request) -> Subject:
 
 
 def run(backend: Backend, messages: list[dict], **kwargs: Any) -> tuple[list[str], GenerationStats]:
-    pieces = list(backend.stream(messages, **kwargs))
-    assert isinstance(backend.last_stats, GenerationStats)
-    return pieces, backend.last_stats
+    stream = backend.stream(messages, **kwargs)
+    assert stream.stats is None  # nothing has run yet
+    pieces = list(stream)
+    assert isinstance(stream.stats, GenerationStats)
+    return pieces, stream.stats
 
 
 def test_chunks_join_to_the_answer(subject):
@@ -111,14 +113,26 @@ def test_cancel_before_start_returns_at_once(subject):
 def test_cancel_from_another_thread_stops_the_stream(subject):
     cancel = threading.Event()
     pieces: list[str] = []
-    for piece in subject.backend.stream([SYSTEM, QUESTION], max_new_tokens=200, cancel=cancel):
+    stream = subject.backend.stream([SYSTEM, QUESTION], max_new_tokens=200, cancel=cancel)
+    for piece in stream:
         pieces.append(piece)
         if len(pieces) == 2:
             threading.Thread(target=cancel.set).start()
-    stats = subject.backend.last_stats
+    stats = stream.stats
     assert cancel.is_set()
     assert stats is not None and stats.new_tokens < 20
     assert len(pieces) < 20
+
+
+def test_several_requests_at_once(subject):
+    """complete_many: every request answered, each with its own statistics."""
+    asks = [[SYSTEM, {"role": "user", "content": f"Name {n} colours."}] for n in (2, 3)]
+    done = subject.backend.complete_many(asks, max_new_tokens=6)
+    assert len(done) == 2
+    for completion in done:
+        assert completion.text.strip() and 1 <= completion.stats.new_tokens <= 6
+        assert completion.finished_s > 0
+    assert subject.backend.concurrency in ("sequential", "parallel", "batched")
 
 
 def test_shared_prefix_is_served_from_cache(subject):

@@ -41,6 +41,9 @@ def test_json_report_on_a_machine_without_gpu_or_models(capsys, monkeypatch, rag
     assert backend["source"] == "auto"
     assert report["models"]["exl2"]["found"] is False
     assert any("ragchat model pull" in p for p in report["problems"])
+    # the dev install has exllamav2 0.3.2 and no flash-attn: its SDPA path, with the fix
+    assert report["engines"]["exllamav2"] == "0.3.2"
+    assert report["engines"]["exllamav2_attention"] == "sdpa+fix"
     plan = report["vram"]
     assert plan["cache_type"] == "Q8" and plan["context"] % 256 == 0
     assert 28e9 < plan["fp16_weights_bytes"] < 32e9
@@ -57,6 +60,7 @@ def test_text_report_names_choice_token_source_and_never_the_token(capsys, monke
     assert "HF token:          yes (HF_TOKEN)" in out
     assert "uses:              api" in out and "decided by:        flag" in out
     assert "config file:" in out and "VRAM" in out
+    assert "attention:         PyTorch SDPA with ragchat's causal-mask fix" in out
 
 
 def test_a_downloaded_exl2_model_is_measured(capsys, ragchat_home):

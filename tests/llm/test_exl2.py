@@ -81,12 +81,29 @@ def test_the_oserror_of_its_jit_build_becomes_the_gpu_message(monkeypatch, tmp_p
 
 
 def test_not_installed_says_how_to_install(monkeypatch):
-    if has_module("exllamav2"):
-        pytest.skip("exllamav2 is installed here")
     monkeypatch.setattr(exl2, "cuda_available", lambda: True)
+    _forget_exllamav2()
+    monkeypatch.setitem(sys.modules, "exllamav2", None)  # as if it were not installed
     with pytest.raises(BackendError, match="not installed") as info:
         exl2.import_exllamav2()
     assert "exllamav2==0.3.2" in info.value.hint
+
+
+def test_a_prebuilt_extension_that_fails_to_load_becomes_the_gpu_message(monkeypatch, tmp_path):
+    """exllamav2/ext.py swallows a failed prebuilt import and then raises NameError."""
+    package = tmp_path / "exllamav2"
+    package.mkdir()
+    (package / "__init__.py").write_text("ext_c = exllamav2_ext  # never bound\n")
+    monkeypatch.setattr(exl2, "cuda_available", lambda: True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _forget_exllamav2()
+    try:
+        with pytest.raises(BackendError) as info:
+            exl2.import_exllamav2()
+    finally:
+        _forget_exllamav2()
+    assert info.value.message == exl2.NEEDS_GPU
+    assert "exllamav2_ext" in info.value.hint
 
 
 def test_missing_model_points_at_model_pull(tmp_path):
@@ -122,32 +139,72 @@ def test_streams_with_stats_from_the_final_result(fake_gpu, model_dir):
 
     assert exllamav2.LOADED == [(str(model_dir), "ExLlamaV2Cache_Q8", 32768)]
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Count"}]
-    assert "".join(backend.stream(messages, max_new_tokens=3)) == "one two three"
-    stats = backend.last_stats
+    stream = backend.stream(messages, max_new_tokens=3)
+    assert stream.stats is None
+    assert "".join(stream) == "one two three"
+    stats = stream.stats
     assert (stats.new_tokens, stats.cached_tokens) == (3, 0)
     assert stats.prompt_tokens == backend.prompt_ids(messages).shape[-1]
-    assert stats.ttft_s == pytest.approx(0.011) and stats.decode_tps == pytest.approx(2 / 0.06)
+    assert stats.ttft_s == pytest.approx(0.011) and stats.decode_tps == pytest.approx(2 / 0.04)
     # special tokens were encoded as tokens, and a follow-up turn reuses the prefix
     assert backend.prompt_ids(messages)[0, 0].item() == 1
     more = messages + [{"role": "assistant", "content": "one two three"},
                        {"role": "user", "content": "Again"}]
-    list(backend.stream(more, max_new_tokens=2))
-    assert backend.last_stats.cached_tokens >= stats.prompt_tokens - 1
+    again = backend.complete(more, max_new_tokens=2)
+    assert again.stats.cached_tokens >= stats.prompt_tokens - 1
     backend.close()
+
+
+@pytest.fixture
+def eos_after(monkeypatch):
+    def set_eos(words: int) -> None:
+        from exllamav2.generator import ExLlamaV2DynamicJob
+
+        monkeypatch.setattr(ExLlamaV2DynamicJob, "EOS_AFTER", words)
+
+    return set_eos
+
+
+def test_text_held_when_the_stop_token_ends_the_job_is_kept(fake_gpu, model_dir, eos_after):
+    backend = exl2.ExLlamaV2Backend(model_dir)
+    eos_after(4)  # "four" is held back, then <|im_end|> ends the job
+    done = backend.complete([{"role": "user", "content": "Count"}], max_new_tokens=10)
+    assert done.text == "one two three four"
+    assert done.stats.new_tokens == 4  # the stop token is not part of the answer
+    assert done.stats.decode_tps == pytest.approx(4 / (0.02 * 4))  # its step is timed
+
+
+def test_drafting_does_not_cut_the_answer_short(fake_gpu, model_dir):
+    """With n-gram drafting the generator ends a job num_draft_tokens early."""
+    backend = exl2.ExLlamaV2Backend(model_dir, ngram_draft=True)
+    assert backend.draft_tokens == 4
+    done = backend.complete([{"role": "user", "content": "Count"}], max_new_tokens=5)
+    assert done.text == "one two three four five" and done.stats.new_tokens == 5
 
 
 def test_stop_strings_and_cancellation(fake_gpu, model_dir):
     backend = exl2.ExLlamaV2Backend(model_dir)
     messages = [{"role": "user", "content": "Count"}]
-    assert "".join(backend.stream(messages, max_new_tokens=8, stop=[" four"])) == "one two three"
+    assert backend.generate(messages, max_new_tokens=8, stop=[" four"]) == "one two three"
     cancel = threading.Event()
     got = []
-    for piece in backend.stream(messages, max_new_tokens=8, cancel=cancel):
+    stream = backend.stream(messages, max_new_tokens=8, cancel=cancel)
+    for piece in stream:
         got.append(piece)
         cancel.set()
     assert got == ["one"]
-    assert backend.last_stats.new_tokens == 1
+    assert stream.stats.new_tokens == 1
     assert backend.generator.cancelled  # the job was taken off the generator
+
+
+def test_a_reader_that_stops_early_releases_the_job(fake_gpu, model_dir):
+    backend = exl2.ExLlamaV2Backend(model_dir)
+    stream = backend.stream([{"role": "user", "content": "Count"}], max_new_tokens=8)
+    assert next(iter(stream)) == "one"
+    stream.close()
+    assert backend.generator.cancelled and not backend.generator.jobs
+    assert stream.stats is not None and stream.stats.new_tokens == 1
+    assert backend.generate([{"role": "user", "content": "Count"}], max_new_tokens=2) == "one two"
 
 
 def test_out_of_memory_while_loading_is_explained(fake_gpu, model_dir, monkeypatch):

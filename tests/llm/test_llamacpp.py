@@ -22,15 +22,14 @@ def test_prompt_uses_the_models_own_chat_template(llama_backend):
 def test_cached_tokens_are_the_common_prefix(llama_backend):
     first = [{"role": "system", "content": "Be brief."}, USER]
     other = [{"role": "system", "content": "Be long and detailed."}, USER]
-    list(llama_backend.stream(first, max_new_tokens=2))
+    llama_backend.generate(first, max_new_tokens=2)
     ids_first = llama_backend.prompt_tokens(first)
     ids_other = llama_backend.prompt_tokens(other)
     common = next(i for i, (a, b) in enumerate(zip(ids_first, ids_other, strict=False)) if a != b)
-    list(llama_backend.stream(other, max_new_tokens=2))
-    assert llama_backend.last_stats.cached_tokens == common
-    list(llama_backend.stream(other, max_new_tokens=2))
+    assert llama_backend.complete(other, max_new_tokens=2).stats.cached_tokens == common
     # the same prompt again: all but the last token come from the cache
-    assert llama_backend.last_stats.cached_tokens == len(ids_other) - 1
+    again = llama_backend.complete(other, max_new_tokens=2).stats
+    assert again.cached_tokens == len(ids_other) - 1
 
 
 def test_cache_survives_a_cancelled_generation(llama_backend):
@@ -39,8 +38,8 @@ def test_cache_survives_a_cancelled_generation(llama_backend):
     cancel = threading.Event()
     for _ in llama_backend.stream([USER], max_new_tokens=50, cancel=cancel):
         cancel.set()
-    list(llama_backend.stream([USER], max_new_tokens=2))
-    assert llama_backend.last_stats.cached_tokens == llama_backend.last_stats.prompt_tokens - 1
+    stats = llama_backend.complete([USER], max_new_tokens=2).stats
+    assert stats.cached_tokens == stats.prompt_tokens - 1
 
 
 def test_count_tokens(llama_backend):
@@ -94,9 +93,9 @@ def test_cancel_during_prefill_stops_between_chunks(llama_backend, monkeypatch):
     long = [{"role": "user", "content": "Tell me about rivers. " * 30}]
     llama_backend._llm.reset()
     monkeypatch.setattr(llama_backend._llm, "eval", eval_then_cancel)
-    assert list(llama_backend.stream(long, max_new_tokens=5, cancel=cancel)) == []
+    stream = llama_backend.stream(long, max_new_tokens=5, cancel=cancel)
+    assert list(stream) == []
     assert chunks == [PREFILL_FIRST_CHUNK]
-    assert llama_backend.last_stats.new_tokens == 0
+    assert stream.stats.new_tokens == 0
     monkeypatch.undo()
-    list(llama_backend.stream(long, max_new_tokens=1))
-    assert llama_backend.last_stats.cached_tokens == PREFILL_FIRST_CHUNK
+    assert llama_backend.complete(long, max_new_tokens=1).stats.cached_tokens == PREFILL_FIRST_CHUNK
