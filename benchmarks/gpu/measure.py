@@ -1,28 +1,18 @@
-"""Speed of an EXL2 model through ragchat's own exllamav2 backend, on a CUDA GPU.
+"""ExLlamaV2 measured through ragchat's own backend, and its logits against transformers.
 
-Measures, for one model folder (each figure is written to the results file as soon as it is
-known, so an interrupted run keeps what it measured):
+  logits   ExLlamaV2's forward pass over the reference tokens against the transformers
+           logits (testmodel.py --reference), with exllamav2's SDPA path as installed and
+           with ragchat's causal-mask fix; pass/fail per model folder
+  backend  through ragchat.llm.exl2.ExLlamaV2Backend: load time, prefill tok/s of cold 2k
+           and 8k prompts, decode tok/s at short and long context, the memory-bandwidth
+           bound (ragchat.bench.bandwidth), a 3-turn pipeline conversation (cached/prompt
+           per turn, TTFT of turn 3 against turn 1), n-gram drafting (speed-up, same output)
 
-  load        seconds to load (backend construction), GPU memory in use after it
-  prefill     prompt tokens/s of a cold prompt (nothing cached), short and long
-  decode      new tokens/s after the first, at a short and at a long context
-  cache       a three-turn conversation over the same retrieved passages: prompt, cached and
-              prefilled tokens and TTFT per turn (turn 3 against turn 1)
-  ngram       n-gram drafting on an answer that quotes its context, and on one that does not:
-              tokens/s with and without drafting, accepted/rejected draft tokens, same output?
-  batch       4 concurrent requests in one generator (paged mode only: needs flash-attn)
-  bound       the memory-bandwidth bound: weight bytes read per token (every tensor but the
-              embedding table, which ExLlamaV2 keeps in system memory) plus the KV cache so
-              far, against the GPU's data-sheet bandwidth and a measured device copy
+Each writes one JSON file (--out), updated after every section, so a run cut short keeps
+what it measured. Needs CUDA.
 
-Decoding runs with greedy sampling and, for the speed figures, with the stop tokens switched
-off so that every run produces the asked-for number of tokens. With random weights (the test
-models of make_test_model.py) the text means nothing and greedy output tends to repeat
-itself, which flatters n-gram drafting: the `ngram.free` row (sampled, not greedy) shows the
-other end. Run it with a real EXL2 model for real acceptance rates.
-
-  python benchmarks/gpu/measure.py --model /data/small-exl2 --label small \\
-      --out benchmarks/results/gpu-h100-sxm-2026-11-20.json
+  python benchmarks/gpu/measure.py backend --model /data/exl2 --out backend.json
+  python benchmarks/gpu/measure.py logits --model /data/fp16 --reference ref.pt --out l.json
 """
 
 from __future__ import annotations
@@ -31,79 +21,148 @@ import argparse
 import contextlib
 import gc
 import json
+import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import (  # noqa: E402
-    Results,
-    bound_report,
-    efficiency,
-    english_words,
-    filler,
-    lookup_bandwidth,
-    median,
-    results_path,
-    weight_bytes_per_token,
-)
-
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+# min cosine and top-1 agreement with the fp16 reference, per kind of weights
+THRESHOLDS = {"fp16": (0.999, 0.97), "exl2": (0.95, 0.70)}
 SYSTEM = "You are a helpful assistant. Answer from the passages; quote them when asked."
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--model", required=True, help="EXL2 model folder")
-    parser.add_argument("--label", default=None, help="name of this model in the results "
-                        "[default: the folder name]")
-    parser.add_argument("--out", default=None, help="results JSON, merged with what it holds "
-                        "[default: benchmarks/results/gpu-<device>-<date>.json]")
-    parser.add_argument("--cache", default="Q8", help="KV cache type: FP16, Q8, Q6, Q4 [Q8]")
-    parser.add_argument("--max-seq-len", type=int, default=32768,
-                        help="cache length to allocate [32768]")
-    parser.add_argument("--long-context", type=int, default=16384,
-                        help="prompt tokens of the long-context runs [16384]")
-    parser.add_argument("--new-tokens", type=int, default=256,
-                        help="tokens per decode run [256]")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median) [3]")
-    parser.add_argument("--skip", default="", help="comma-separated sections to leave out "
-                        "(prefill,decode,cache,ngram,batch,bound)")
-    parser.add_argument("--note", default="", help="free text stored with the results")
-    args = parser.parse_args(argv)
-    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    return args
+class Report:
+    """A JSON file rewritten (atomically) after every section."""
+
+    def __init__(self, path: Path, **header: Any) -> None:
+        self.path, self.data = Path(path), dict(header)
+        self.save()
+
+    def put(self, key: str, value: Any) -> Any:
+        self.data[key] = value
+        self.save()
+        return value
+
+    def section(self, key: str, measure: Callable[[], Any]) -> Any:
+        """Run one section; a failure is written in its place and the next one runs."""
+        try:
+            return self.put(key, measure())
+        except Exception as exc:  # one broken section must not lose the others
+            self.put(key, {"error": f"{type(exc).__name__}: {exc}"})
+            return None
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(self.path)
 
 
-# ---------------------------------------------------------------- running one request
+# ---------------------------------------------------------------- logits
 
 
-class FinalResults:
-    """Keeps the generator's final result per job (it carries the draft-token counts)."""
+def agreement(ref: Any, got: Any) -> dict[str, float]:
+    """Cosine, top-1 agreement, KL and max difference of two (positions, vocab) logit tensors."""
+    import torch
 
-    def __init__(self, backend: Any) -> None:
-        self.last: dict = {}
-        generator = backend.generator
-        original = generator.iterate
+    ref, got = ref.float(), got.float()[:, : ref.shape[1]]
+    log_p, log_q = torch.log_softmax(ref, -1), torch.log_softmax(got, -1)
+    return {"cosine": float(torch.nn.functional.cosine_similarity(ref, got, dim=-1).mean()),
+            "top1": float((ref.argmax(-1) == got.argmax(-1)).float().mean()),
+            "kl": float((log_p.exp() * (log_p - log_q)).sum(-1).mean()),
+            "max_abs_diff": float((got - ref).abs().max())}
 
-        def iterate() -> list[dict]:
-            results = original()
-            for result in results:
-                if result.get("eos"):
-                    self.last = result
-            return results
 
-        generator.iterate = iterate
+def passes(kind: str, result: dict[str, float]) -> bool:
+    cosine, top1 = THRESHOLDS[kind]
+    return result["cosine"] >= cosine and result["top1"] >= top1
+
+
+def weights_kind(model_dir: Path) -> str:
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    quant = config.get("quantization_config") or {}
+    return "exl2" if quant.get("quant_method") == "exl2" else "fp16"
+
+
+def forward_logits(model: Any, ids: Any) -> Any:
+    import torch
+
+    with torch.inference_mode():
+        return model.forward(ids.view(1, -1).to(torch.long))[0].float().cpu()
+
+
+def check_logits(model_dir: Path, reference: dict) -> dict:
+    """One load; the forward pass as installed, then with the fix."""
+    import exllamav2
+    from exllamav2 import attn
+
+    from ragchat.llm.exl2_attention import apply_causal_fix
+
+    ids, kind = reference["input_ids"], weights_kind(model_dir)
+    config = exllamav2.ExLlamaV2Config(str(model_dir))
+    config.arch_compat_overrides(quiet=True)
+    config.max_input_len = max(config.max_input_len, int(ids.numel()))
+    config.max_attention_size = max(config.max_attention_size, int(ids.numel()) ** 2)
+    model = exllamav2.ExLlamaV2(config)
+    model.load()
+    try:
+        unfixed = agreement(reference["logits"], forward_logits(model, ids))
+        fixed_needed = apply_causal_fix(attn)
+        fixed = agreement(reference["logits"], forward_logits(model, ids))
+    finally:
+        model.unload()
+    return {"model": str(model_dir), "kind": kind, "tokens": int(ids.numel()),
+            "fix_needed": fixed_needed, "as_installed": {**unfixed, "pass": passes(kind, unfixed)},
+            "with_fix": {**fixed, "pass": passes(kind, fixed)},
+            "thresholds": dict(zip(("cosine", "top1"), THRESHOLDS[kind], strict=True))}
+
+
+def logits_main(args: argparse.Namespace) -> int:
+    import torch
+
+    reference = torch.load(args.reference)
+    report = Report(Path(args.out), results=[], passed=False)
+    for folder in args.model:
+        try:
+            result = check_logits(Path(folder), reference)
+        except Exception as exc:  # report it and go on with the next folder
+            result = {"model": folder, "error": f"{type(exc).__name__}: {exc}"}
+        report.put("results", report.data["results"] + [result])
+    ok = all(r.get("with_fix", {}).get("pass") for r in report.data["results"])
+    report.put("passed", ok)
+    return 0 if ok else 1
+
+
+# ---------------------------------------------------------------- backend
+
+
+def words(count: int, offset: int = 0) -> str:
+    from pydoc_data.topics import topics
+
+    pool = " ".join(topics[k] for k in sorted(topics)).split()
+    return " ".join(pool[(offset + i) % len(pool)] for i in range(count))
+
+
+def text_of_tokens(backend: Any, tokens: int, offset: int = 0) -> str:
+    per_word = max(backend.count_tokens(words(400, offset)) / 400, 0.5)
+    return words(int(tokens / per_word), offset)
+
+
+def cold(text: str) -> list[dict]:
+    """A prompt that starts with text no earlier prompt had: nothing comes from the cache."""
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"[{uuid.uuid4().hex}] {text}"}]
 
 
 @contextlib.contextmanager
 def no_stop_tokens(backend: Any) -> Iterator[None]:
-    saved = backend.stop_ids
+    """Speed runs make every asked-for token: a random model may sample <|im_end|> early."""
+    saved = getattr(backend, "stop_ids", None)
     backend.stop_ids = []
     try:
         yield
@@ -111,306 +170,186 @@ def no_stop_tokens(backend: Any) -> Iterator[None]:
         backend.stop_ids = saved
 
 
-def run(backend: Any, finals: FinalResults, messages: list[dict], new: int,
-        temperature: float = 0.0) -> dict:
-    text = "".join(backend.stream(messages, max_new_tokens=new, temperature=temperature))
-    stats = backend.last_stats
-    final = finals.last
-    prefilled = stats.prompt_tokens - stats.cached_tokens
-    return {"prompt_tokens": stats.prompt_tokens, "cached_tokens": stats.cached_tokens,
-            "new_tokens": stats.new_tokens, "ttft_s": round(stats.ttft_s, 4),
-            "prefill_tps": round(prefilled / stats.ttft_s, 1) if stats.ttft_s > 0 else None,
-            "decode_tps": round(stats.decode_tps, 1),
-            "accepted_draft_tokens": final.get("accepted_draft_tokens"),
-            "rejected_draft_tokens": final.get("rejected_draft_tokens"), "text": text}
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
 
 
-def cold(text: str) -> str:
-    """A prefix no earlier prompt had, so that nothing of this one comes from the cache."""
-    return f"[{uuid.uuid4().hex}] {text}"
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
-
-
-def words_for(backend: Any, words: list[str], tokens: int, offset: int = 0) -> str:
-    """Running text of about `tokens` tokens in this model's tokenizer."""
-    sample = filler(words, 400, offset)
-    per_word = max(backend.count_tokens(sample) / 400, 0.5)
-    return filler(words, int(tokens / per_word), offset)
-
-
-def strip_text(runs: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "text"} for r in runs]
-
-
-# ---------------------------------------------------------------- sections
-
-
-def measure_prefill(backend: Any, finals: FinalResults, words: list[str], args) -> dict:
+def prefill(backend: Any, repeats: int) -> dict:
     out = {}
-    for label, tokens in (("2k", 2048), ("long", args.long_context)):
-        prompt = words_for(backend, words, tokens)
-        runs = [run(backend, finals, user(cold(prompt)), 1) for _ in range(args.repeats)]
-        out[label] = {"prompt_tokens": runs[0]["prompt_tokens"],
-                      "prefill_tps": median(r["prefill_tps"] for r in runs),
-                      "ttft_s": median(r["ttft_s"] for r in runs)}
+    for label, tokens in (("2k", 2048), ("8k", 8192)):
+        prompt = text_of_tokens(backend, tokens)
+        runs = [backend.complete(cold(prompt), max_new_tokens=1).stats for _ in range(repeats)]
+        out[label] = {"prompt_tokens": runs[0].prompt_tokens,
+                      "prefill_tps": median([r.prefilled_tokens / r.ttft_s for r in runs]),
+                      "ttft_s": median([r.ttft_s for r in runs])}
     return out
 
 
-def measure_decode(backend: Any, finals: FinalResults, words: list[str], args) -> dict:
+def decode(backend: Any, new_tokens: int, repeats: int) -> dict:
     out = {}
     with no_stop_tokens(backend):
-        for label, tokens in (("short", 64), ("long", args.long_context)):
-            prompt = words_for(backend, words, tokens, offset=5000)
-            runs = [run(backend, finals, user(cold(prompt)), args.new_tokens)
-                    for _ in range(args.repeats)]
-            out[label] = {"prompt_tokens": runs[0]["prompt_tokens"],
-                          "new_tokens": runs[0]["new_tokens"],
-                          "decode_tps": median(r["decode_tps"] for r in runs),
-                          "runs": strip_text(runs)}
+        for label, tokens in (("short", 64), ("long", 8192)):
+            prompt = text_of_tokens(backend, tokens, offset=5000)
+            runs = [backend.complete(cold(prompt), max_new_tokens=new_tokens).stats
+                    for _ in range(repeats)]
+            out[label] = {"prompt_tokens": runs[0].prompt_tokens,
+                          "new_tokens": runs[0].new_tokens,
+                          "decode_tps": median([r.decode_tps for r in runs])}
     return out
 
 
-def measure_cache(backend: Any, finals: FinalResults, words: list[str]) -> dict:
-    """Three turns over the same passages, the way a ragchat conversation grows."""
-    passages = cold(words_for(backend, words, 2000, offset=20000))
-    history = [{"role": "system", "content": f"{SYSTEM}\n\nPassages:\n{passages}"}]
+def bound(backend: Any, decoded: dict | None) -> dict:
+    from ragchat.bench.bandwidth import decode_bound
+
+    found, why = decode_bound(backend)
+    if found is None:
+        return {"error": why}
+    share = None
+    if decoded and "short" in decoded:
+        share = round(decoded["short"]["decode_tps"] / found.tokens_per_s, 4)
+    return {**found.to_json(), "decode_share_of_bound": share}
+
+
+class FixedRetriever:
+    """Retrieval without an index: the same passages of this repository's docs every turn,
+    so the conversation measures the engine and the prompt layout, not the search."""
+
+    def __init__(self) -> None:
+        texts = [p.read_text(encoding="utf-8") for p in sorted((REPO / "docs").rglob("*.md"))]
+        paragraphs = [t for doc in texts for t in doc.split("\n\n") if len(t) > 300]
+        self.passages = paragraphs[:5]
+
+    def search(self, query: str, k: int) -> list[Any]:
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(path=f"docs/part{i}.md", location=f"lines {10 * i}-{10 * i + 9}",
+                                heading=None, text=text, score=1.0 / (i + 1), start_line=10 * i,
+                                end_line=10 * i + 9, page=None)
+                for i, text in enumerate(self.passages[:k])]
+
+    def close(self) -> None:
+        pass
+
+
+def conversation(backend: Any) -> dict:
+    """Three turns of the real pipeline on the real engine: cached/prompt over each turn's
+    LLM calls, and the answer call's TTFT of turn 3 against turn 1."""
+    from ragchat.llm.adapter import BackendChatModel
+    from ragchat.pipeline.chat import ChatPipeline
+    from ragchat.pipeline.nodes import PipelineParams
+    from ragchat.pipeline.sessions import open_checkpointer
+
+    model = BackendChatModel(backend=backend, max_new_tokens=48, temperature=0.0)
+    pipeline = ChatPipeline(model, retriever=FixedRetriever(), checkpointer=open_checkpointer(None),
+                            session="gpu-check", params=PipelineParams(max_new_tokens=48),
+                            backend="exllamav2")
     turns = []
-    for question in ("What do the passages say about functions?",
-                     "And about classes?", "Summarise both answers in one sentence."):
-        history.append({"role": "user", "content": question})
-        result = run(backend, finals, history, 48)
-        history.append({"role": "assistant", "content": result.pop("text")})
-        turns.append(result)
-    first, third = turns[0], turns[2]
-    return {"turns": turns,
-            "turn3_cached_share": round(third["cached_tokens"] / third["prompt_tokens"], 3),
-            "turn3_vs_turn1_ttft": round(third["ttft_s"] / first["ttft_s"], 3)
-            if first["ttft_s"] else None}
+    for question in ("How do I ingest a folder?", "And how do I search it afterwards?",
+                     "Which backends can answer?"):
+        result = pipeline.ask(question)
+        answer = next(c for c in result.llm_calls if c.node == "llm_answer")
+        turns.append({"calls": [c.public() for c in result.llm_calls],
+                      "cached_share": round(result.cache_ratio(), 4),
+                      "answer_ttft_s": round(answer.ttft_s, 4)})
+    pipeline.close()
+    return {"turns": turns, "turn3_cached_share": turns[2]["cached_share"],
+            "turn3_vs_turn1_ttft": round(turns[2]["answer_ttft_s"] / turns[0]["answer_ttft_s"], 3)
+            if turns[0]["answer_ttft_s"] else None}
 
 
-def quote_messages(words: list[str], backend: Any) -> list[dict]:
-    passage = words_for(backend, words, 300, offset=40000)
+def quote_messages(backend: Any) -> list[dict]:
+    passage = text_of_tokens(backend, 300, offset=40000)
     return [{"role": "system", "content": f"{SYSTEM}\n\nPassage:\n{passage}"},
             {"role": "user", "content": "Repeat the passage above word for word."}]
 
 
-def ngram_runs(backend: Any, finals: FinalResults, words: list[str], args) -> dict:
-    """The quoting answer (greedy) and a free one (sampled), stop tokens off."""
-    quote = quote_messages(words, backend)
-    free = user("Write a long story about the sea.")
+def ngram_runs(backend: Any, new_tokens: int, repeats: int) -> list[dict]:
+    """Greedy answers that quote their passage (what n-gram drafting is for)."""
     with no_stop_tokens(backend):
-        quoted = [run(backend, finals, quote, args.new_tokens) for _ in range(args.repeats)]
-        sampled = [run(backend, finals, free, args.new_tokens, temperature=1.0)
-                   for _ in range(args.repeats)]
-    return {"quote": quoted, "free": sampled}
+        runs = [backend.complete(quote_messages(backend), max_new_tokens=new_tokens)
+                for _ in range(repeats)]
+    return [{"text": r.text, "decode_tps": r.stats.decode_tps, "new_tokens": r.stats.new_tokens}
+            for r in runs]
 
 
-def compare_ngram(base: dict, drafted: dict) -> dict:
-    out = {}
-    for case in ("quote", "free"):
-        plain = median(r["decode_tps"] for r in base[case])
-        fast = median(r["decode_tps"] for r in drafted[case])
-        accepted = sum(r["accepted_draft_tokens"] or 0 for r in drafted[case])
-        rejected = sum(r["rejected_draft_tokens"] or 0 for r in drafted[case])
-        out[case] = {"decode_tps_plain": plain, "decode_tps_ngram": fast,
-                     "speedup": round(fast / plain, 3) if plain and fast else None,
-                     "accepted_draft_tokens": accepted, "rejected_draft_tokens": rejected,
-                     "acceptance": round(accepted / (accepted + rejected), 3)
-                     if accepted + rejected else None}
-    out["quote"]["same_output"] = base["quote"][0]["text"] == drafted["quote"][0]["text"]
-    return out
-
-
-def measure_batch(backend: Any, words: list[str], args, single_tps: float | None) -> dict:
-    if not backend.paged:
-        return {"available": False,
-                "reason": "paged mode is off (flash-attn >= 2.5.7 is not installed): the "
-                          "generator runs one request at a time"}
-    from exllamav2.generator import ExLlamaV2DynamicJob, ExLlamaV2Sampler
-
-    jobs = [ExLlamaV2DynamicJob(
-        input_ids=backend.prompt_ids(user(cold(words_for(backend, words, 200, 7000 * i)))),
-        max_new_tokens=args.new_tokens, gen_settings=ExLlamaV2Sampler.Settings.greedy(),
-        stop_conditions=[]) for i in range(4)]
-    with backend._lock:
-        started = time.perf_counter()
-        for job in jobs:
-            backend.generator.enqueue(job)
-        while backend.generator.num_remaining_jobs():
-            backend.generator.iterate()
-        seconds = time.perf_counter() - started
-    total = sum(int(job.new_tokens) for job in jobs)
-    tps = total / seconds
-    return {"available": True, "requests": 4, "new_tokens": total, "seconds": round(seconds, 3),
-            "aggregate_tps": round(tps, 1), "single_stream_tps": single_tps,
-            "speedup_vs_single": round(tps / single_tps, 2) if single_tps else None}
-
-
-def copy_bandwidth_gbps() -> float:
-    """Device-to-device copy of 1 GiB, bytes read plus written per second."""
-    import torch
-
-    size = 1 << 30
-    a = torch.empty(size, dtype=torch.uint8, device="cuda")
-    b = torch.empty_like(a)
-    for _ in range(3):
-        b.copy_(a)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(10):
-        b.copy_(a)
-    end.record()
-    torch.cuda.synchronize()
-    seconds = start.elapsed_time(end) / 1000
-    del a, b
-    torch.cuda.empty_cache()
-    return round(2 * size * 10 / seconds / 1e9, 1)
-
-
-def measure_bound(model_dir: Path, cache_type: str, device: str, contexts: dict) -> dict:
-    from ragchat.llm import vram
-    from ragchat.llm.models import read_json
-
-    shape = vram.ModelShape.from_config(read_json(model_dir / "config.json"))
-    report = bound_report(lookup_bandwidth(device), weight_bytes_per_token(model_dir),
-                          vram.kv_bytes_per_token(shape, cache_type), contexts)
-    report["copy_gbps_measured"] = copy_bandwidth_gbps()
-    return report
-
-
-# ---------------------------------------------------------------- main
-
-
-def model_header(model_dir: Path, args) -> dict:
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    keys = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads",
-            "intermediate_size", "vocab_size")
-    test_model = model_dir / "test_model.json"
-    return {"folder": str(model_dir), "shape": {k: config.get(k) for k in keys},
-            "quantization": config.get("quantization_config"),
-            "random_weights": test_model.is_file(), "cache_type": args.cache,
-            "max_seq_len": args.max_seq_len, "note": args.note}
-
-
-def load(model_dir: Path, args, ngram: bool) -> tuple[Any, float, FinalResults]:
+def load(model_dir: Path, ngram: bool = False) -> tuple[Any, float]:
     import torch
 
     from ragchat.llm.exl2 import ExLlamaV2Backend
 
     started = time.perf_counter()
-    backend = ExLlamaV2Backend(model_dir, cache_type=args.cache, max_seq_len=args.max_seq_len,
-                               ngram_draft=ngram)
+    backend = ExLlamaV2Backend(model_dir, cache_type="Q8", max_seq_len=16384, ngram_draft=ngram)
     torch.cuda.synchronize()
-    return backend, time.perf_counter() - started, FinalResults(backend)
+    return backend, time.perf_counter() - started
 
 
-def gpu_header() -> dict:
+def free(backend: Any) -> None:
+    import torch
+
+    backend.close()
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
+def backend_main(args: argparse.Namespace) -> int:
     import exllamav2
     import torch
 
-    return {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-            "cuda": torch.version.cuda, "exllamav2": exllamav2.__version__}
+    from ragchat.llm.exl2_attention import attention_path
 
-
-def guarded(results: Results, label: str, section: str, measure: Any) -> Any:
-    """Run one section; a failure is recorded in its place and the next section still runs."""
+    model_dir = Path(args.model)
+    report = Report(Path(args.out), gpu=torch.cuda.get_device_name(0),
+                    engine=f"exllamav2 {exllamav2.__version__}", attention_path=attention_path(),
+                    model=str(model_dir))
+    backend, load_s = load(model_dir)
+    report.put("load", {"seconds": round(load_s, 2), "context": backend.context,
+                        "paged": backend.paged, "concurrency": backend.concurrency})
     try:
-        value = measure()
-    except Exception as exc:  # one broken section must not lose the others
-        value = {"error": f"{type(exc).__name__}: {exc}"}
-    results.put(label, section, value)
-    return value
-
-
-def first_pass(model_dir: Path, args, results: Results, label: str, words: list[str]) -> dict:
-    """Everything measured on the backend without drafting; returns what later passes need."""
-    import torch
-
-    backend, load_s, finals = load(model_dir, args, ngram=False)
-    free, total = torch.cuda.mem_get_info()
-    results.put(label, "load", {"seconds": round(load_s, 2), "context": backend.context,
-                                "paged": backend.paged,
-                                "gpu_used_gb": round((total - free) / 1e9, 2)})
-    try:
-        run(backend, finals, user("Warm up."), 8)
-        return measure_sections(backend, finals, args, results, label, words)
+        backend.generate(cold("Warm up."), max_new_tokens=8)
+        report.section("prefill", lambda: prefill(backend, args.repeats))
+        decoded = report.section("decode", lambda: decode(backend, args.new_tokens, args.repeats))
+        report.section("bound", lambda: bound(backend, decoded))
+        report.section("cache", lambda: conversation(backend))
+        plain = report.section("quote", lambda: ngram_runs(backend, args.new_tokens,
+                                                             args.repeats))
     finally:
-        backend.close()
-        backend.generator = None  # the wrapped iterate() holds the cache: let it go
-        gc.collect()
-        torch.cuda.empty_cache()
+        free(backend)
+    if plain:
+        report.section("ngram", lambda: compare_ngram(model_dir, plain, args))
+    return 0
 
 
-def measure_sections(backend: Any, finals: FinalResults, args, results: Results, label: str,
-                     words: list[str]) -> dict:
-    done: dict = {}
-    sections = {
-        "prefill": lambda: measure_prefill(backend, finals, words, args),
-        "decode": lambda: measure_decode(backend, finals, words, args),
-        "cache": lambda: measure_cache(backend, finals, words),
-        "ngram_base": lambda: ngram_runs(backend, finals, words, args),
-        "batch": lambda: measure_batch(backend, words, args, pick_tps(done, "short")),
-    }
-    for name, measure in sections.items():
-        if name.split("_")[0] in args.skip:
-            continue
-        if name == "ngram_base":  # kept for the comparison, stored with it later
-            try:
-                done[name] = measure()
-            except Exception as exc:
-                results.put(label, "ngram", {"error": f"{type(exc).__name__}: {exc}"})
-        else:
-            done[name] = guarded(results, label, name, measure)
-    return done
-
-
-def pick_tps(done: dict, context: str) -> float | None:
-    return (done.get("decode") or {}).get(context, {}).get("decode_tps")
-
-
-def ngram_pass(model_dir: Path, args, words: list[str], base: dict) -> dict:
-    backend, _, finals = load(model_dir, args, ngram=True)
+def compare_ngram(model_dir: Path, plain: list[dict], args: argparse.Namespace) -> dict:
+    """The same quoting answers with n-gram drafting: speed-up, and the same text?"""
+    backend, _ = load(model_dir, ngram=True)
     try:
-        return compare_ngram(base, ngram_runs(backend, finals, words, args))
+        drafted = ngram_runs(backend, args.new_tokens, args.repeats)
     finally:
-        backend.close()
+        free(backend)
+    base = median([r["decode_tps"] for r in plain])
+    fast = median([r["decode_tps"] for r in drafted])
+    return {"decode_tps_plain": base, "decode_tps_ngram": fast,
+            "speedup": round(fast / base, 3) if base else None,
+            "same_output": plain[0]["text"] == drafted[0]["text"],
+            "new_tokens": [r["new_tokens"] for r in drafted]}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    sys.path.insert(0, str(REPO))
-    import torch
-
-    if not torch.cuda.is_available():
-        print("measure.py needs a CUDA GPU", file=sys.stderr)
-        return 2
-    model_dir = Path(args.model).resolve()
-    header = gpu_header()
-    out = Path(args.out) if args.out else results_path(REPO / "benchmarks" / "results",
-                                                        header["device"])
-    results = Results(out, header)
-    label = args.label or model_dir.name
-    results.put(label, "model", model_header(model_dir, args))
-    words = english_words()
-    contexts = {"short": 64 + args.new_tokens // 2, "long": args.long_context + args.new_tokens // 2}
-    bound = {}
-    if "bound" not in args.skip:
-        bound = guarded(results, label, "bound",
-                        lambda: measure_bound(model_dir, args.cache, header["device"], contexts))
-    done = first_pass(model_dir, args, results, label, words)
-    if "ngram_base" in done:
-        guarded(results, label, "ngram", lambda: ngram_pass(model_dir, args, words,
-                                                            done["ngram_base"]))
-    if "decode_bound_tps" in bound:
-        bound["efficiency"] = {k: efficiency(pick_tps(done, k), bound["decode_bound_tps"].get(k))
-                               for k in contexts}
-        results.put(label, "bound", bound)
-    print(json.dumps(results.data["models"][label], indent=2))
-    print(f"results: {out}")
-    return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    sub = parser.add_subparsers(dest="command", required=True)
+    logits = sub.add_parser("logits")
+    logits.add_argument("--model", action="append", required=True, help="fp16 or EXL2 folder")
+    logits.add_argument("--reference", required=True, help=".pt from testmodel.py")
+    logits.add_argument("--out", required=True)
+    backend = sub.add_parser("backend")
+    backend.add_argument("--model", required=True, help="EXL2 folder")
+    backend.add_argument("--out", required=True)
+    backend.add_argument("--new-tokens", type=int, default=128)
+    backend.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    return logits_main(args) if args.command == "logits" else backend_main(args)
 
 
 if __name__ == "__main__":

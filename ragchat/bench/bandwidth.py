@@ -122,3 +122,10 @@ def decode_bound(backend: Any, *, gpu: str = "",
     if not gpu:
         return None, "no GPU detected: pass --gpu NAME or --bandwidth GBPS for a bound"
     return None, f"GPU {gpu!r} is not in the bandwidth table: pass --bandwidth GBPS"
+
+
+def device_slug(name: str) -> str:
+    """A file-name part for a GPU: 'NVIDIA H100 80GB HBM3' -> 'h100-sxm', else the name."""
+    found = gpu_bandwidth(name)
+    text = found[0] if found else re.sub(r"\b(NVIDIA|GeForce|Tesla)\b", " ", name, flags=re.I)
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "gpu"
