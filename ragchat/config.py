@@ -55,11 +55,20 @@ KEYS: tuple[Key, ...] = (
     Key("ngram_draft", False, "ExLlamaV2 n-gram speculative decoding."),
     Key("exl2_draft_model", "", "EXL2 folder of a small draft model for speculative decoding."),
     Key("api_retries", 3, "API retries before the first token (429, 5xx, connection errors)."),
-    Key("max_new_tokens", 512, "Most tokens an answer may have."),
+    Key("max_new_tokens", 512,
+        "Most tokens an answer may have (the bundled demo model uses 192 unless this is set)."),
     Key("temperature", 0.2, "Sampling temperature of answers."),
     Key("memory_token_budget", 1500, "History tokens kept verbatim before older turns are summarised."),
     Key("context_token_budget", 4096,
         "Tokens of past turns with their passages kept in the prompt; older turns drop their passages."),
+    Key("relevance_check", "auto",
+        "How passages are judged relevant: 'llm' (one grading call), 'scores' (retrieval "
+        "scores, no call), 'auto' (scores for the bundled demo model, llm otherwise)."),
+    Key("follow_up_rewrite", "auto",
+        "How a follow-up becomes a standalone search: 'llm' (a rewrite call), 'previous' "
+        "(the previous question and this one), 'auto' (previous for the bundled demo model)."),
+    Key("general_answers", True,
+        "When no passage is relevant, add a brief answer from general knowledge, labelled as such."),
 )
 
 _BY_NAME = {k.name: k for k in KEYS}

@@ -3,9 +3,12 @@
 A retrieved chunk is a hit when it comes from the expected source file, or when it
 contains the expected answer text (case- and whitespace-insensitive). The rank of the
 first hit gives recall@c (hit within the first c) and the reciprocal rank (1/rank, 0 when
-none of the k results is a hit). With answers, each question is a fresh conversation:
-the reply should contain the expected answer, and at least one of its citations should
-point at a chunk that holds it (or, without an answer text, at the expected source).
+none of the k results is a hit). With answers, each question is a fresh conversation (after
+its `context` questions, asked first in the same conversation): the reply should contain
+the expected answer, at least one of its citations should point at a chunk that holds it
+(or, without an answer text, at the expected source), the sources shown should hold it, and
+the reply should be clean: no prompt scaffolding, every [n] a listed source, no runaway.
+For a question the documents do not cover, the reply should say so and list no source.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ class Answer:
     cited: tuple[int, ...]
     contains_answer: bool | None  # None when the item has no expected answer
     citation_hit: bool | None  # None when the item has neither answer nor source
+    problems: tuple[str, ...] = ()  # why the reply is not clean (empty: it is)
+    sources_hit: bool | None = None  # a source shown under the reply holds the answer
+    search_hit: bool | None = None  # the turn's own search (after any rewrite) found it
+    said_not_covered: bool | None = None  # for "covered": false: it said so, no sources
+    searched: str = ""
+    sources_kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,11 +60,18 @@ class QuestionResult:
             "rank": self.retrieval.rank, "matched_by": self.retrieval.matched_by,
             "results": list(self.retrieval.hits),
         }
+        if item.context:
+            out["context"] = list(item.context)
+        if not item.covered:
+            out["covered"] = False
         if self.answer is not None:
             a = self.answer
             out.update({"answer": a.text, "latency_s": round(a.latency_s, 4), "route": a.route,
-                        "cited": list(a.cited), "answer_contains": a.contains_answer,
-                        "citation_hit": a.citation_hit})
+                        "searched": a.searched, "cited": list(a.cited),
+                        "sources_kind": a.sources_kind, "answer_contains": a.contains_answer,
+                        "citation_hit": a.citation_hit, "sources_hit": a.sources_hit,
+                        "search_hit": a.search_hit, "clean": not a.problems,
+                        "problems": list(a.problems), "said_not_covered": a.said_not_covered})
         return out
 
 
@@ -80,18 +96,51 @@ def judge_retrieval(item: QAItem, hits: list[Any]) -> Retrieval:
     return Retrieval(rank if item.judged else None, matched, shown)
 
 
-def judge_answer(item: QAItem, result: Any, latency_s: float) -> Answer:
+def answer_problems(result: Any, max_new_tokens: int | None = None) -> tuple[str, ...]:
+    """Why a reply is not clean: prompt scaffolding in it, a [n] that is no listed source,
+    a runaway (the generation ran to its token budget or was stopped for repeating)."""
+    import re
+
+    from ragchat.pipeline.cleaning import REPEAT_NOTE, SCAFFOLD_INLINE, SCAFFOLD_LINE
+    from ragchat.pipeline.parsing import cited_numbers
+
+    text, problems = result.answer, []
+    if any(SCAFFOLD_LINE.match(line) for line in text.splitlines()) or \
+            SCAFFOLD_INLINE.search(text) or re.search(r"\bQuestion\s*:", text):
+        problems.append("scaffolding")
+    listed = {c.n for c in result.sources}
+    if any(n not in listed for n in cited_numbers(text)):
+        problems.append("citation of an unlisted source")
+    answer_calls = [c for c in result.llm_calls if c.node == "llm_answer"]
+    if REPEAT_NOTE.strip() in text or (max_new_tokens and answer_calls
+                                         and answer_calls[-1].new_tokens >= max_new_tokens):
+        problems.append("runaway")
+    if not text.strip():
+        problems.append("empty")
+    return tuple(problems)
+
+
+def judge_answer(item: QAItem, result: Any, latency_s: float,
+                 max_new_tokens: int | None = None) -> Answer:
     from ragchat.pipeline.parsing import cited_numbers
 
     cited = tuple(cited_numbers(result.answer))
     chunks = [c for c in (result.source(n) for n in cited) if c is not None]
-    citation_hit = None
+    citation_hit = sources_hit = search_hit = not_covered = None
     if item.judged:
         citation_hit = any(hit_matches(c.path, c.text, item) for c in chunks)
+        sources_hit = any(hit_matches(c.path, c.text, item) for c in result.sources)
+        search_hit = any(hit_matches(c.path, c.text, item) for c in result.retrieved)
+    if not item.covered:
+        from ragchat.pipeline.nodes import NOT_COVERED
+
+        not_covered = result.answer.startswith(NOT_COVERED) and not result.sources
     return Answer(
         text=result.answer, latency_s=latency_s, route=result.route, cited=cited,
         contains_answer=contains(result.answer, item.answer) if item.answer else None,
-        citation_hit=citation_hit,
+        citation_hit=citation_hit, problems=answer_problems(result, max_new_tokens),
+        sources_hit=sources_hit, search_hit=search_hit, said_not_covered=not_covered,
+        searched=result.standalone_question, sources_kind=result.sources_kind,
     )
 
 
@@ -106,14 +155,18 @@ def run_retrieval(searcher: Any, items: list[QAItem], k: int, mode: str,
 
 
 def run_answers(pipeline: Any, items: list[QAItem], progress: Progress) -> list[Answer]:
-    """Each question in its own conversation, so no answer depends on the one before."""
+    """Each question in its own conversation (after its context questions), so no answer
+    depends on another item's."""
     progress.stage("answers", len(items))
+    budget = getattr(getattr(pipeline, "params", None), "max_new_tokens", None)
     out = []
     for item in items:
         pipeline.switch(f"eval-line-{item.line}")
+        for earlier in item.context:
+            pipeline.ask(earlier)
         start = time.perf_counter()
         result = pipeline.ask(item.question)
-        out.append(judge_answer(item, result, time.perf_counter() - start))
+        out.append(judge_answer(item, result, time.perf_counter() - start, budget))
         progress.advance()
     return out
 
@@ -167,11 +220,17 @@ def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
     replies = [r.answer for r in results if r.answer is not None]
     if replies:
         latencies = sorted(a.latency_s for a in replies)
+        follow_ups = [r.answer for r in results if r.answer is not None and r.item.context]
         summary["answers"] = {
             "answered": len(replies),
+            "clean": sum(1 for a in replies if not a.problems) / len(replies),
             "contains_answer": _fraction([a.contains_answer for a in replies]),
             "with_citations": sum(1 for a in replies if a.cited) / len(replies),
             "citation_hit": _fraction([a.citation_hit for a in replies]),
+            "sources_hit": _fraction([a.sources_hit for a in replies]),
+            "search_hit": _fraction([a.search_hit for a in replies]),
+            "follow_up_search_hit": _fraction([a.search_hit for a in follow_ups]),
+            "said_not_covered": _fraction([a.said_not_covered for a in replies]),
             "latency_median_s": statistics.median(latencies),
             "latency_p90_s": latencies[math.ceil(0.9 * len(latencies)) - 1],
             "latency_max_s": latencies[-1],

@@ -4,8 +4,11 @@
 
 `question` is required; `answer` (text the right passage and reply contain) and `source`
 (the file that holds the answer: its name, or the end of its path) are optional, and a
-question without either is timed but not scored. Blank lines are skipped; `id` and keys
-starting with `_` are kept for the report and otherwise ignored.
+question without either is timed but not scored. `context` lists questions asked first in
+the same conversation (a follow-up like "and how do I turn it off?" is judged after them);
+`"covered": false` marks a question the documents do not answer (the reply should say so).
+Blank lines are skipped; `id` and keys starting with `_` are kept for the report and
+otherwise ignored.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from ragchat.errors import UsageError
 
-KNOWN = {"question", "answer", "source", "id"}
+KNOWN = {"question", "answer", "source", "id", "context", "covered"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class QAItem:
     answer: str | None = None
     source: str | None = None
     id: str | None = None
+    context: tuple[str, ...] = ()
+    covered: bool = True
 
     @property
     def judged(self) -> bool:
@@ -64,10 +69,19 @@ def parse_line(text: str, path: Path, line: int) -> QAItem:
     question = data.get("question")
     if not isinstance(question, str) or not question.strip():
         raise _bad(path, line, 'missing "question" (a non-empty string)')
+    context = data.get("context", [])
+    if isinstance(context, str):
+        context = [context]
+    if not isinstance(context, list) or not all(isinstance(c, str) and c.strip() for c in context):
+        raise _bad(path, line, '"context" must be a list of earlier questions (strings)')
+    covered = data.get("covered", True)
+    if not isinstance(covered, bool):
+        raise _bad(path, line, '"covered" must be true or false')
     return QAItem(line=line, question=question.strip(),
                   answer=_optional_text(data, "answer", path, line),
                   source=_optional_text(data, "source", path, line),
-                  id=_optional_text(data, "id", path, line))
+                  id=_optional_text(data, "id", path, line),
+                  context=tuple(c.strip() for c in context), covered=covered)
 
 
 def read_qa(path: Path) -> list[QAItem]:

@@ -7,7 +7,12 @@ import sys
 
 import click
 
-from ragchat.cli.options import backend_flags, backend_options, collection_option
+from ragchat.cli.options import (
+    backend_flags,
+    backend_options,
+    collection_option,
+    say_backend_choice,
+)
 
 
 @click.command()
@@ -49,7 +54,7 @@ def ask(question: str, collection: str | None, session: str | None, k: int | Non
              **backend_flags(backend, use_api, api_base, api_model)}
     settings = load_settings(flags)
     pipeline = open_pipeline(settings, session=session, persistent=session is not None)
-    _say_backend_choice(pipeline.choice)
+    say_backend_choice(pipeline)
     try:
         result = pipeline.ask(question, on_token=None if as_json else _write)
     except TurnCancelled:
@@ -61,16 +66,6 @@ def ask(question: str, collection: str | None, session: str | None, k: int | Non
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
     _print_after_answer(result, timings)
-
-
-def _say_backend_choice(choice) -> None:
-    """One line on stderr when ragchat fell back, or auto settled for the CPU model."""
-    if choice is None:
-        return
-    fell_back = getattr(choice, "fallback_from", None)
-    cpu_by_auto = getattr(choice, "source", "") == "auto" and getattr(choice, "name", "") == "llamacpp"
-    if fell_back or cpu_by_auto:
-        click.echo(f"ragchat: {choice.reason}", err=True)
 
 
 def _write(text: str) -> None:

@@ -82,9 +82,13 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     answers = summary.get("answers")
     if answers:
         rows += [
+            ("clean replies (no scaffolding, runaway or unlisted [n])", pct(answers["clean"])),
             ("reply contains the answer", pct(answers["contains_answer"])),
             ("replies with citations", pct(answers["with_citations"])),
             ("a citation holds the answer", pct(answers["citation_hit"])),
+            ("a source shown holds the answer", pct(answers["sources_hit"])),
+            ("follow-ups: their search found the answer", pct(answers["follow_up_search_hit"])),
+            ("not covered: said so, no sources", pct(answers["said_not_covered"])),
             ("latency median / p90 / max",
              " / ".join(f"{answers[key]:.2f} s" for key in
                         ("latency_median_s", "latency_p90_s", "latency_max_s"))),

@@ -37,3 +37,23 @@ def backend_flags(backend: str | None, use_api: bool, api_base: str | None,
         raise click.UsageError(f"--api/--api-base conflict with --backend {backend}")
     chosen = "api" if (use_api or api_base) else backend
     return {"backend": chosen, "api_base": api_base, "api_model": api_model}
+
+
+DEMO_NOTICE = (
+    "ragchat: answers come from SmolLM2-135M, a demo-size model bundled so that ragchat runs "
+    "anywhere; expect weak answers. For real ones, `ragchat doctor` says which model fits "
+    "this machine; `ragchat search \"...\"` shows the exact passages.")
+
+
+def say_backend_choice(pipeline: Any) -> None:
+    """One line on stderr when ragchat fell back or auto settled for the CPU model, and what
+    the demo model is when it answers."""
+    choice = getattr(pipeline, "choice", None)
+    if choice is None:
+        return
+    fell_back = getattr(choice, "fallback_from", None)
+    cpu_by_auto = getattr(choice, "source", "") == "auto" and getattr(choice, "name", "") == "llamacpp"
+    if fell_back or cpu_by_auto:
+        click.echo(f"ragchat: {choice.reason}", err=True)
+    if getattr(pipeline, "demo", False):
+        click.echo(DEMO_NOTICE, err=True)

@@ -46,6 +46,10 @@ def repl(collection: str | None, session: str | None, k: int | None, as_json: bo
              **backend_flags(backend, use_api, api_base, api_model)}
     settings = load_settings(flags)
     pipeline = open_pipeline(settings, session=session, require_index=not interactive)
+    if not interactive:
+        from ragchat.cli.options import say_backend_choice
+
+        say_backend_choice(pipeline)
     try:
         code = _run(pipeline, settings, interactive, as_json)
     finally:

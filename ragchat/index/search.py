@@ -41,6 +41,7 @@ class SearchHit:
     page: int | None
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    dense_similarity: float | None = None  # cosine similarity to the query (dense search ran)
 
     def as_dict(self) -> dict:
         return {
@@ -48,6 +49,8 @@ class SearchHit:
             "score": round(self.score, 6), "heading": self.heading,
             "start_line": self.start_line, "end_line": self.end_line, "page": self.page,
             "chunk_id": self.chunk_id, "dense_rank": self.dense_rank, "bm25_rank": self.bm25_rank,
+            "dense_similarity": None if self.dense_similarity is None
+            else round(self.dense_similarity, 4),
         }
 
 
@@ -107,8 +110,10 @@ class Searcher:
             raise UsageError("k must be at least 1")
         depth = max(k * 4, 40)
         lists: list[list[int]] = []
+        similarity: dict[int, float] = {}
         if mode == "dense" or (mode == "hybrid" and dense_weight(self.model, query) > 0):
-            lists.append([i for i, _ in self.dense(query, depth)])
+            similarity = dict(self.dense(query, depth))
+            lists.append(list(similarity))
         if mode in ("hybrid", "bm25"):
             lists.append([i for i, _ in self.bm25(query, depth)])
         fused = rrf_fuse(lists, k * 2)
@@ -123,7 +128,7 @@ class Searcher:
             bm25_rank = ranks[-1] if mode != "dense" else None
             hits.append(SearchHit(chunk_id, row.path, location_of(row), row.heading, row.text,
                                   score, row.start_line, row.end_line, row.page,
-                                  dense_rank, bm25_rank))
+                                  dense_rank, bm25_rank, similarity.get(chunk_id)))
         return hits[:k]
 
     def bm25(self, query: str, limit: int) -> list[tuple[int, float]]:

@@ -186,6 +186,15 @@ def resolve_exl2_model(settings: Any) -> tuple[Path | None, str]:
     return None, "no EXL2 model downloaded (`ragchat model pull`)"
 
 
+def is_demo_model(settings: Any, backend: str) -> bool:
+    """Does `backend` run the bundled demo-size model (SmolLM2-135M)?"""
+    if backend != "llamacpp":
+        return False
+    path, _ = resolve_gguf_model(settings)
+    bundled = bundled_gguf()
+    return path is not None and bundled is not None and Path(path) == bundled
+
+
 def resolve_gguf_model(settings: Any) -> tuple[Path | None, str]:
     """The GGUF file for llamacpp and where that choice came from."""
     if settings.gguf_model:

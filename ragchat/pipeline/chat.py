@@ -110,16 +110,19 @@ class ChatPipeline:
 
     def __init__(self, llm: Any, *, retriever: Any, checkpointer: Any, session: str,
                  params: PipelineParams | None = None, backend: str = "",
-                 choice: Any = None, count_tokens: Callable[[str], int] | None = None) -> None:
+                 choice: Any = None, count_tokens: Callable[[str], int] | None = None,
+                 demo: bool = False) -> None:
         self.llm = llm
         self.retriever = retriever  # anything with .search(query, k)
         self.backend = backend
         self.choice = choice  # the backend choice (name, reason, source), when known
+        self.demo = demo  # the bundled demo-size model answers
         self.checkpointer = checkpointer
         self.session = check_session_name(session)
+        self.params = params or PipelineParams()
         deps = Deps(llm=llm, search=retriever.search,
-                    count_tokens=count_tokens or token_counter(llm),
-                    params=params or PipelineParams())
+                    count_tokens=count_tokens or token_counter(llm), params=self.params,
+                    embedding_model=lambda: str(getattr(retriever, "embedding_model", "")))
         self._graph = build_graph(deps, checkpointer)
         self._pending: TurnHandle | None = None
         self.last: TurnResult | None = None

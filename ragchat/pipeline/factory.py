@@ -10,14 +10,37 @@ from ragchat.pipeline.nodes import PipelineParams
 from ragchat.pipeline.retriever import Opener, Retriever
 from ragchat.pipeline.sessions import new_session_name, open_checkpointer
 
+DEMO_MAX_NEW_TOKENS = 192  # the demo model's answers are short when they are any good
 
-def params_from_settings(settings: Any, k: int | None = None) -> PipelineParams:
+
+def _mode(settings: Any, key: str, allowed: tuple[str, ...], demo: bool) -> str:
+    value = str(getattr(settings, key)).strip().lower()
+    if value == "auto":
+        return allowed[1] if demo else allowed[0]
+    if value not in allowed:
+        from ragchat.errors import ConfigError
+
+        raise ConfigError(f"{key} must be auto, {' or '.join(allowed)}, got {value!r}",
+                          hint=f"fix {key} in the config file or unset RAGCHAT_{key.upper()}")
+    return value
+
+
+def params_from_settings(settings: Any, k: int | None = None,
+                         demo: bool = False) -> PipelineParams:
+    """Pipeline parameters; `demo`: the bundled demo-size model answers, which cannot
+    rewrite or grade (measured: docs/explanation/pipeline-and-cache.md)."""
+    max_new = settings.max_new_tokens
+    if demo and settings.source("max_new_tokens") == "default":
+        max_new = DEMO_MAX_NEW_TOKENS
     return PipelineParams(
         k=k or settings.search_k,
-        max_new_tokens=settings.max_new_tokens,
+        max_new_tokens=max_new,
         temperature=settings.temperature,
         memory_token_budget=settings.memory_token_budget,
         context_token_budget=settings.context_token_budget,
+        llm_grade=_mode(settings, "relevance_check", ("llm", "scores"), demo) == "llm",
+        llm_rewrite=_mode(settings, "follow_up_rewrite", ("llm", "previous"), demo) == "llm",
+        general_answers=settings.general_answers,
     )
 
 
@@ -60,12 +83,16 @@ def open_pipeline(
     except BaseException:
         retriever.close()
         raise
+    from ragchat.llm.models import is_demo_model
+
+    demo = is_demo_model(settings, str(getattr(choice, "name", "")))
     return ChatPipeline(
         llm,
         retriever=retriever,
         checkpointer=checkpointer,
         session=session or new_session_name(),
-        params=params_from_settings(settings, k),
+        params=params_from_settings(settings, k, demo),
         backend=backend_label(settings, choice),
         choice=choice,
+        demo=demo,
     )

@@ -24,9 +24,13 @@ class ChatState(TypedDict, total=False):
     standalone_question: str
     route: str
     rewrite_parsed: bool
+    rewrite: str  # how the question was made standalone: llm, previous question + this one
     hits: list[dict[str, Any]]
     grades_parsed: bool
+    grading: str  # how relevance was decided: llm, scores, none
     grader_output: str
+    told: list[int]  # passages the answer call was told to use
+    cited: list[int]  # passages the answer cites
     answer: str | None
     timings: dict[str, float]
     llm_calls: list[dict[str, Any]]
@@ -36,8 +40,8 @@ def turn_input(question: str) -> dict[str, Any]:
     """The graph input for a new question: it also clears the previous turn's fields."""
     return {
         "question": question, "standalone_question": "", "route": "", "rewrite_parsed": True,
-        "hits": [], "grades_parsed": True, "grader_output": "", "answer": None,
-        "timings": {}, "llm_calls": [],
+        "rewrite": "", "hits": [], "grades_parsed": True, "grading": "", "grader_output": "",
+        "told": [], "cited": [], "answer": None, "timings": {}, "llm_calls": [],
     }
 
 

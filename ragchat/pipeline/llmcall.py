@@ -66,31 +66,57 @@ def build_call(node: str, stats: dict[str, Any], ttft: float, total: float,
                    total_s=total_s, backend=str(stats.get("backend", "")))
 
 
+class StopSignal:
+    """What a backend sees as its `cancel` event: the turn's cancel flag (Ctrl-C) or this
+    call's own stop (the answer went wrong and the rest is not wanted), whichever is set."""
+
+    def __init__(self, turn: threading.Event | None) -> None:
+        self.turn = turn
+        self.own = threading.Event()
+
+    def set(self) -> None:
+        self.own.set()
+
+    def is_set(self) -> bool:
+        return self.own.is_set() or (self.turn is not None and self.turn.is_set())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = 0.05 if deadline is None else min(0.05, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self.own.wait(left)
+        return True
+
+
 def call_llm(
     llm: Any,
     messages: Sequence[Message],
     *,
     node: str,
     cancel: threading.Event | None = None,
-    on_text: Callable[[str], None] | None = None,
+    on_text: Callable[[str], bool | None] | None = None,
     **params: Any,
 ) -> tuple[str, LLMCall]:
-    """Stream one completion; return its text and statistics. Raises TurnCancelled."""
+    """Stream one completion; return its text and statistics. Raises TurnCancelled.
+
+    `on_text` sees each piece; when it returns True the generation stops there (the
+    statistics of the call are still recorded).
+    """
     start = time.perf_counter()
     ttft = 0.0
     pieces: list[str] = []
     stats: dict[str, Any] = {}
-    kwargs = dict(params)
-    if cancel is not None:
-        kwargs["cancel"] = cancel
-    for chunk in llm.stream(to_langchain(messages), **kwargs):
+    signal = StopSignal(cancel)
+    for chunk in llm.stream(to_langchain(messages), cancel=signal, **params):
         text = _text(chunk.content)
-        if text:
+        if text and not signal.own.is_set():
             if not pieces:
                 ttft = time.perf_counter() - start
             pieces.append(text)
-            if on_text is not None:
-                on_text(text)
+            if on_text is not None and on_text(text):
+                signal.set()
         _collect_stats(chunk, stats)
         if cancel is not None and cancel.is_set():
             break

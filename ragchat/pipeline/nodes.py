@@ -1,9 +1,12 @@
 """The graph's nodes. Each is a plain function of (state, context, write) -> update.
 
-LLM calls per turn: contextualize (skipped without history), relevance_check (one call
-for all chunks), llm_answer (streamed), and save_memory only when the history is over
-its budget. Every call renders the stable prefix from `prompts.conversation`; a turn is
-stored as its answer call saw it, so the next turn finds it in the KV cache.
+LLM calls per turn: contextualize (skipped without history, or when the model is too small
+to rewrite: then the previous question and the new one are searched together),
+relevance_check (one call for all chunks, or retrieval scores where the model cannot
+grade or its reply is unreadable), llm_answer (streamed, cleaned as it streams), and
+save_memory only when the history is over its budget. Every call renders the stable prefix
+from `prompts.conversation`; a turn is stored as its answer call saw it and as the model
+generated it, so the next turn finds it in the KV cache.
 """
 
 from __future__ import annotations
@@ -14,6 +17,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragchat.pipeline import prompts
+from ragchat.pipeline.cleaning import (
+    REPEAT_NOTE,
+    STOP_STRINGS,
+    STOPPED_REPEAT,
+    AnswerCleaner,
+    quote_fallback,
+    usable,
+)
 from ragchat.pipeline.llmcall import call_llm
 from ragchat.pipeline.memory import (
     TokenCounter,
@@ -22,11 +33,19 @@ from ragchat.pipeline.memory import (
     transcript_tokens,
     turns_to_fold,
 )
-from ragchat.pipeline.parsing import CitationFilter, is_small_talk, parse_grades, parse_rewrite
+from ragchat.pipeline.parsing import (
+    CitationFilter,
+    cited_numbers,
+    is_small_talk,
+    parse_grades,
+    parse_rewrite,
+)
+from ragchat.pipeline.relevance import kept_by_scores
 from ragchat.pipeline.result import hit_to_dict
 
-NOT_COVERED = ("I found nothing about this in your documents. "
-               "General answer, not from your documents:\n\n")
+NOT_COVERED = "I found nothing about this in your documents."
+GENERAL = "\n\nGeneral answer, not from your documents:\n\n"
+FOLLOW_UP_CONTEXT = 300  # characters of the previous question kept for a follow-up's search
 
 Update = dict[str, Any]
 Write = Callable[[Any], None]
@@ -43,6 +62,9 @@ class PipelineParams:
     rewrite_tokens: int = 64
     grade_tokens: int = 32
     summary_tokens: int = 256
+    llm_rewrite: bool = True  # False: a follow-up searches with the previous question
+    llm_grade: bool = True  # False: relevance by retrieval scores (no grading call)
+    general_answers: bool = True  # a brief, labelled general answer when nothing matches
 
 
 @dataclass(frozen=True)
@@ -53,6 +75,7 @@ class Deps:
     search: SearchFn
     count_tokens: TokenCounter
     params: PipelineParams = PipelineParams()
+    embedding_model: Callable[[], str] = lambda: ""
 
 
 @dataclass
@@ -90,6 +113,14 @@ def number_hits(hits: list[Any], state: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def follow_up_query(turns: list[dict[str, Any]], question: str) -> str:
+    """What a follow-up searches for when no rewrite is at hand: the previous question (as
+    it was searched) and the new one, so "and how do I turn it off?" finds its topic."""
+    previous = (turns[-1].get("standalone") or turns[-1]["question"]) if turns else ""
+    previous = previous[-FOLLOW_UP_CONTEXT:].strip()
+    return f"{previous} {question}".strip() if previous else question
+
+
 class TurnNodes:
     """The five nodes over one set of dependencies."""
 
@@ -99,24 +130,34 @@ class TurnNodes:
 
     def _call(self, messages: list[prompts.Message], node: str, ctx: TurnContext,
               max_new_tokens: int, temperature: float = 0.0,
-              on_text: Callable[[str], None] | None = None) -> tuple[str, dict[str, Any]]:
+              on_text: Callable[[str], bool | None] | None = None,
+              stop: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
         text, call = call_llm(self.deps.llm, messages, node=node, cancel=ctx.cancel,
                               on_text=on_text, max_new_tokens=max_new_tokens,
-                              temperature=temperature)
+                              temperature=temperature, stop=list(stop) or None)
         return text, asdict(call)
 
     def contextualize(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         question = state["question"]
-        if not state.get("turns") and not state.get("summary"):
+        turns = state.get("turns") or []
+        if is_small_talk(question) or (not turns and not state.get("summary")):
             route = "direct" if is_small_talk(question) else "retrieve"
-            return {"standalone_question": question, "route": route, "rewrite_parsed": True}
+            return {"standalone_question": question, "route": route, "rewrite_parsed": True,
+                    "rewrite": "none"}
+        if not self.p.llm_rewrite:
+            return {"standalone_question": follow_up_query(turns, question), "route": "retrieve",
+                    "rewrite_parsed": True, "rewrite": "previous question + this one"}
         messages = _prefix(state) + [prompts.rewrite_task(question)]
         text, call = self._call(messages, "contextualize", ctx, self.p.rewrite_tokens)
         rewrite = parse_rewrite(text, question)
+        if not rewrite.parsed:
+            return {"standalone_question": follow_up_query(turns, question), "route": "retrieve",
+                    "rewrite_parsed": False, "llm_calls": [call],
+                    "rewrite": "previous question + this one (the rewrite was unreadable)"}
         return {
             "standalone_question": rewrite.question,
             "route": "retrieve" if rewrite.retrieve else "direct",
-            "rewrite_parsed": rewrite.parsed,
+            "rewrite_parsed": True, "rewrite": "llm",
             "llm_calls": [call],
         }
 
@@ -127,49 +168,77 @@ class TurnNodes:
     def relevance_check(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         hits = state.get("hits") or []
         if not hits:
-            return {"grades_parsed": True}
-        messages = _prefix(state) + [prompts.grade_task(state["standalone_question"], hits)]
-        text, call = self._call(messages, "relevance_check", ctx, self.p.grade_tokens)
-        kept, parsed = parse_grades(text, [hit["n"] for hit in hits])
-        return {
-            "hits": [{**hit, "kept": hit["n"] in kept} for hit in hits],
-            "grades_parsed": parsed,
-            "grader_output": text,
-            "llm_calls": [call],
-        }
+            return {"grades_parsed": True, "grading": "none"}
+        question = state["standalone_question"]
+        update: Update = {"grades_parsed": True, "grading": "scores"}
+        kept: list[int] = []
+        if self.p.llm_grade:
+            messages = _prefix(state) + [prompts.grade_task(question, hits)]
+            text, call = self._call(messages, "relevance_check", ctx, self.p.grade_tokens)
+            kept, parsed = parse_grades(text, [hit["n"] for hit in hits])
+            update.update(grades_parsed=parsed, grader_output=text, llm_calls=[call],
+                          grading="llm" if parsed else "scores (the grader's reply was unreadable)")
+        if not update["grades_parsed"] or not self.p.llm_grade:
+            kept = kept_by_scores(question, hits, self.deps.embedding_model())
+        update["hits"] = [{**hit, "kept": hit["n"] in kept} for hit in hits]
+        return update
 
     def llm_answer(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
-        task, allowed, notice = _answer_task(state)
-        if notice:
-            write({"token": notice})
-        text, raw, call = self._stream_answer(_prefix(state) + [task], allowed, ctx, write)
+        plan = _answer_plan(state, self.p)
+        raw, text, call = plan.notice, plan.notice, None
+        if plan.notice:
+            write({"token": plan.notice})
+        if plan.task is not None:
+            raw, shown, call = self._stream_answer(_prefix(state) + [plan.task], plan, ctx, write)
+            text += (plan.lead + shown) if shown else ""
         hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
-        # the prompt history keeps what the model generated, token for token (`raw`), so
-        # that the next call finds it in the KV cache; `answer` is what the user saw
-        turn = {"question": state["question"], "prompt": task[1], "answer": text, "raw": raw,
-                "shown": [hit["key"] for hit in hits if not hit.get("seen")]}
+        text = self._fallback(state, plan, text, write)
+        turn = {"question": state["question"], "standalone": state.get("standalone_question"),
+                "prompt": plan.task[1] if plan.task else state["question"],
+                "answer": text, "raw": raw,
+                "shown": [hit["key"] for hit in plan.offered if not hit.get("seen")]}
         numbers = {**(state.get("numbers") or {}), **{hit["key"]: hit["n"] for hit in hits}}
-        return {"answer": notice + text, "turns": list(state.get("turns") or []) + [turn],
-                "numbers": numbers, "llm_calls": [call]}
+        cited = [n for n in cited_numbers(text) if n in plan.allowed]
+        return {"answer": text, "turns": list(state.get("turns") or []) + [turn],
+                "numbers": numbers, "told": plan.told, "cited": cited,
+                "llm_calls": [call] if call else []}
 
-    def _stream_answer(self, messages: list[prompts.Message], allowed: set[int],
+    def _fallback(self, state: dict[str, Any], plan: AnswerPlan, text: str,
+                  write: Write) -> str:
+        """No usable answer from passages the model was told to use: quote the best one."""
+        if not plan.told or usable(text):
+            return text
+        best = next(hit for hit in plan.offered if hit["n"] == plan.told[0])
+        quote = quote_fallback(state.get("standalone_question") or state["question"], best)
+        sep = "\n\n" if text.strip() else ""
+        write({"token": sep + quote})
+        return (text + sep + quote) if text.strip() else quote
+
+    def _stream_answer(self, messages: list[prompts.Message], plan: AnswerPlan,
                        ctx: TurnContext, write: Write) -> tuple[str, str, dict[str, Any]]:
-        """Stream the answer through the citation filter; return what the user saw and
-        what the model generated."""
+        """Stream the answer through the cleaner and the citation filter; return the raw
+        text behind what was shown, what was shown, and the call's statistics."""
         shown: list[str] = []
-        citations = CitationFilter(allowed)
+        cleaner = AnswerCleaner()
+        citations = CitationFilter(plan.allowed)
 
         def emit(text: str) -> None:
-            if not shown:
-                text = text.lstrip()
             if text:
+                if not shown and plan.lead:
+                    write({"token": plan.lead})
                 shown.append(text)
                 write({"token": text})
 
+        def take(piece: str) -> bool:
+            emit(citations.feed(cleaner.feed(piece)))
+            return cleaner.stopped is not None  # True: stop the generation here
+
         raw, call = self._call(messages, "llm_answer", ctx, self.p.max_new_tokens,
-                               self.p.temperature, on_text=lambda t: emit(citations.feed(t)))
-        emit(citations.flush())
-        return "".join(shown).strip(), raw, call
+                               self.p.temperature, on_text=take, stop=STOP_STRINGS)
+        emit(citations.feed(cleaner.flush()) + citations.flush())
+        if cleaner.stopped == STOPPED_REPEAT:
+            emit(REPEAT_NOTE)
+        return cleaner.kept_raw(raw), "".join(shown).strip(), call
 
     def save_memory(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         turns = list(state.get("turns") or [])
@@ -197,13 +266,31 @@ def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, W
             ("contextualize", "retrieve", "relevance_check", "llm_answer", "save_memory")}
 
 
-def _answer_task(state: dict[str, Any]) -> tuple[prompts.Message, set[int], str]:
-    """The answer call's task message, the citable passage numbers, and a fixed notice."""
+@dataclass(frozen=True)
+class AnswerPlan:
+    """The answer call: its task message (None: no call), the passages in its prompt, the
+    ones it was told to use, the citable numbers, and a fixed notice shown first."""
+
+    task: prompts.Message | None
+    offered: list[dict[str, Any]]
+    told: list[int]
+    allowed: set[int]
+    notice: str = ""
+    lead: str = ""  # shown before the answer's first words, if it has any
+
+
+def _answer_plan(state: dict[str, Any], params: PipelineParams) -> AnswerPlan:
     question = state.get("standalone_question") or state["question"]
     if state.get("route") == "direct":
-        return prompts.chat_task(state["question"]), set(), ""
+        return AnswerPlan(prompts.chat_task(state["question"]), [], [], set())
     hits = state.get("hits") or []
-    kept = [hit["n"] for hit in hits if hit.get("kept")]
-    if not kept:
-        return prompts.general_task(question, hits), set(), NOT_COVERED
-    return prompts.answer_task(question, hits, kept), set(kept), ""
+    told = [hit["n"] for hit in hits if hit.get("kept")]
+    # after a grading call the answer shares its prompt (all candidates) for the KV cache
+    offered = hits if state.get("grading") == "llm" else [h for h in hits if h.get("kept")]
+    if not told:
+        if not params.general_answers:
+            return AnswerPlan(None, [], [], set(), NOT_COVERED)
+        return AnswerPlan(prompts.general_task(question, offered), offered, [], set(),
+                          NOT_COVERED, GENERAL)
+    return AnswerPlan(prompts.answer_task(question, offered, told), offered, told,
+                      {hit["n"] for hit in offered})

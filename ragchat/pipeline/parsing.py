@@ -103,17 +103,15 @@ def parse_rewrite(text: str, raw_question: str) -> Rewrite:
 
 
 def parse_grades(text: str, candidates: list[int]) -> tuple[list[int], bool]:
-    """The candidate passage numbers the grader kept, and whether its output was readable.
-
-    Unreadable output keeps every candidate: better a weak source than a wrong "not covered".
-    """
+    """The candidate passage numbers the grader kept, and whether its output was readable
+    (when it was not, the caller decides by retrieval scores instead)."""
     numbers = {int(n) for n in re.findall(r"\d+", text)}
     kept = [n for n in candidates if n in numbers]
     if kept:
         return kept, True
     if re.search(r"\bnone\b|\bno passage|\bnothing\b|없", text, re.IGNORECASE):
         return [], True
-    return list(candidates), False
+    return [], False
 
 
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

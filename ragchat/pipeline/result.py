@@ -67,14 +67,21 @@ class TurnResult:
     standalone_question: str
     route: str  # "retrieve" or "direct"
     answer: str
-    sources: tuple[Chunk, ...]  # the chunks the answer was given; [n] in the answer is Chunk.n
-    retrieved: tuple[Chunk, ...]  # every retrieved chunk, with the grader's verdict
+    # what to show under the answer: the passages it cites ([n] is Chunk.n), or, when it
+    # cites none, the ones it was told to use (sources_kind says which)
+    sources: tuple[Chunk, ...]
+    retrieved: tuple[Chunk, ...]  # every retrieved chunk, with the relevance verdict
     grades_parsed: bool
     timings: dict[str, float]
     llm_calls: tuple[LLMCall, ...]
     backend: str
     session: str = ""
     memory_done: bool = True
+    sources_kind: str = "none"  # "cited", "given" or "none"
+    told: tuple[int, ...] = ()
+    cited: tuple[int, ...] = ()
+    rewrite: str = ""
+    grading: str = ""
 
     def source(self, n: int) -> Chunk | None:
         return next((c for c in self.sources if c.n == n), None)
@@ -92,11 +99,25 @@ class TurnResult:
                 {"n": c.n, "path": c.path, "location": c.location, "text": c.text}
                 for c in self.sources
             ],
+            "sources_kind": self.sources_kind,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "llm_calls": [c.public() for c in self.llm_calls],
             "backend": self.backend,
             "route": self.route,
             "standalone_question": self.standalone_question,
+            "trail": self.trail(),
+        }
+
+    def trail(self) -> dict[str, Any]:
+        """How the answer came about: search, relevance, what the model was told and cited."""
+        return {
+            "rewrite": self.rewrite,
+            "grading": self.grading,
+            "retrieved": [{"n": c.n, "path": c.path, "location": c.location,
+                           "score": round(c.score, 6), "relevant": c.kept}
+                          for c in self.retrieved],
+            "told": list(self.told),
+            "cited": list(self.cited),
         }
 
 
@@ -106,12 +127,19 @@ def result_from_state(values: dict[str, Any], backend: str, session: str,
     retrieved = tuple(Chunk.from_dict(h) for h in values.get("hits") or [])
     calls = tuple(LLMCall.from_dict(c) for c in values.get("llm_calls") or [])
     used = next((c.backend for c in reversed(calls) if c.backend), "")
+    told = tuple(values.get("told") or ())
+    cited = tuple(values.get("cited") or ())
+    by_n = {c.n: c for c in retrieved}
+    shown = [by_n[n] for n in (cited or told) if n in by_n]
     return TurnResult(
         question=values.get("question", ""),
         standalone_question=values.get("standalone_question") or values.get("question", ""),
         route=values.get("route") or "retrieve",
         answer=values.get("answer") or "",
-        sources=tuple(c for c in retrieved if c.kept),
+        sources=tuple(shown),
+        sources_kind=("cited" if cited else "given") if shown else "none",
+        told=told, cited=cited, rewrite=values.get("rewrite") or "",
+        grading=values.get("grading") or "",
         retrieved=retrieved,
         grades_parsed=bool(values.get("grades_parsed", True)),
         timings=dict(values.get("timings") or {}),
@@ -131,7 +159,8 @@ def passage_key(path: str, location: str, text: str) -> str:
 def hit_to_dict(hit: Any) -> dict[str, Any]:
     """A SearchHit (or any object with its fields) as plain data for the checkpoint."""
     data = asdict(hit) if hasattr(hit, "__dataclass_fields__") else dict(vars(hit))
-    keep = ("path", "location", "heading", "text", "score", "start_line", "end_line", "page")
+    keep = ("path", "location", "heading", "text", "score", "start_line", "end_line", "page",
+            "dense_similarity", "bm25_rank")
     out = {k: data.get(k) for k in keep}
     out["path"] = str(out["path"])
     out["location"] = out["location"] or ""

@@ -33,6 +33,11 @@ class Retriever:
         self.open()
         return list(self._searcher.search(query, k))
 
+    @property
+    def embedding_model(self) -> str:
+        """The collection's embedding model ("" before the index is opened)."""
+        return str(getattr(self._searcher, "model", "") or "")
+
     def use(self, collection: str) -> None:
         self.close()
         self.collection = collection

@@ -38,8 +38,11 @@ def test_pipeline_overhead(tmp_path):
 
 
 def test_cache_reuse_with_the_tiny_model(tmp_path):
+    # with the grading and rewrite calls (the demo model skips them by default)
     result = run_script("cache_reuse.py", "--turns", "2", "--answer-tokens", "4",
-                        out=tmp_path / "results", env={"RAGCHAT_SEARCH_K": "1"})
+                        out=tmp_path / "results",
+                        env={"RAGCHAT_SEARCH_K": "1", "RAGCHAT_RELEVANCE_CHECK": "llm",
+                             "RAGCHAT_FOLLOW_UP_REWRITE": "llm"})
     warm, cold, summary = result["warm"], result["cold"], result["summary"]
     assert [t["turn"] for t in warm] == [1, 2] and [t["turn"] for t in cold] == [1, 2]
     assert all(c["prompt_tokens"] > 0 for t in warm for c in t["calls"])

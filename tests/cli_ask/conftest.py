@@ -32,6 +32,10 @@ def fakes(monkeypatch, fake_llm, fake_searcher):
     import ragchat.pipeline.factory as factory
     import ragchat.pipeline.retriever as retriever
 
+    import ragchat.llm.models as models
+
     monkeypatch.setattr(factory, "load_chat_model", lambda settings: (fake_llm, FakeChoice()))
     monkeypatch.setattr(retriever, "_open_searcher", lambda settings, name: fake_searcher)
+    # the fake stands for a capable model: it rewrites and grades (not the demo model)
+    monkeypatch.setattr(models, "is_demo_model", lambda settings, backend: False)
     return fake_llm, fake_searcher

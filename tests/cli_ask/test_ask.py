@@ -34,11 +34,15 @@ def test_json_object(capsys, fakes):
     code, out, _ = run(capsys, "ask", "What do the parts say?", "--json", "-k", "2")
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"answer", "sources", "timings", "llm_calls", "backend", "route",
-                         "standalone_question"}
+    assert set(data) == {"answer", "sources", "sources_kind", "timings", "llm_calls", "backend",
+                         "route", "standalone_question", "trail"}
     assert data["route"] == "retrieve"
     assert data["backend"] == "fake"
-    assert [s["n"] for s in data["sources"]] == [1]  # -k 2 retrieved two; the grader kept [1]
+    # -k 2 retrieved two; the grader kept [1]; the answer cites [1] (and [3], which is no
+    # passage of this turn: removed)
+    assert [s["n"] for s in data["sources"]] == [1] and data["sources_kind"] == "cited"
+    assert data["trail"]["told"] == [1] and data["trail"]["cited"] == [1]
+    assert [r["relevant"] for r in data["trail"]["retrieved"]] == [True, False]
     assert set(data["timings"]) == {"contextualize", "retrieve", "relevance_check",
                                     "llm_answer", "save_memory"}
     assert [c["node"] for c in data["llm_calls"]] == ["relevance_check", "llm_answer"]

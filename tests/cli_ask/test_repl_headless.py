@@ -52,7 +52,8 @@ def test_question_answer_sources_and_commands(chat, fake_llm, fake_searcher):
     assert fake_llm.replies["ANSWER"] in text
     assert f"[1] {fake_searcher.hits[0].path}:{fake_searcher.hits[0].location}" in text
     assert "Passage 3 says" in text  # /sources shows the text
-    assert "dropped" in text and "kept" in text  # /why shows the verdicts
+    assert "dropped" in text and "relevant" in text  # /why shows the verdicts
+    assert "told to use: [1], [3]" in text and "cited:" in text
     assert "relevance_check" in text and "cache:" in text  # /stats
     assert "What do the parts say?" in chat.history.read_text()  # persistent history
 

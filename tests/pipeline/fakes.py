@@ -71,18 +71,22 @@ class TaskFakeChatModel(GenericFakeChatModel):
         self.calls.append({"task": task, "messages": messages, "kwargs": kwargs,
                            "prompt_tokens": len(tokens), "cached_tokens": cached})
         text = self._reply(messages)
+        cut = min([text.find(s) for s in stop or () if s and s in text], default=-1)
+        text = text[:cut] if cut >= 0 else text  # stop strings end it, as in the backends
         pieces = re.split(r"(\s)", text) if text else []
         cancel: threading.Event | None = kwargs.get("cancel")
+        made = []
         for i, piece in enumerate(pieces):
             if cancel is not None and cancel.is_set():
                 break
+            made.append(piece)
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if i == 0 and task in ("ANSWER", "GENERAL", "CHAT"):
                 if self.started is not None:
                     self.started.set()
                 self._hold(cancel)
-        self._cache = tokens + text.split()
-        out = len(text.split())
+        self._cache = tokens + "".join(made).split()
+        out = len("".join(made).split())
         yield ChatGenerationChunk(message=AIMessageChunk(
             content="",
             usage_metadata={"input_tokens": len(tokens), "output_tokens": out,

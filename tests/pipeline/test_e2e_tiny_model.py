@@ -71,18 +71,35 @@ def test_every_llm_call_reports_its_statistics(conversation):
         assert result.backend == "llamacpp"
         assert set(result.timings) <= set(NODES)
         assert {"contextualize", "llm_answer", "save_memory"} <= set(result.timings)
-        assert result.llm_calls and result.llm_calls[-1].node in ("llm_answer", "save_memory")
         for call in result.llm_calls:
             assert call.prompt_tokens > 0 and call.new_tokens > 0
             assert 0 <= call.cached_tokens < call.prompt_tokens
             assert call.ttft_s > 0 and call.decode_tps >= 0
 
 
+def test_the_demo_model_is_spared_the_steps_it_cannot_do(conversation):
+    """No rewrite or grading call: follow-ups search with the previous question, and
+    relevance comes from the retrieval scores (the measured better choice for this model)."""
+    _, results = conversation
+    first, second, third = results
+    for result in results:
+        assert {c.node for c in result.llm_calls} <= {"llm_answer", "save_memory"}
+        assert result.grading in ("scores", "none")
+    assert second.rewrite == "previous question + this one"
+    assert second.standalone_question == f"{first.question} {second.question}"
+
+
 def test_follow_ups_are_served_from_the_kv_cache(conversation):
     _, results = conversation
     first, second, third = results
-    assert [c.node for c in first.llm_calls][0] != "contextualize"  # no history, no rewrite
-    assert "contextualize" in [c.node for c in second.llm_calls]
     for result in (second, third):
         assert all(call.cached_tokens > 0 for call in result.llm_calls)
     assert third.cache_ratio() >= 0.7
+
+
+def test_answers_are_clean(conversation):
+    from ragchat.bench.evaluate import answer_problems
+
+    _, results = conversation
+    for result in results:
+        assert answer_problems(result, 64) == (), result.answer

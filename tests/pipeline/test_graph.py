@@ -50,13 +50,24 @@ def test_follow_up_is_rewritten_and_the_standalone_question_is_searched(llm, sea
     assert result.question == "and the second?"
 
 
-def test_unparseable_rewrite_retrieves_with_the_raw_question(llm, searcher):
+def test_unparseable_rewrite_searches_with_the_previous_question_too(llm, searcher):
     llm.replies["REWRITE"] = "Sure, I can help with that!"
     pipeline = make_pipeline(llm, searcher)
-    pipeline.ask("first question")
-    result = pipeline.ask("second question")
+    pipeline.ask("How do I set a timeout?")
+    result = pipeline.ask("and how do I turn it off?")
     assert result.route == "retrieve"
-    assert searcher.queries[-1] == "second question"
+    assert searcher.queries[-1] == "How do I set a timeout? and how do I turn it off?"
+    assert "unreadable" in result.rewrite
+    third = pipeline.ask("what is raised then?")  # chains through the searched question
+    assert third.standalone_question.endswith("and how do I turn it off? what is raised then?")
+
+
+def test_without_llm_rewrites_a_follow_up_searches_with_the_previous_question(llm, searcher):
+    pipeline = make_pipeline(llm, searcher, llm_rewrite=False)
+    pipeline.ask("How do I set a timeout?")
+    result = pipeline.ask("and how do I turn it off?")
+    assert "REWRITE" not in tasks(llm)
+    assert result.standalone_question == "How do I set a timeout? and how do I turn it off?"
 
 
 def test_route_direct_skips_retrieval(llm, searcher):
@@ -91,19 +102,122 @@ def test_no_hits_skips_the_grader(llm):
     result = make_pipeline(llm, FakeSearcher([])).ask("anything?")
     assert tasks(llm) == ["GENERAL"]
     assert result.answer.startswith(NOT_COVERED.strip())
+    assert "General answer, not from your documents:" in result.answer
 
 
-def test_unreadable_grades_keep_every_chunk(llm, searcher):
+def test_without_general_answers_it_only_says_so(llm, searcher):
+    llm.replies["GRADE"] = "NONE"
+    result = make_pipeline(llm, searcher, general_answers=False).ask("the airspeed of a swallow?")
+    assert result.answer == NOT_COVERED and result.sources == ()
+    assert tasks(llm) == ["GRADE"]
+
+
+def test_an_unusable_general_answer_is_left_out(llm, searcher):
+    llm.replies["GRADE"] = "NONE"
+    llm.replies["GENERAL"] = "TASK: GENERAL"
+    result = make_pipeline(llm, searcher).ask("the airspeed of a swallow?")
+    assert result.answer == NOT_COVERED
+
+
+TOPICS = ("The sky looks blue because air scatters short wavelengths.",
+          "Requests time out after five seconds by default; pass timeout=None to disable it.",
+          "Bread needs flour, water, salt and time.")
+
+
+def topical(searcher):
+    from dataclasses import replace
+
+    searcher.hits = [replace(hit, text=text, heading=None)
+                     for hit, text in zip(searcher.hits, TOPICS, strict=True)]
+    return searcher
+
+
+def test_unreadable_grades_fall_back_to_retrieval_scores_not_to_everything(llm, searcher):
     llm.replies["GRADE"] = "hmm"
-    result = make_pipeline(llm, searcher).ask("question")
-    assert [s.n for s in result.sources] == [1, 2, 3]
-    assert result.grades_parsed is False
+    llm.replies["ANSWER"] = "Five seconds."
+    result = make_pipeline(llm, topical(searcher)).ask("What is the default timeout?")
+    assert result.grades_parsed is False and result.grading.startswith("scores")
+    assert [c.n for c in result.retrieved if c.kept] == [2]  # the only one with the words
+    assert result.sources_kind == "given" and [s.n for s in result.sources] == [2]
+
+
+def test_scores_instead_of_a_grading_call(llm, searcher):
+    llm.replies["ANSWER"] = "Flour, water, salt [3]."
+    result = make_pipeline(llm, topical(searcher), llm_grade=False).ask("What is in bread?")
+    assert tasks(llm) == ["ANSWER"]
+    assert [c.n for c in result.retrieved if c.kept] == [3]
+    answer = llm.calls[-1]["messages"][-1].content  # only the relevant passage is offered
+    assert TOPICS[2] in answer and TOPICS[0] not in answer
+    assert result.sources_kind == "cited" and [s.n for s in result.sources] == [3]
+
+
+def test_scores_find_nothing_for_an_off_topic_question(llm, searcher):
+    result = make_pipeline(llm, topical(searcher), llm_grade=False).ask(
+        "Who wrote Hamlet?")
+    assert result.answer.startswith(NOT_COVERED) and result.sources == ()
 
 
 def test_invented_citations_are_removed(llm, searcher):
     llm.replies["ANSWER"] = "It is 7 [1], or 14 [2], or [9]."
     result = make_pipeline(llm, searcher).ask("question")
-    assert cited_numbers(result.answer) == [1]
+    assert cited_numbers(result.answer) == [1, 2]
+
+
+def test_sources_are_the_passages_the_answer_cites(llm, searcher):
+    """[2] was dropped by the grader but was in the prompt and the answer used it."""
+    llm.replies["ANSWER"] = "It is 14 [2]."
+    result = make_pipeline(llm, searcher).ask("question")
+    assert result.told == (1, 3) and result.cited == (2,)
+    assert result.sources_kind == "cited" and [s.n for s in result.sources] == [2]
+    trail = result.to_json()["trail"]
+    assert trail["told"] == [1, 3] and trail["cited"] == [2]
+    assert [r["relevant"] for r in trail["retrieved"]] == [True, False, True]
+
+
+def test_an_answer_without_citations_lists_what_it_was_given(llm, searcher):
+    llm.replies["ANSWER"] = "Part one gives seven and part three twenty-one."
+    result = make_pipeline(llm, searcher).ask("question")
+    assert result.sources_kind == "given" and [s.n for s in result.sources] == [1, 3]
+
+
+@pytest.mark.parametrize("echo", [
+    "TASK: ANSWER (use passages 1, 3; cite them like [1])",  # a stop string of the engine
+    "[3] doc3.md, lines 31-39 (Part 3)",  # an invented passage header: the cleaner stops it
+    "Passages shown earlier that match again: [2]",
+])
+def test_echoed_scaffolding_is_cut_and_the_generation_stopped(llm, searcher, echo):
+    llm.replies["ANSWER"] = (f"Part one gives 7 [1].\n{echo} and then a lot more words that "
+                             "nobody should see, many many more of them")
+    result = make_pipeline(llm, searcher).ask("question")
+    assert result.answer == "Part one gives 7 [1]."
+    answer_call = next(c for c in result.llm_calls if c.node == "llm_answer")
+    assert answer_call.new_tokens < 14  # stopped, not generated to the end
+
+
+def test_an_answer_that_repeats_itself_is_stopped_and_says_so(llm, searcher):
+    sentence = "The passages say that the answer depends on the part. "
+    llm.replies["ANSWER"] = sentence * 8
+    result = make_pipeline(llm, searcher).ask("question")
+    assert result.answer.count("depends on the part") == 1
+    assert result.answer.endswith("[stopped: the model began repeating itself]")
+
+
+def test_no_usable_answer_quotes_the_best_passage(llm, searcher):
+    llm.replies["ANSWER"] = "The answer is:\n<passages>\n[1] doc1.md, lines 11-19"
+    result = make_pipeline(llm, searcher).ask("What does part one say?")
+    assert result.answer.startswith("The model gave no usable answer.")
+    assert "> Passage 1 says the answer is 7." in result.answer
+    assert result.cited == (1,) and [s.n for s in result.sources] == [1]
+
+
+def test_the_history_keeps_what_the_model_generated_up_to_where_it_was_stopped(llm, searcher):
+    llm.replies["ANSWER"] = "Answer: It is 7 [1] and [9].\n[3] doc3.md, lines 31-39 and so on"
+    pipeline = make_pipeline(llm, searcher)
+    result = pipeline.ask("question")
+    assert result.answer == "It is 7 [1] and ."
+    _, turns = pipeline.history()
+    assert turns[0]["raw"] == "Answer: It is 7 [1] and [9].\n"  # as generated, cut at the echo
+    assert prompts.conversation("", turns)[-1] == ("assistant", turns[0]["raw"])
 
 
 def test_every_call_of_a_turn_shares_the_conversation_prefix(llm, searcher):
@@ -267,8 +381,9 @@ def test_session_resumes_after_restart_from_sqlite(llm, searcher, tmp_path):
 
 def test_json_has_exactly_the_documented_keys(llm, searcher):
     data = make_pipeline(llm, searcher).ask("question").to_json()
-    assert set(data) == {"answer", "sources", "timings", "llm_calls", "backend", "route",
-                         "standalone_question"}
+    assert set(data) == {"answer", "sources", "sources_kind", "timings", "llm_calls", "backend",
+                         "route", "standalone_question", "trail"}
+    assert set(data["trail"]) == {"rewrite", "grading", "retrieved", "told", "cited"}
     assert set(data["sources"][0]) == {"n", "path", "location", "text"}
     assert set(data["llm_calls"][0]) == {"node", "prompt_tokens", "cached_tokens", "new_tokens",
                                          "ttft_s", "decode_tps"}

@@ -164,12 +164,15 @@ class Repl:
         self.say(CANCELLED, style="yellow")
 
     def _show_sources(self, result: Any) -> None:
-        from ragchat.cli.repl.render import source_line
+        from ragchat.cli.repl.render import source_line, sources_heading
 
         if result is None:
             return
         if result.sources:
             self.console.print("")
+            if result.sources_kind != "cited":
+                self.console.print(sources_heading(result), style="dim", markup=False,
+                                   highlight=False)
             for chunk in result.sources:
                 self.console.print(source_line(chunk), style="dim", markup=False,
                                    highlight=False, soft_wrap=True)
@@ -206,9 +209,14 @@ def banner(pipeline: Any) -> str:
     reason = getattr(choice, "reason", "")
     backend = pipeline.backend + (f" ({reason})" if reason else "")
     collection = getattr(pipeline.retriever, "collection", "?")
-    return (f"ragchat · session {pipeline.session} · collection {collection} · {backend}\n"
+    text = (f"ragchat · session {pipeline.session} · collection {collection} · {backend}\n"
             "Ask about your documents. /help lists commands; Alt-Enter adds a line; "
             "Ctrl-D quits.")
+    if getattr(pipeline, "demo", False):
+        from ragchat.cli.options import DEMO_NOTICE
+
+        text += "\n" + DEMO_NOTICE.removeprefix("ragchat: ")
+    return text
 
 
 def stdin_lines() -> Iterable[str]:

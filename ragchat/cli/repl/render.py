@@ -19,10 +19,20 @@ def source_line(chunk: Any) -> str:
     return f"[{chunk.n}] {where}"
 
 
+SOURCE_HEADINGS = {
+    "cited": "Sources:",
+    "given": "Passages the model was given (the answer cites none):",
+}
+
+
+def sources_heading(result: Any) -> str:
+    return SOURCE_HEADINGS.get(getattr(result, "sources_kind", "cited"), "Sources:")
+
+
 def format_sources(result: Any, with_text: bool = False, width: int = 160) -> str:
     if not result.sources:
         return ""
-    lines = ["Sources:"]
+    lines = [sources_heading(result)]
     for chunk in result.sources:
         lines.append(source_line(chunk))
         if with_text:
@@ -62,20 +72,26 @@ def format_timings(result: Any) -> str:
 
 
 def format_why(result: Any) -> str:
-    """How the answer came about: the rewritten question, the route, the grader's verdicts."""
-    lines = [f"question:   {result.question}", f"standalone: {result.standalone_question}",
-             f"route:      {result.route}"]
+    """How the answer came about: the question searched for, how relevance was decided,
+    every retrieved passage with its verdict, what the model was told to use and cited."""
+    lines = [f"question:   {result.question}", f"searched:   {result.standalone_question}"]
+    if getattr(result, "rewrite", "") not in ("", "none"):
+        lines.append(f"rewrite:    {result.rewrite}")
+    lines.append(f"route:      {result.route}")
     if result.route != "retrieve":
         lines.append("no search: the question was answered from the conversation")
         return "\n".join(lines)
     if not result.retrieved:
         lines.append("retrieved:  nothing")
         return "\n".join(lines)
-    verdict_note = "" if result.grades_parsed else " (grader output unreadable: all kept)"
-    lines.append(f"retrieved:{verdict_note}")
+    lines.append(f"relevance:  {getattr(result, 'grading', '') or 'llm'}")
+    lines.append("retrieved:")
     for chunk in result.retrieved:
-        verdict = "kept   " if chunk.kept else "dropped"
+        verdict = "relevant" if chunk.kept else "dropped "
         name = os.path.basename(chunk.path)
         where = f"{name}:{chunk.location}" if chunk.location else name
         lines.append(f"  [{chunk.n}] {chunk.score:.4f}  {verdict}  {where}")
+    told = ", ".join(f"[{n}]" for n in getattr(result, "told", ())) or "none"
+    cited = ", ".join(f"[{n}]" for n in getattr(result, "cited", ())) or "none"
+    lines += [f"told to use: {told}", f"cited:       {cited}"]
     return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""What the user sees of an answer, whatever model wrote it.
+
+Small models echo the prompt's scaffolding ("TASK: ANSWER ...", "<passages>", "Question:",
+a made-up passage header like "[1] help.md, lines 36-42") and loop on a sentence until the
+token budget runs out. `AnswerCleaner` watches the stream: it strips a lead-in such as
+"The answer is:", stops the answer where scaffolding starts or where the model repeats
+itself, and says why. `usable` and `quote_fallback` decide what to show when nothing of
+the answer is worth showing: the most relevant sentences of the best passage, as a quote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# A line that starts like this is the prompt's structure, not an answer.
+SCAFFOLD_LINE = re.compile(
+    r"""^\s*(?:
+        TASK\s*:
+      | </?passages\s*>
+      | (?:Question|Latest\ message|Standalone\ question)\s*:
+      | Passages\ shown\ earlier
+      | (?:REWRITE|GRADE|ANSWER|GENERAL|CHAT|SUMMARY)\s*\(
+      | \[\d+\]\s+[^\s,\[\]]+\.\w{1,5}\s*,\s*(?:lines?|page)\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Anywhere in a line: the model started writing a prompt of its own.
+SCAFFOLD_INLINE = re.compile(r"</?passages\s*>|\bTASK\s*:|<\|im_(?:start|end)\|>")
+LEAD_IN = re.compile(r"^\s*(?:the\s+answer\s+is|answer|ANSWER)\s*:\s*", re.IGNORECASE)
+# Strings the engine stops on in the answer call (cheaper than generating and cutting)
+STOP_STRINGS = ("TASK:", "<passages>", "</passages>", "<|im_start|>", "\nQuestion:",
+                "Latest message:")
+HOLD = 40  # most characters held at the start of a line that may still be scaffolding
+MARKERS = ("task:", "<passages>", "</passages>", "question:", "latest message:",
+           "standalone question:", "passages shown earlier", "rewrite (", "grade (",
+           "answer (", "general (", "chat (", "summary (", "the answer is:", "answer:")
+PARTIAL_HEADER = re.compile(r"\[\d*(?:\]\s*[^\s,\[\]]*(?:,\s*\w*)?)?$")
+MIN_REPEAT = 24  # a sentence this long seen twice means the model is looping
+LOOP = re.compile(r"(.{6,120}?)(?:\s*\1){3,}\s*$", re.DOTALL)
+SENTENCE = re.compile(r"[^.!?:\n。]*[.!?:\n。]")
+
+STOPPED_SCAFFOLD = "scaffolding"
+STOPPED_REPEAT = "repetition"
+REPEAT_NOTE = "\n\n[stopped: the model began repeating itself]"
+
+
+def _norm(sentence: str) -> str:
+    sentence = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", "", sentence)
+    return re.sub(r"[\W_]+", " ", sentence.casefold()).strip()
+
+
+class AnswerCleaner:
+    """Feed streamed text; get back what is fit to show. `stopped` says why it ended early
+    (None while the answer is fine); the caller then stops the generation."""
+
+    def __init__(self) -> None:
+        self.pending = ""  # the start of a line, held until decided
+        self.mid_line = False  # the current line was decided: stream it as it comes
+        self.started = False
+        self.stopped: str | None = None
+        self.shown = ""
+        self.dropped = 0  # raw characters dropped before the answer began (a lead-in)
+        self._sentences: set[str] = set()
+        self._checked = 0  # how much of `shown` went through the repetition check
+
+    def feed(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        out, buffer = [], self.pending + piece
+        self.pending = ""
+        while buffer and not self.stopped:
+            if self.mid_line:
+                cut = buffer.find("\n")
+                part, buffer = (buffer, "") if cut == -1 else (buffer[:cut + 1], buffer[cut + 1:])
+                self.mid_line = cut == -1
+                out.append(self._inline(part))
+                continue
+            cut = buffer.find("\n")
+            if cut == -1 and len(buffer.strip()) < HOLD and undecided(buffer):
+                self.pending = buffer  # may still become scaffolding
+                break
+            line, buffer = (buffer, "") if cut == -1 else (buffer[:cut + 1], buffer[cut + 1:])
+            self.mid_line = cut == -1
+            out.append(self._line(line))
+        return self._checked_text("".join(out))
+
+    def flush(self) -> str:
+        """The held rest, once the stream has ended."""
+        rest, self.pending = self.pending, ""
+        if self.stopped or not rest:
+            return ""
+        return self._checked_text(self._inline(rest) if self.mid_line else self._line(rest))
+
+    def kept_raw(self, raw: str) -> str:
+        """The part of the raw generated text behind what was shown: all of it, or the
+        prefix before the point where the cleaner stopped the answer."""
+        return raw[: self.dropped + len(self.shown)] if self.stopped else raw
+
+    def _line(self, line: str) -> str:
+        if not self.started:
+            lead = LEAD_IN.match(line)
+            if lead:
+                self.dropped += lead.end()
+                line = line[lead.end():]
+            if not line.strip():
+                self.dropped += len(line)
+                return ""  # a lead-in alone on its line
+        if SCAFFOLD_LINE.match(line):
+            self.stopped = STOPPED_SCAFFOLD
+            return ""
+        return self._inline(line)
+
+    def _inline(self, text: str) -> str:
+        match = SCAFFOLD_INLINE.search(text)
+        if match:
+            self.stopped = STOPPED_SCAFFOLD
+            text = text[: match.start()]
+        if text.strip():
+            self.started = True
+        elif not self.started:
+            self.dropped += len(text)
+            return ""  # no blank lines before the answer
+        return text
+
+    def _checked_text(self, text: str) -> str:
+        """Append to what was shown; stop at the first sentence seen before, or a loop."""
+        start = len(self.shown)
+        self.shown += text
+        pos = self._checked
+        for match in SENTENCE.finditer(self.shown, pos):
+            sentence = _norm(match.group())
+            in_code = self.shown.count("```", 0, match.start()) % 2 == 1
+            if len(sentence) >= MIN_REPEAT and not in_code:
+                if sentence in self._sentences:
+                    return self._stop_repeat(text, start, match.start())
+                self._sentences.add(sentence)
+            pos = match.end()
+        self._checked = pos
+        loop = LOOP.search(self.shown, max(len(self.shown) - 600, 0))
+        if loop:
+            return self._stop_repeat(text, start, loop.start() + len(loop.group(1)))
+        return text
+
+    def _stop_repeat(self, text: str, start: int, cut: int) -> str:
+        """Keep what was shown before `cut` (an index into `shown`); `text` began at `start`."""
+        self.stopped = STOPPED_REPEAT
+        self.shown = self.shown[: max(cut, start)]
+        return text[: max(cut - start, 0)]
+
+
+def undecided(start: str) -> bool:
+    """Could a line that starts like this still turn out to be scaffolding (or a lead-in)?"""
+    text = re.sub(r"\s+", " ", start.lstrip().casefold())
+    if not text:
+        return True
+    if any(marker.startswith(text) for marker in MARKERS):
+        return True
+    if any(text.startswith(marker) for marker in MARKERS):
+        return False  # it is one: decide now
+    return bool(PARTIAL_HEADER.match(text))
+
+
+def usable(text: str) -> bool:
+    """Is there an answer here at all: a word or a number, not just citations or punctuation?"""
+    bare = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", "", text)
+    return bool(re.search(r"[^\W\d_]{2,}|\d", bare))
+
+
+@dataclass(frozen=True)
+class Quote:
+    n: int
+    text: str
+
+
+_STOP = frozenset("""a an and are as at be by can do does for from how i if in is it of on or
+the this that to was what when where which who why will with you your my me we""".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w+", text.casefold()) if w not in _STOP and len(w) > 1}
+
+
+def best_sentences(question: str, passage: str, limit: int = 2, chars: int = 400) -> str:
+    """The passage's sentences that share the most words with the question, in order."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?。])\s+|\n{2,}", passage) if s.strip()]
+    if not sentences:
+        return passage.strip()[:chars]
+    want = _content_words(question)
+    scored = sorted(range(len(sentences)),
+                    key=lambda i: (-len(want & _content_words(sentences[i])), i))
+    chosen = sorted(scored[:limit])
+    text = " ".join(sentences[i] for i in chosen)
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
+
+
+def quote_fallback(question: str, hit: dict) -> str:
+    """What to show when the model wrote nothing usable: the best lines of `hit`, cited."""
+    import os
+
+    name = os.path.basename(hit["path"]) or hit["path"]
+    lines = best_sentences(question, hit["text"]).splitlines()
+    quoted = "\n".join("> " + line if line.strip() else ">" for line in lines)
+    return (f"The model gave no usable answer. The most relevant lines of [{hit['n']}] "
+            f"{name}:\n\n{quoted}")

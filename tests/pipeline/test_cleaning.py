@@ -1,0 +1,123 @@
+"""The answer cleaner on what small models really wrote (collected from SmolLM2-135M runs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragchat.pipeline.cleaning import (
+    STOPPED_REPEAT,
+    STOPPED_SCAFFOLD,
+    AnswerCleaner,
+    best_sentences,
+    quote_fallback,
+    undecided,
+    usable,
+)
+from ragchat.pipeline.relevance import kept_by_scores, overlap
+
+
+def clean(*pieces: str) -> tuple[str, str | None, AnswerCleaner]:
+    cleaner = AnswerCleaner()
+    text = "".join(cleaner.feed(p) for p in pieces) + cleaner.flush()
+    return text, cleaner.stopped, cleaner
+
+
+@pytest.mark.parametrize("pieces, shown", [
+    (("The answer is:\n", "<passages>\n[1] help.md, lines 36-42"), ""),
+    (("Timeouts default to 5 s [1].", "\nTASK: ANSWER (use passages 1, 2; cite them like [3])"),
+     "Timeouts default to 5 s [1].\n"),
+    (("Question: How do I set a timeout?\nAnswer: with timeout=10",), ""),
+    (("[1] help.md, lines 36-42 (Help)\n", "More text"), ""),
+    (("Use it like this <passages> and", " more"), "Use it like this "),
+    (("Latest message: and then?",), ""),
+])
+def test_scaffolding_ends_the_answer(pieces, shown):
+    text, stopped, _ = clean(*pieces)
+    assert text == shown and stopped == STOPPED_SCAFFOLD
+
+
+def test_a_lead_in_is_dropped_and_the_answer_kept():
+    text, stopped, cleaner = clean("Answer: ", "Set ", "timeout=None [2].")
+    assert (text, stopped) == ("Set timeout=None [2].", None)
+    assert cleaner.kept_raw("Answer: Set timeout=None [2].") == "Answer: Set timeout=None [2]."
+
+
+def test_ordinary_text_is_not_held_back():
+    cleaner = AnswerCleaner()
+    assert cleaner.feed("Timeouts") == "Timeouts"  # could not become scaffolding: shown at once
+    assert cleaner.feed(" are") == " are"
+    assert cleaner.feed("\nT") == "\n"  # a line that may become "TASK:" waits...
+    assert cleaner.feed("hey") == "They"  # ...until it cannot
+
+
+@pytest.mark.parametrize("start, held", [
+    ("T", True), ("TA", True), ("Ti", False), ("[2", True), ("[2] notes.md, li", True),
+    ("[2] says that", False), ("The answer", True), ("Passages", True), ("Part", False),
+    ("Question: x", False), ("", True),
+])
+def test_which_line_starts_are_held(start, held):
+    assert undecided(start) is held
+
+
+def test_a_repeated_sentence_stops_the_answer_without_repeating_it():
+    sentence = "HTTPX raises a TimeoutException after five seconds. "
+    text, stopped, cleaner = clean("Note: ", *[sentence] * 5)
+    assert stopped == STOPPED_REPEAT and text.count("TimeoutException") == 1
+    raw = "Note: " + sentence * 5
+    assert cleaner.kept_raw(raw) == "Note: " + sentence  # history keeps what was shown
+
+
+def test_a_loop_without_sentence_ends_is_stopped():
+    text, stopped, _ = clean("the timeout the timeout the timeout the timeout the timeout")
+    assert stopped == STOPPED_REPEAT and text.count("timeout") <= 2
+
+
+def test_repeated_lines_in_code_are_fine():
+    code = "```python\nclient.get('http://example.com/api/v1', timeout=None)\n" * 1
+    text, stopped, _ = clean("Both calls:\n", code, "client.get('http://example.com/api/v1', "
+                             "timeout=None)\n```\n", "Done.")
+    assert stopped is None and text.count("timeout=None") == 2
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("", False), ("   ", False), ("[1].", False), ("[1] [2]", False), (":", False),
+    ("Yes.", True), ("42 [1]", True), ("Use timeout=None.", True), ("네, 됩니다.", True),
+])
+def test_usable(text, ok):
+    assert usable(text) is ok
+
+
+def test_the_quote_is_the_passages_most_relevant_sentences_cited():
+    passage = ("HTTPX is careful to enforce timeouts everywhere by default. The default behavior "
+               "is to raise a TimeoutException after 5 seconds of network inactivity. You can "
+               "also set timeouts for a client.")
+    assert best_sentences("Which exception after 5 seconds?", passage, limit=1) == (
+        "The default behavior is to raise a TimeoutException after 5 seconds of network "
+        "inactivity.")
+    quote = quote_fallback("Which exception?", {"n": 4, "path": "/docs/timeouts.md",
+                                                "text": passage})
+    assert quote.startswith("The model gave no usable answer. The most relevant lines of [4] "
+                            "timeouts.md:")
+    assert "\n\n> " in quote
+
+
+def hit(n: int, text: str, similarity: float | None = None) -> dict:
+    return {"n": n, "text": text, "heading": None, "dense_similarity": similarity}
+
+
+def test_relevance_by_words_and_by_meaning():
+    hits = [hit(1, "Bread needs flour and water."),
+            hit(2, "Requests time out after five seconds; timeout=None disables timeouts."),
+            hit(3, "Unrelated text about birds.", similarity=0.52),
+            hit(4, "Also unrelated.", similarity=0.2)]
+    assert overlap("How do I disable timeouts?", hits[1]["text"]) == 1.0  # plural or not
+    assert kept_by_scores("How do I disable timeouts?", hits, "all-MiniLM-L6-v2") == [2, 3]
+    # a model whose similarities were not measured needs more than MiniLM's floor
+    assert kept_by_scores("How do I disable timeouts?", hits, "BAAI/bge-m3") == [2]
+    assert kept_by_scores("Who wrote Hamlet?", hits[:2] + hits[3:], "all-MiniLM-L6-v2") == []
+
+
+def test_relevance_reads_korean_by_character_bigrams():
+    hits = [hit(1, "김치는 배추를 소금에 절여 발효시킨 음식이다."), hit(2, "서울의 날씨는 맑다.")]
+    assert kept_by_scores("배추를 소금에 절이는 음식은?", hits) == [1]
+    assert kept_by_scores("부산의 인구는 얼마인가요?", hits) == []
