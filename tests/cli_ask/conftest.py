@@ -29,10 +29,9 @@ def fake_searcher(tmp_path) -> FakeSearcher:
 @pytest.fixture
 def fakes(monkeypatch, fake_llm, fake_searcher):
     """Every pipeline the CLI opens gets the fake model and searcher."""
+    import ragchat.llm.models as models
     import ragchat.pipeline.factory as factory
     import ragchat.pipeline.retriever as retriever
-
-    import ragchat.llm.models as models
 
     monkeypatch.setattr(factory, "load_chat_model", lambda settings: (fake_llm, FakeChoice()))
     monkeypatch.setattr(retriever, "_open_searcher", lambda settings, name: fake_searcher)
