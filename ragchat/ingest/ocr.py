@@ -87,3 +87,17 @@ def ocr_png(png: bytes, tesseract: Tesseract) -> str:
     if proc.returncode != 0:
         raise OcrError(proc.stderr.decode("utf-8", "replace").strip()[-300:] or "Tesseract failed")
     return proc.stdout.decode("utf-8", "replace")
+
+
+def status() -> dict:
+    """What `ragchat doctor` shows about OCR."""
+    found = find_tesseract()
+    if found.usable:
+        note = None if not found.missing_languages else (
+            f"Tesseract lacks {'+'.join(found.missing_languages)} language data: "
+            f"{install_hint()}")
+    else:
+        note = ("no Tesseract with Korean or English found: scanned PDF pages are named in "
+                f"the ingest report, not read; install it: {install_hint()}")
+    return {"tesseract": found.path, "version": found.version, "languages": list(found.languages),
+            "ocr_languages": found.lang_arg, "usable": found.usable, "note": note}
