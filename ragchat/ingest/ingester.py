@@ -13,6 +13,7 @@ A crash before the commit leaves the previous generation in force; after it, the
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -250,7 +251,7 @@ def _read_one(cand, old, reading: _Reading, report, timer, force: bool = False):
     entry = file_report.from_document(path, file_kind(cand.path) or "", document, len(chunks))
     status = "new" if old is None else "changed"
     return Planned(cand, data_hash, chunks, old.id if old else None,
-                   file_report.replace(entry, status=status))
+                   dataclasses.replace(entry, status=status))
 
 
 def _embed_missing(settings, conn, model, meta, planned, progress, report, timer):

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 
-__all__ = ["FileReport", "failed", "from_document", "from_stored", "replace"]
-
 from ragchat.ingest.readers import Document
 
 
