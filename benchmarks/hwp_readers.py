@@ -169,6 +169,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("folder", type=Path, help="folder searched for .hwp and .hwpx files")
     ap.add_argument("--name", default="samples")
+    ap.add_argument("--out-dir", type=Path, help="where the results file goes (default: results/)")
     args = ap.parse_args()
     files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in (".hwp", ".hwpx"))
     results, rows, unavailable = {}, [], {}
@@ -197,7 +198,7 @@ def main() -> None:
                   f"{value['pairs_below_0.99']} pairs below 0.99")
     path = save_results(f"hwp-readers-{args.name}", {"folder_files": len(files),
                                                      "unavailable": unavailable,
-                                                     "readers": results})
+                                                     "readers": results}, args.out_dir)
     print(f"wrote {path}")
 
 
