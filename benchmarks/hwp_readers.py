@@ -107,8 +107,8 @@ def import_error(name: str) -> str | None:
     try:
         __import__(module)
         return None
-    except ImportError as exc:
-        return str(exc)[:200]
+    except ImportError as exc:  # the message names the file: keep it, not where it lives
+        return str(exc).replace(sys.prefix, "<python env>")[:200]
 
 
 def run_reader(name: str, files: list[Path]) -> dict:
