@@ -38,6 +38,9 @@ KEYS: tuple[Key, ...] = (
     Key("chunk_size", 0, "Target chunk size in characters; 0 picks one that suits the model."),
     Key("chunk_overlap", 0.15, "Overlap between neighbouring chunks, as a fraction of chunk_size."),
     Key("max_file_mb", 20.0, "Files larger than this are skipped by ingest."),
+    Key("ocr", "auto",
+        "OCR of scanned PDF pages and pages whose text is font codes: 'auto' (with Tesseract, "
+        "when it is installed) or 'off' (such pages are only reported)."),
     Key("search_k", 5, "Results returned by search and passed to the answer."),
     Key("backend", "auto", "LLM backend: auto, exllamav2, llamacpp, api."),
     Key("api_fallback", False, "In 'auto', use the API when no local GPU model can run."),

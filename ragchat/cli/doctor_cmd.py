@@ -16,16 +16,20 @@ from ragchat.cli.options import backend_flags, backend_options
 def doctor(backend: str | None, use_api: bool, api_base: str | None, api_model: str | None,
            as_json: bool) -> None:
     """Check Python, torch, CUDA, GPU and VRAM, exllamav2, flash-attn, models, the HF token,
-    collections, and which LLM backend runs and why.
+    collections, OCR (Tesseract) for scanned PDFs, and which LLM backend runs and why.
 
     Loads no model and works on any machine; it says what is missing and how to fix it.
     Backend flags (--backend, --api, ...) show what that choice would do.
     """
     from ragchat.config import load_settings
+    from ragchat.ingest.ocr import status as ocr_status
     from ragchat.llm.diagnose import collect
 
     settings = load_settings(backend_flags(backend, use_api, api_base, api_model))
     report = collect(settings)
+    report["ocr"] = ocr_status()
+    if report["ocr"]["note"]:
+        report["problems"] = [*report["problems"], report["ocr"]["note"]]
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -65,6 +69,12 @@ def print_report(r: dict[str, Any]) -> None:
     section("backend", [("uses", b.get("name", "?")), ("why", b.get("reason", b.get("error"))),
                         ("decided by", b.get("source", "-"))])
     section("collections", [("found", ", ".join(r["collections"]) or "none")])
+    if "ocr" in r:
+        o = r["ocr"]
+        section("documents", [("OCR", f"{o['version']} at {o['tesseract']}, languages "
+                                      f"{o['ocr_languages']}" if o["usable"] else "not available"),
+                              ("scanned pages", "read by OCR" if o["usable"] else
+                               "named in the ingest report as needing OCR")])
     section("settings", [(k, f"{v['value']!r}  [{v['source']}]") for k, v in r["settings"].items()])
     if r["problems"]:
         click.echo("\nTo fix or note:")

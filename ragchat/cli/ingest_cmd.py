@@ -15,22 +15,29 @@ from ragchat.cli.options import collection_option
 @collection_option
 @click.option("--rebuild", is_flag=True,
               help="Re-read and re-index everything (needed after changing the embedding model).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON report instead of text.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON report instead of text (with every file, as --report).")
+@click.option("--report", "per_file", is_flag=True,
+              help="List every file: what was read (pages, characters, chunks), what was not "
+                   "and why.")
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped or failed file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_json: bool,
-           verbose: bool, quiet: bool) -> None:
+           per_file: bool, verbose: bool, quiet: bool) -> None:
     """Make files and folders searchable (incremental: unchanged files are skipped).
 
-    Reads .txt, .md, .rst, .html, .pdf and common source and config files, in UTF-8,
-    UTF-16, CP949/EUC-KR and other encodings. Skips hidden folders, .git, node_modules,
-    virtualenvs, binary files and files over max_file_mb. Safe to interrupt: the previous
+    Reads text, Markdown, reST, HTML, PDF (scanned pages by OCR when Tesseract is
+    installed), DOCX, PPTX, XLSX, CSV, HWP and HWPX, and common source and config files,
+    in UTF-8, UTF-16, CP949/EUC-KR and other encodings. Skips hidden folders, .git,
+    node_modules, virtualenvs, binary files and files over max_file_mb. Files that cannot
+    be read, or only in part, are named with the reason. Safe to interrupt: the previous
     index stays usable and the next run finishes the work.
 
     \b
     Examples:
       ragchat ingest ~/notes
       ragchat ingest ~/papers report.pdf --collection work
+      ragchat ingest ~/문서 --report
     """
     from ragchat.cli.progress import progress_for_terminal
     from ragchat.config import load_settings
@@ -48,6 +55,8 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
         _print_report(report, verbose)
+        if per_file:
+            _print_files(report)
     if report.failed and not (report.new or report.changed or report.unchanged):
         raise SystemExit(1)
 
@@ -73,3 +82,20 @@ def _print_report(report, verbose: bool) -> None:
                     click.echo(f"    {reason}: {item}")
     for path, reason in report.failed:
         click.echo(f"  could not read {path}: {reason}", err=True)
+    for entry in report.partial:
+        click.echo(f"  read in part {entry.path}: " + "; ".join(entry.problems), err=True)
+
+
+def _print_files(report) -> None:
+    """Every file the walk found, and every file it skipped, with what happened to it."""
+    click.echo("\nfiles:")
+    for entry in report.files:
+        status = "partly read" if entry.partial else entry.status
+        click.echo(f"  {status:<11} {entry.path}")
+        click.echo(f"  {'':<11}   {entry.describe()}")
+        for problem in entry.problems if entry.partial else ():
+            click.echo(f"  {'':<11}   not read: {problem}")
+    for reason, items in sorted(report.skipped.items()):
+        for item in items:
+            click.echo(f"  {'skipped':<11} {item}")
+            click.echo(f"  {'':<11}   {reason}")

@@ -10,6 +10,7 @@ from ragchat.errors import IndexCorruptError, UsageError
 from ragchat.index import store, vectors
 from ragchat.index.collection import require_existing
 from ragchat.index.tokenize import CJK_RUN, query_tokens
+from ragchat.locations import format_location
 
 RRF_K = 60
 MODES = ("hybrid", "dense", "bm25")
@@ -41,6 +42,7 @@ class SearchHit:
     page: int | None
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    place: str | None = None
     dense_similarity: float | None = None  # cosine similarity to the query (dense search ran)
 
     def as_dict(self) -> dict:
@@ -48,7 +50,8 @@ class SearchHit:
             "path": self.path, "location": self.location, "text": self.text,
             "score": round(self.score, 6), "heading": self.heading,
             "start_line": self.start_line, "end_line": self.end_line, "page": self.page,
-            "chunk_id": self.chunk_id, "dense_rank": self.dense_rank, "bm25_rank": self.bm25_rank,
+            "place": self.place, "chunk_id": self.chunk_id, "dense_rank": self.dense_rank,
+            "bm25_rank": self.bm25_rank,
             "dense_similarity": None if self.dense_similarity is None
             else round(self.dense_similarity, 4),
         }
@@ -69,15 +72,7 @@ def rrf_fuse(ranked_lists: list[list[int]], k: int, weights: list[float] | None 
 
 
 def location_of(row: store.ChunkRow) -> str:
-    if row.page:
-        where = f"page {row.page}"
-    elif row.start_line is None:
-        where = ""
-    elif row.start_line == row.end_line:
-        where = f"line {row.start_line}"
-    else:
-        where = f"lines {row.start_line}-{row.end_line}"
-    return f"{where} ({row.heading})" if row.heading else where
+    return format_location(row.page, row.start_line, row.end_line, row.heading, row.place)
 
 
 class Searcher:
@@ -128,7 +123,7 @@ class Searcher:
             bm25_rank = ranks[-1] if mode != "dense" else None
             hits.append(SearchHit(chunk_id, row.path, location_of(row), row.heading, row.text,
                                   score, row.start_line, row.end_line, row.page,
-                                  dense_rank, bm25_rank, similarity.get(chunk_id)))
+                                  dense_rank, bm25_rank, row.place, similarity.get(chunk_id)))
         return hits[:k]
 
     def bm25(self, query: str, limit: int) -> list[tuple[int, float]]:

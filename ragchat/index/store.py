@@ -44,6 +44,12 @@ CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize="unicode61 remove_diacritics 0");
 CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL);
 """
+# Columns added after the first release: (table, column, type). Writers add them when missing;
+# readers of an older index see None.
+ADDED_COLUMNS = (
+    ("chunks", "place", "TEXT"),  # "slide 3", "sheet Sales, A2:D40", "section 2"
+    ("files", "info", "TEXT"),  # JSON: what the reader made of the file (units, problems, OCR)
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class FileRow:
     size: int
     mtime_ns: int
     sha256: str
+    info: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class ChunkRow:
     start_line: int | None
     end_line: int | None
     page: int | None
+    place: str | None = None
 
 
 def vec_key(text: str) -> str:
@@ -81,6 +89,7 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
+            _add_columns(conn)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         conn.execute("SELECT count(*) FROM meta").fetchone()
         return conn
@@ -89,6 +98,16 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
             f"the index database {path} cannot be read ({exc})",
             hint="rebuild it: ragchat ingest --rebuild PATH",
         ) from exc
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, column, kind in ADDED_COLUMNS:
+        if not has_column(conn, table, column):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def get_meta(conn: sqlite3.Connection) -> dict[str, str]:
@@ -101,7 +120,8 @@ def set_meta(conn: sqlite3.Connection, **values: object) -> None:
 
 
 def files(conn: sqlite3.Connection) -> dict[str, FileRow]:
-    rows = conn.execute("SELECT id, path, size, mtime_ns, sha256 FROM files").fetchall()
+    info = "info" if has_column(conn, "files", "info") else "NULL"
+    rows = conn.execute(f"SELECT id, path, size, mtime_ns, sha256, {info} FROM files").fetchall()
     return {r[1]: FileRow(*r) for r in rows}
 
 
@@ -159,8 +179,9 @@ def chunks_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, ChunkRow
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
+    place = "c.place" if has_column(conn, "chunks", "place") else "NULL"
     rows = conn.execute(
-        "SELECT c.id, f.path, c.text, c.heading, c.start_line, c.end_line, c.page "
+        f"SELECT c.id, f.path, c.text, c.heading, c.start_line, c.end_line, c.page, {place} "
         f"FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})", ids)
     return {r[0]: ChunkRow(*r) for r in rows}
 

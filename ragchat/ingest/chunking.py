@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ragchat.ingest.readers import Section
+from ragchat.locations import format_location
 
 
 @dataclass(frozen=True)
@@ -20,22 +21,17 @@ class Chunk:
     start_line: int | None
     end_line: int | None
     page: int | None
+    place: str | None = None  # "slide 3", "sheet Sales, A2:D40": where pages and lines don't fit
 
     @property
     def location(self) -> str:
-        where = f"page {self.page}" if self.page else _lines(self.start_line, self.end_line)
-        return f"{where} ({self.heading})" if self.heading else where
+        return format_location(self.page, self.start_line, self.end_line, self.heading,
+                               self.place)
 
     @property
     def index_text(self) -> str:
         """What the embedder and BM25 see: the heading path gives the chunk its context."""
         return f"{self.heading}\n{self.text}" if self.heading else self.text
-
-
-def _lines(start: int | None, end: int | None) -> str:
-    if start is None:
-        return ""
-    return f"line {start}" if start == end else f"lines {start}-{end}"
 
 
 @dataclass(frozen=True)
@@ -61,7 +57,7 @@ def split_blocks(section: Section) -> list[Block]:
     para_start = 0
     in_fence = False
     rst_levels: list[str] = []
-    base = section.first_line
+    base = section.first_line or 1
     i = 0
 
     def flush(end: int) -> None:
@@ -119,24 +115,25 @@ def chunk_sections(sections: list[Section], size: int, overlap: int) -> list[Chu
 
 
 def _chunk_section(section: Section, size: int, overlap: int) -> Iterator[Chunk]:
-    stack: list[tuple[int, str]] = []  # (level, title)
+    root = [(0, section.heading)] if section.heading else []
+    stack: list[tuple[int, str]] = list(root)  # (level, title)
     group: list[Block] = []
     for block in split_blocks(section):
         if block.heading_level:
-            yield from _pack(group, _path(stack), section.page, size, overlap)
+            yield from _pack(group, _path(stack), section, size, overlap)
             group = []
             stack = [(lvl, t) for lvl, t in stack if lvl < block.heading_level]
             stack.append((block.heading_level, block.text))
         else:
             group.append(block)
-    yield from _pack(group, _path(stack), section.page, size, overlap)
+    yield from _pack(group, _path(stack), section, size, overlap)
 
 
 def _path(stack: list[tuple[int, str]]) -> str | None:
     return " > ".join(t for _, t in stack) if stack else None
 
 
-def _pack(blocks: list[Block], heading: str | None, page: int | None, size: int,
+def _pack(blocks: list[Block], heading: str | None, section: Section, size: int,
           overlap: int) -> Iterator[Chunk]:
     """Greedily pack blocks up to `size` characters, carrying `overlap` characters over."""
     pieces = [p for b in blocks for p in _split_block(b, size)]
@@ -144,13 +141,13 @@ def _pack(blocks: list[Block], heading: str | None, page: int | None, size: int,
     length = 0
     for piece in pieces:
         if current and length + len(piece.text) + 2 > size:
-            yield _make(current, heading, page)
+            yield _make(current, heading, section)
             current = _tail(current, overlap, size - len(piece.text))
             length = sum(len(b.text) + 2 for b in current)
         current.append(piece)
         length += len(piece.text) + 2
     if current:
-        yield _make(current, heading, page)
+        yield _make(current, heading, section)
 
 
 def _tail(blocks: list[Block], overlap: int, room: int) -> list[Block]:
@@ -165,11 +162,17 @@ def _tail(blocks: list[Block], overlap: int, room: int) -> list[Block]:
     return kept
 
 
-def _make(blocks: list[Block], heading: str | None, page: int | None) -> Chunk:
+def _make(blocks: list[Block], heading: str | None, section: Section) -> Chunk:
     text = "\n\n".join(b.text for b in blocks)
-    if page is not None:
-        return Chunk(text, heading, None, None, page)
-    return Chunk(text, heading, blocks[0].start, blocks[-1].end, None)
+    if section.page is not None:
+        return Chunk(text, heading, None, None, section.page)
+    start, end = blocks[0].start, blocks[-1].end
+    if section.place:
+        place = section.place.format(start=start, end=end) if section.first_line else section.place
+        return Chunk(text, heading, None, None, None, place)
+    if section.first_line is None:
+        return Chunk(text, heading, None, None, None)
+    return Chunk(text, heading, start, end, None)
 
 
 def _split_block(block: Block, size: int) -> Iterator[Block]:

@@ -13,6 +13,7 @@ A crash before the commit leaves the previous generation in force; after it, the
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ from ragchat.errors import IndexMismatchError, RagchatError
 from ragchat.index import store, vectors
 from ragchat.index.collection import Collection, WriteLock, get_collection
 from ragchat.index.tokenize import index_string
+from ragchat.ingest import report as file_report
 from ragchat.ingest.chunking import Chunk, chunk_sections
-from ragchat.ingest.readers import UnreadableFileError, read_sections
+from ragchat.ingest.readers import UnreadableFileError, file_kind, read_document
+from ragchat.ingest.report import FileReport
 from ragchat.ingest.walker import Candidate, WalkReport, walk
 
 
@@ -55,11 +58,19 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    files: list[FileReport] = field(default_factory=list)  # every file the walk found
+
+    @property
+    def partial(self) -> list[FileReport]:
+        """Files read in part: pages that need OCR, pages OCR could not read, ..."""
+        return [f for f in self.files if f.partial]
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d["failed"] = [{"path": p, "reason": r} for p, r in self.failed]
         d["skipped_counts"] = {k: len(v) for k, v in self.skipped.items()}
+        d["files"] = [f.as_dict() for f in self.files]
+        d["partial"] = [f.path for f in self.partial]
         return d
 
 
@@ -69,6 +80,7 @@ class Planned:
     sha256: str
     chunks: tuple[Chunk, ...]
     old_id: int | None
+    file: FileReport
 
 
 class Timer:
@@ -121,8 +133,8 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
         report.files_seen = len(candidates)
     stale = _stale_files(known, candidates, roots, rebuild)
     size = settings.chunk_size or _default_chunk_size(model)
-    planned, touched = _plan(candidates, known, rebuild, size, int(size * settings.chunk_overlap),
-                             progress, report, timer)
+    reading = _Reading(size, int(size * settings.chunk_overlap), settings.ocr, rebuild)
+    planned, touched = _plan(candidates, known, reading, progress, report, timer)
     report.removed = len(stale)
     current = vectors.file_for(coll.folder, int(meta.get("generation", "0")))
     if not planned and not stale and not rebuild and (current.is_file() or not known):
@@ -172,43 +184,74 @@ def _stale_files(known: dict, candidates: list[Candidate], roots: list[Path], re
     return stale
 
 
-def _plan(candidates, known, rebuild, size, overlap, progress, report, timer):
+@dataclass(frozen=True)
+class _Reading:
+    """How files are read and chunked in this run."""
+
+    size: int
+    overlap: int
+    ocr: str
+    rebuild: bool
+
+
+def _plan(candidates, known, reading: _Reading, progress, report, timer):
     """Read and chunk new or changed files. Returns (planned, stat-only updates)."""
     planned: list[Planned] = []
     touched: list[tuple[int, int, int]] = []  # (file id, size, mtime) of same-content files
     progress.stage("reading", len(candidates))
     for cand in candidates:
-        old = None if rebuild else known.get(str(cand.path))
-        if old and (old.size, old.mtime_ns) == (cand.size, cand.mtime_ns):
+        old = None if reading.rebuild else known.get(str(cand.path))
+        retry = old is not None and _ocr_now_possible(old, reading.ocr)
+        if old and (old.size, old.mtime_ns) == (cand.size, cand.mtime_ns) and not retry:
             report.unchanged += 1
+            report.files.append(file_report.from_stored(old.path, old.info))
         else:
-            item = _read_one(cand, old, size, overlap, report, timer)
+            item = _read_one(cand, old, reading, report, timer, force=retry)
             if isinstance(item, Planned):
                 planned.append(item)
                 report.new += old is None
                 report.changed += old is not None
+                report.files.append(item.file)
             elif item == "same" and old:
                 report.unchanged += 1
                 touched.append((old.id, cand.size, cand.mtime_ns))
+                report.files.append(file_report.from_stored(old.path, old.info))
         progress.advance()
     return planned, touched
 
 
-def _read_one(cand, old, size, overlap, report, timer) -> Planned | str | None:
+def _ocr_now_possible(old: store.FileRow, ocr: str) -> bool:
+    """The file had pages that needed OCR, and OCR can run now: read it again."""
+    if ocr == "off" or not file_report.from_stored(old.path, old.info).needs_ocr:
+        return False
+    from ragchat.ingest.ocr import find_tesseract
+
+    return find_tesseract().usable
+
+
+def _read_one(cand, old, reading: _Reading, report, timer, force: bool = False):
     """A Planned file, "same" when the content hash did not change, None when unreadable."""
+    path = str(cand.path)
     try:
         with timer("read"):
             data_hash = hashlib.sha256(cand.path.read_bytes()).hexdigest()
-            if old and old.sha256 == data_hash:
+            if old and old.sha256 == data_hash and not force:
                 return "same"
-            sections = read_sections(cand.path)
+            document = read_document(cand.path, ocr=reading.ocr)
         with timer("chunk"):
-            chunks = tuple(chunk_sections(sections, size, overlap))
+            chunks = tuple(chunk_sections(list(document.sections), reading.size,
+                                          reading.overlap))
     except (UnreadableFileError, OSError) as exc:
         reason = exc.message if isinstance(exc, RagchatError) else (exc.strerror or str(exc))
-        report.failed.append((str(cand.path), reason))
+        if isinstance(exc, RagchatError) and exc.hint:
+            reason += f" ({exc.hint})"
+        report.failed.append((path, reason))
+        report.files.append(file_report.failed(path, file_kind(cand.path) or "", reason))
         return None
-    return Planned(cand, data_hash, chunks, old.id if old else None)
+    entry = file_report.from_document(path, file_kind(cand.path) or "", document, len(chunks))
+    status = "new" if old is None else "changed"
+    return Planned(cand, data_hash, chunks, old.id if old else None,
+                   dataclasses.replace(entry, status=status))
 
 
 def _embed_missing(settings, conn, model, meta, planned, progress, report, timer):
@@ -273,16 +316,18 @@ def _insert_planned(conn, model: str, planned: list[Planned]) -> list[tuple[int,
     for item in planned:
         c = item.candidate
         cur = conn.execute(
-            "INSERT INTO files (path, size, mtime_ns, sha256, n_chunks) VALUES (?, ?, ?, ?, ?)",
-            (str(c.path), c.size, c.mtime_ns, item.sha256, len(item.chunks)))
+            "INSERT INTO files (path, size, mtime_ns, sha256, n_chunks, info) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (str(c.path), c.size, c.mtime_ns, item.sha256, len(item.chunks),
+             item.file.info_json()))
         file_id = cur.lastrowid
         for ord_, chunk in enumerate(item.chunks):
             key = store.vec_key(model + "\0" + chunk.index_text)
             cur = conn.execute(
                 "INSERT INTO chunks (file_id, ord, text, heading, start_line, end_line, page, "
-                "vec_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "place, vec_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (file_id, ord_, chunk.text, chunk.heading, chunk.start_line, chunk.end_line,
-                 chunk.page, key))
+                 chunk.page, chunk.place, key))
             conn.execute("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
                          (cur.lastrowid, index_string(chunk.index_text)))
             added.append((cur.lastrowid, key))

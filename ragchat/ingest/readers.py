@@ -1,4 +1,5 @@
-"""Turn a file into text sections: decode (UTF-8, UTF-16, CP949/EUC-KR, ...), strip HTML, split PDF pages."""
+"""Turn a file into text sections: decode (UTF-8, UTF-16, CP949/EUC-KR, ...), strip HTML, and
+hand PDF, office (DOCX, PPTX, XLSX, CSV) and Hancom (HWP, HWPX) files to their own readers."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ MARKDOWN = {".md", ".markdown", ".mdx"}
 RST = {".rst"}
 HTML = {".html", ".htm", ".xhtml"}
 PDF = {".pdf"}
-PLAIN = {".txt", ".text", ".log", ".csv", ".tsv", ".org", ".adoc", ".tex", ".bib"}
+PLAIN = {".txt", ".text", ".log", ".org", ".adoc", ".tex", ".bib"}
+TABLE = {".csv", ".tsv"}
+OFFICE = {".docx": "docx", ".pptx": "pptx", ".xlsx": "xlsx", ".xlsm": "xlsx",
+          ".hwp": "hwp", ".hwpx": "hwpx"}
 SOURCE = {
     ".py", ".pyi", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".java", ".kt", ".kts", ".scala",
     ".go", ".rs", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".cs", ".swift", ".m", ".mm",
@@ -28,7 +32,7 @@ CONFIG = {
 }
 KNOWN_NAMES = {"readme", "license", "makefile", "dockerfile", "changelog", "authors", "copying",
                "notice", "contributing", "todo", "install", "news"}
-SUPPORTED = MARKDOWN | RST | HTML | PDF | PLAIN | SOURCE | CONFIG
+SUPPORTED = MARKDOWN | RST | HTML | PDF | PLAIN | TABLE | SOURCE | CONFIG | set(OFFICE)
 
 
 class UnreadableFileError(RagchatError):
@@ -37,12 +41,33 @@ class UnreadableFileError(RagchatError):
 
 @dataclass(frozen=True)
 class Section:
-    """A piece of a document with its own page (PDF) or starting line (text)."""
+    """A piece of a document with its own page (PDF), starting line (text) or place.
+
+    `place` names where the text is for formats without pages or lines ("slide 3",
+    "section 2"); it may hold `{start}` and `{end}`, filled with the first and last line
+    number of each chunk (a sheet's rows: "sheet Sales, A{start}:D{end}"). `first_line=None`
+    means the section's lines are not worth citing. `heading` starts every chunk's heading path.
+    """
 
     text: str
     kind: str  # "markdown", "rst", "text", "code", "html", "pdf"
     page: int | None = None
-    first_line: int = 1
+    first_line: int | None = 1
+    place: str | None = None
+    heading: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """What a reader made of one file: its sections, how many pages (slides, sheets, ...)
+    it has, and what it could not read, page by page, with the reason."""
+
+    sections: tuple[Section, ...]
+    unit: str = "file"  # "page", "slide", "sheet", "section", "file"
+    units: int = 1
+    problems: tuple[str, ...] = ()  # each a sentence: "pages 3-4: no text layer; ..."
+    needs_ocr: tuple[int, ...] = ()  # pages left unread for want of OCR
+    ocr_pages: tuple[int, ...] = ()  # pages whose text came from OCR
 
 
 def file_kind(path: Path) -> str | None:
@@ -56,6 +81,10 @@ def file_kind(path: Path) -> str | None:
         return "html"
     if suffix in PDF:
         return "pdf"
+    if suffix in OFFICE:
+        return OFFICE[suffix]
+    if suffix in TABLE:
+        return "table"
     if suffix in PLAIN:
         return "text"
     if suffix in SOURCE or suffix in CONFIG:
@@ -107,43 +136,59 @@ def decode(data: bytes) -> tuple[str, str]:
 
 def read_sections(path: Path) -> list[Section]:
     """Read one file into sections. Raises UnreadableFileError or OSError."""
+    return list(read_document(path).sections)
+
+
+def read_document(path: Path, ocr: str = "auto") -> Document:
+    """Read one file. Raises UnreadableFileError (with the reason) or OSError.
+
+    A reader library that fails in an unforeseen way on a damaged file must not end an
+    ingest of thousands of files: such failures become UnreadableFileError too.
+    """
     kind = file_kind(path)
+    reader = _structured_reader(kind)
+    if reader is None:
+        return Document((_read_text(path, kind),))
+    try:
+        return reader(path, ocr) if kind == "pdf" else reader(path)
+    except (UnreadableFileError, OSError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - one damaged file, not the whole ingest
+        raise UnreadableFileError(
+            f"cannot read this {kind.upper()} file ({type(exc).__name__}: {exc})") from exc
+
+
+def _structured_reader(kind: str | None):
     if kind == "pdf":
-        return _read_pdf(path)
+        from ragchat.ingest.pdf import read_pdf
+
+        return read_pdf
+    if kind in ("hwp", "hwpx"):
+        from ragchat.ingest import hwp
+
+        return hwp.read_hwp if kind == "hwp" else hwp.read_hwpx
+    if kind in ("docx", "pptx", "xlsx", "table"):
+        from ragchat.ingest import office
+
+        return {"docx": office.read_docx, "pptx": office.read_pptx,
+                "xlsx": office.read_xlsx, "table": office.read_table}[kind]
+    return None
+
+
+def read_text_file(path: Path) -> str:
+    """The file's text with any encoding detected and line ends made \\n."""
     data = path.read_bytes()
     if looks_binary(data[:8192]):
         raise UnreadableFileError("binary content")
     text, _ = decode(data)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_text(path: Path, kind: str | None) -> Section:
+    text = read_text_file(path)
     if kind == "html":
-        return [Section(html_to_text(text), "markdown")]
-    return [Section(text, kind or "text")]
-
-
-def _read_pdf(path: Path) -> list[Section]:
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted:
-            try:
-                reader.decrypt("")
-            except Exception as exc:
-                raise UnreadableFileError("the PDF is encrypted") from exc
-        pages = []
-        for number, page in enumerate(reader.pages, start=1):
-            text = (page.extract_text() or "").strip()
-            if text:
-                pages.append(Section(text, "pdf", page=number))
-        return pages
-    except UnreadableFileError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise UnreadableFileError(f"broken PDF ({type(exc).__name__}: {exc})") from exc
+        return Section(html_to_text(text), "markdown")
+    return Section(text, kind or "text")
 
 
 class _HTMLText(HTMLParser):

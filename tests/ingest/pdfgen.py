@@ -32,3 +32,36 @@ def write_pdf(path: Path, pages: list[str]) -> None:
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     path.write_bytes(bytes(out))
+
+
+def write_cid_pdf(path: Path, glyph_runs: list[str]) -> None:
+    """A PDF whose pages show text in a CID-keyed font (Identity-H) with no ToUnicode map:
+    like many Korean PDFs, its text layer maps to no characters. Each run is hex glyph ids."""
+    objects: list[bytes] = []
+    n = len(glyph_runs)
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
+    font_id = 3 + 2 * n
+    for i, run in enumerate(glyph_runs):
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode())
+        stream = f"BT /F1 12 Tf 72 720 Td <{run}> Tj ET".encode()
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(f"<< /Type /Font /Subtype /Type0 /BaseFont /HYGoThic-Medium /Encoding "
+                   f"/Identity-H /DescendantFonts [{font_id + 1} 0 R] >>".encode())
+    objects.append(b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /HYGoThic-Medium "
+                   b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+                   b"/DW 1000 >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))

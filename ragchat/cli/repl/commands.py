@@ -116,6 +116,8 @@ def _ingest(repl: Any, arg: str) -> None:
              f"{report.chunks_total} chunks in the index.")
     for path, reason in report.failed:
         repl.say(f"  could not read {path}: {reason}", style="yellow")
+    for entry in report.partial:
+        repl.say(f"  read in part {entry.path}: " + "; ".join(entry.problems), style="yellow")
 
 
 def _backend(repl: Any, arg: str) -> None:
