@@ -11,6 +11,7 @@ the answer is worth showing: the most relevant sentences of the best passage, as
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # A line that starts like this is the prompt's structure, not an answer.
@@ -27,7 +28,8 @@ SCAFFOLD_LINE = re.compile(
 )
 # Anywhere in a line: the model started writing a prompt of its own.
 SCAFFOLD_INLINE = re.compile(r"</?passages\s*>|\bTASK\s*:|<\|im_(?:start|end)\|>")
-LEAD_IN = re.compile(r"^\s*(?:the\s+answer\s+is|answer|ANSWER)\s*:\s*", re.IGNORECASE)
+LEAD_IN = re.compile(r"^\s*(?:the\s+answer\s+is|answer)\s*(?::[ \t]*|(?=\n)|$)",
+                     re.IGNORECASE)
 # Strings the engine stops on in the answer call (cheaper than generating and cutting)
 STOP_STRINGS = ("TASK:", "<passages>", "</passages>", "<|im_start|>", "\nQuestion:",
                 "Latest message:")
@@ -39,10 +41,20 @@ PARTIAL_HEADER = re.compile(r"\[\d*(?:\]\s*[^\s,\[\]]*(?:,\s*\w*)?)?$")
 MIN_REPEAT = 24  # a sentence this long seen twice means the model is looping
 LOOP = re.compile(r"(.{6,120}?)(?:\s*\1){3,}\s*$", re.DOTALL)
 SENTENCE = re.compile(r"[^.!?:\n。]*[.!?:\n。]")
+CODE_LINE = re.compile(r"[^\n]*\n")
+
+WORD = re.compile(r"\w+")
+ECHO_WORDS = 6  # this many words in a row from the instructions make an echo
 
 STOPPED_SCAFFOLD = "scaffolding"
 STOPPED_REPEAT = "repetition"
 REPEAT_NOTE = "\n\n[stopped: the model began repeating itself]"
+LIMIT_NOTE = "\n\n[cut: the answer reached its length limit of {n} tokens (max_new_tokens)]"
+
+
+def word_ngrams(text: str, n: int = ECHO_WORDS) -> frozenset[tuple[str, ...]]:
+    words = [w.casefold() for w in WORD.findall(text)]
+    return frozenset(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
 
 
 def _norm(sentence: str) -> str:
@@ -54,7 +66,8 @@ class AnswerCleaner:
     """Feed streamed text; get back what is fit to show. `stopped` says why it ended early
     (None while the answer is fine); the caller then stops the generation."""
 
-    def __init__(self) -> None:
+    def __init__(self, echo_of: str = "") -> None:
+        self.echo = word_ngrams(echo_of)  # the prompt's instructions: copying them is an echo
         self.pending = ""  # the start of a line, held until decided
         self.mid_line = False  # the current line was decided: stream it as it comes
         self.started = False
@@ -124,23 +137,49 @@ class AnswerCleaner:
         return text
 
     def _checked_text(self, text: str) -> str:
-        """Append to what was shown; stop at the first sentence seen before, or a loop."""
+        """Append to what was shown; stop at the first sentence (or code line) seen before,
+        at a loop, or where the instructions are copied."""
         start = len(self.shown)
         self.shown += text
-        pos = self._checked
-        for match in SENTENCE.finditer(self.shown, pos):
-            sentence = _norm(match.group())
-            in_code = self.shown.count("```", 0, match.start()) % 2 == 1
-            if len(sentence) >= MIN_REPEAT and not in_code:
-                if sentence in self._sentences:
-                    return self._stop_repeat(text, start, match.start())
-                self._sentences.add(sentence)
-            pos = match.end()
-        self._checked = pos
+        for begin, end in self._new_units():
+            unit = _norm(self.shown[begin:end])
+            if len(unit) >= MIN_REPEAT:
+                if unit in self._sentences:
+                    return self._stop_repeat(text, start, begin)
+                self._sentences.add(unit)
         loop = LOOP.search(self.shown, max(len(self.shown) - 600, 0))
         if loop:
             return self._stop_repeat(text, start, loop.start() + len(loop.group(1)))
+        echo = self._echo_start(start)
+        if echo is not None:
+            self.stopped = STOPPED_SCAFFOLD
+            self.shown = self.shown[: max(echo, start)]
+            return text[: max(echo - start, 0)]
         return text
+
+    def _new_units(self) -> Iterator[tuple[int, int]]:
+        """(start, end) of each sentence completed since the last check; inside a code
+        block a unit is a line (dots and colons are code there, not sentence ends)."""
+        pos = self._checked
+        while True:
+            in_code = self.shown.count("```", 0, pos) % 2 == 1
+            match = (CODE_LINE if in_code else SENTENCE).search(self.shown, pos)
+            if match is None:
+                break
+            yield match.start(), match.end()
+            pos = self._checked = match.end()
+
+    def _echo_start(self, start: int) -> int | None:
+        """Where the shown text starts copying the prompt's instructions (ECHO_WORDS words in a
+        row), looking at the words around the new text; None when it does not."""
+        if not self.echo:
+            return None
+        window = max(start - 200, 0)
+        words = [(m.start(), m.group().casefold()) for m in WORD.finditer(self.shown, window)]
+        for i in range(len(words) - ECHO_WORDS + 1):
+            if tuple(w for _, w in words[i:i + ECHO_WORDS]) in self.echo:
+                return words[i][0]
+        return None
 
     def _stop_repeat(self, text: str, start: int, cut: int) -> str:
         """Keep what was shown before `cut` (an index into `shown`); `text` began at `start`."""
@@ -163,7 +202,7 @@ def undecided(start: str) -> bool:
 
 def usable(text: str) -> bool:
     """Is there an answer here at all: a word or a number, not just citations or punctuation?"""
-    bare = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", "", text)
+    bare = re.sub(r"\[[\d,;\s]*\]?", "", text)  # citations, also unfinished ones
     return bool(re.search(r"[^\W\d_]{2,}|\d", bare))
 
 

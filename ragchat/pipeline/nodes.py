@@ -18,6 +18,7 @@ from typing import Any
 
 from ragchat.pipeline import prompts
 from ragchat.pipeline.cleaning import (
+    LIMIT_NOTE,
     REPEAT_NOTE,
     STOP_STRINGS,
     STOPPED_REPEAT,
@@ -219,7 +220,7 @@ class TurnNodes:
         """Stream the answer through the cleaner and the citation filter; return the raw
         text behind what was shown, what was shown, and the call's statistics."""
         shown: list[str] = []
-        cleaner = AnswerCleaner()
+        cleaner = AnswerCleaner(echo_of=prompts.SYSTEM_PROMPT + "\n" + plan.task_line)
         citations = CitationFilter(plan.allowed)
 
         def emit(text: str) -> None:
@@ -238,6 +239,8 @@ class TurnNodes:
         emit(citations.feed(cleaner.flush()) + citations.flush())
         if cleaner.stopped == STOPPED_REPEAT:
             emit(REPEAT_NOTE)
+        elif not cleaner.stopped and shown and call["new_tokens"] >= self.p.max_new_tokens:
+            emit(LIMIT_NOTE.format(n=self.p.max_new_tokens))
         return cleaner.kept_raw(raw), "".join(shown).strip(), call
 
     def save_memory(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
@@ -277,6 +280,13 @@ class AnswerPlan:
     allowed: set[int]
     notice: str = ""
     lead: str = ""  # shown before the answer's first words, if it has any
+
+    @property
+    def task_line(self) -> str:
+        """The task message's instructions (the passages excluded): an answer must not copy
+        them."""
+        content = self.task[1] if self.task else ""
+        return content.rsplit("</passages>", 1)[-1]
 
 
 def _answer_plan(state: dict[str, Any], params: PipelineParams) -> AnswerPlan:

@@ -76,9 +76,12 @@ class TaskFakeChatModel(GenericFakeChatModel):
         pieces = re.split(r"(\s)", text) if text else []
         cancel: threading.Event | None = kwargs.get("cancel")
         made = []
+        limit = kwargs.get("max_new_tokens")
         for i, piece in enumerate(pieces):
             if cancel is not None and cancel.is_set():
                 break
+            if limit and piece.strip() and len("".join(made).split()) >= limit:
+                break  # the token budget, one word a token
             made.append(piece)
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if i == 0 and task in ("ANSWER", "GENERAL", "CHAT"):

@@ -72,15 +72,29 @@ def test_a_loop_without_sentence_ends_is_stopped():
     assert stopped == STOPPED_REPEAT and text.count("timeout") <= 2
 
 
-def test_repeated_lines_in_code_are_fine():
-    code = "```python\nclient.get('http://example.com/api/v1', timeout=None)\n" * 1
-    text, stopped, _ = clean("Both calls:\n", code, "client.get('http://example.com/api/v1', "
-                             "timeout=None)\n```\n", "Done.")
-    assert stopped is None and text.count("timeout=None") == 2
+def test_short_repeated_lines_in_code_are_fine_long_ones_are_a_loop():
+    fine = "```python\ntry:\n    go()\nexcept Error:\n    pass\ntry:\n    go()\n```\nDone."
+    assert clean(fine)[:2] == (fine, None)
+    body = '"http_options".setRefreshPolicy(true):\n  [\n    {\n      name:"https.12345AZ",\n'
+    text, stopped, _ = clean("```javascript\n", body, body)
+    assert stopped == STOPPED_REPEAT and text.count("setRefreshPolicy") == 1
+
+
+def test_copying_the_instructions_is_an_echo():
+    from ragchat.pipeline.prompts import SYSTEM_PROMPT
+
+    cleaner = AnswerCleaner(echo_of=SYSTEM_PROMPT)
+    text = cleaner.feed("The answer is \n[2, 3; or NONE if no passage helps. More") + cleaner.flush()
+    assert (text, cleaner.stopped) == ("[2, ", STOPPED_SCAFFOLD)
+    assert not usable(text)
+    quoting = AnswerCleaner(echo_of=SYSTEM_PROMPT)  # a few words in common are fine
+    fine = "Answer the question using the passages: set timeout=None [1]."
+    assert quoting.feed(fine) + quoting.flush() == fine and quoting.stopped is None
 
 
 @pytest.mark.parametrize("text, ok", [
     ("", False), ("   ", False), ("[1].", False), ("[1] [2]", False), (":", False),
+    ("[2, 3;", False),
     ("Yes.", True), ("42 [1]", True), ("Use timeout=None.", True), ("네, 됩니다.", True),
 ])
 def test_usable(text, ok):

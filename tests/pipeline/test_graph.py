@@ -202,6 +202,13 @@ def test_an_answer_that_repeats_itself_is_stopped_and_says_so(llm, searcher):
     assert result.answer.endswith("[stopped: the model began repeating itself]")
 
 
+def test_an_answer_cut_at_its_token_limit_says_so(llm, searcher):
+    llm.replies["ANSWER"] = "one two three four five six seven eight nine ten eleven twelve"
+    result = make_pipeline(llm, searcher, max_new_tokens=5).ask("question")
+    assert result.answer.endswith("[cut: the answer reached its length limit of 5 tokens "
+                                  "(max_new_tokens)]")
+
+
 def test_no_usable_answer_quotes_the_best_passage(llm, searcher):
     llm.replies["ANSWER"] = "The answer is:\n<passages>\n[1] doc1.md, lines 11-19"
     result = make_pipeline(llm, searcher).ask("What does part one say?")
