@@ -49,8 +49,12 @@ KEYS: tuple[Key, ...] = (
     Key("api_timeout", 60.0, "Seconds to wait for the API before giving up."),
     Key("gguf_model", "", "GGUF file for the llamacpp backend; empty = bundled SmolLM2-135M."),
     Key("llamacpp_ctx", 8192, "Context length of the llamacpp backend."),
-    Key("llamacpp_repeat_penalty", 1.15,
-        "Repetition penalty of the llamacpp backend (small models loop without one; 1.0 = off)."),
+    Key("llamacpp_repeat_penalty", 1.0,
+        "Repetition penalty of the llamacpp backend (1.0 = off); the bundled demo model "
+        "uses 1.15 unless this is set (it loops without one)."),
+    Key("llamacpp_gpu_layers", -1,
+        "Layers of the GGUF model llama.cpp offloads to a GPU: -1 = all when the installed "
+        "llama-cpp-python has a GPU backend (CUDA, Metal, Vulkan, ROCm), else none."),
     Key("llamacpp_threads", 0, "CPU threads for llamacpp; 0 = half the usable cores."),
     Key("exl2_model", "", "EXL2 model folder; empty = the model chosen with `ragchat model use`."),
     Key("exl2_cache", "Q8", "ExLlamaV2 KV cache type: FP16, Q8, Q6, Q4."),

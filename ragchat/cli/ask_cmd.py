@@ -54,7 +54,7 @@ def ask(question: str, collection: str | None, session: str | None, k: int | Non
              **backend_flags(backend, use_api, api_base, api_model)}
     settings = load_settings(flags)
     pipeline = open_pipeline(settings, session=session, persistent=session is not None)
-    say_backend_choice(pipeline)
+    say_backend_choice(pipeline, settings)
     try:
         result = pipeline.ask(question, on_token=None if as_json else _write)
     except TurnCancelled:

@@ -56,15 +56,26 @@ def print_report(r: dict[str, Any]) -> None:
                       f"{eng['exllamav2_extension']}"),
         ("flash-attn", eng["flash_attn"] or "not installed (exllamav2 runs unpaged)"),
         ("attention", eng["exllamav2_attention_text"] or "- (exllamav2 is not installed)"),
-        ("llama-cpp-python", eng["llama_cpp_python"] or "not installed"),
+        ("llama-cpp-python", _llamacpp_line(eng)),
     ])
     section("models", [("EXL2", _model_line(models["exl2"])),
                        ("GGUF", _model_line(models["gguf"]))])
-    section("VRAM", _vram_lines(plan))
+    if gpu["cuda_available"] or models["exl2"]["found"]:
+        section("VRAM", _vram_lines(plan))
+    else:
+        section("VRAM", [("plan", "no NVIDIA GPU: the EXL2 model does not apply here "
+                                  "(`doctor --json` holds its plan for reference)")])
     api = r["api"]
     section("API", [("HF token", f"yes ({api['hf_token_source']})" if api["hf_token"] else "no"),
                     ("endpoint", f"{api['url']} model {api['model']}"),
                     ("fallback", "on" if api["fallback"] else "off")])
+    rec = r.get("recommendation") or {}
+    section("recommendation", [
+        ("backend", rec.get("backend", "-")),
+        ("model", rec.get("preset") or "- (the bundled demo model)"),
+        ("why", rec.get("why", "-")),
+        ("run", rec.get("command") or "nothing: it is in place"),
+    ])
     b = r["backend"]
     section("backend", [("uses", b.get("name", "?")), ("why", b.get("reason", b.get("error"))),
                         ("decided by", b.get("source", "-"))])
@@ -80,6 +91,18 @@ def print_report(r: dict[str, Any]) -> None:
         click.echo("\nTo fix or note:")
         for line in r["problems"]:
             click.echo(f"  - {line}")
+
+
+def _llamacpp_line(eng: dict[str, Any]) -> str:
+    version = eng["llama_cpp_python"]
+    if not version:
+        return "not installed"
+    backends = " + ".join(eng.get("llamacpp_backends") or []) or "?"
+    if not eng.get("llamacpp_gpu_offload"):
+        return f"{version}, {backends} (no GPU offload: see docs/how-to/choose-a-model.md)"
+    layers = eng.get("llamacpp_gpu_layers")
+    shown = "all" if layers == -1 else str(layers)
+    return f"{version}, {backends}; layers on the GPU: {shown}"
 
 
 def _model_line(entry: dict[str, Any]) -> str:

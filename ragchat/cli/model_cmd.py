@@ -19,7 +19,13 @@ def model() -> None:
     GGUF files (for the CPU backend) can be pulled too, or used from any path.
 
     \b
+    Presets name a model for a kind of machine (`ragchat model presets` lists them, and
+    `ragchat doctor` says which one to pull here).
+
+    \b
     Examples:
+      ragchat model presets                    which model for which machine
+      ragchat model pull qwen2.5-7b-gguf       a preset: Qwen2.5-7B-Instruct Q4_K_M
       ragchat model pull                       Qwen2.5-14B-Instruct EXL2 at 4.25 bpw
       ragchat model pull bartowski/Qwen2.5-7B-Instruct-exl2 --revision 6_5
       ragchat model list
@@ -29,7 +35,7 @@ def model() -> None:
 
 
 @model.command()
-@click.argument("repo", default=DEFAULT_REPO)
+@click.argument("repo", default=DEFAULT_REPO, metavar="[PRESET|REPO]")
 @click.option("--revision", "-r", default=None, metavar="BRANCH",
               help=f"Branch, tag or commit [default: {DEFAULT_REVISION} for the default repo, "
                    "else main].")
@@ -37,7 +43,16 @@ def model() -> None:
               help="Only files matching PATTERN (repeatable), e.g. '*Q4_K_M.gguf'.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def pull(repo: str, revision: str | None, include: tuple[str, ...], quiet: bool) -> None:
-    """Download REPO from the Hugging Face hub (resumes an interrupted download)."""
+    """Download a preset or REPO from the Hugging Face hub (resumes an interrupted download).
+
+    A preset (`ragchat model presets`) becomes the model in use once downloaded.
+    """
+    from ragchat.llm.presets import find_preset
+
+    preset = find_preset(repo)
+    if preset is not None:
+        _pull_preset(preset, quiet)
+        return
     from ragchat.llm import models
     from ragchat.llm.download import pull_model
 
@@ -49,6 +64,59 @@ def pull(repo: str, revision: str | None, include: tuple[str, ...], quiet: bool)
     if models.is_exl2_dir(folder) and "exl2" not in models.read_selection():
         models.select(models.describe(folder))
         click.echo("It is now the EXL2 model in use (change with `ragchat model use`).")
+
+
+def _pull_preset(preset, quiet: bool) -> None:
+    from ragchat.errors import ModelError
+    from ragchat.llm import models
+    from ragchat.llm.download import pull_model
+
+    what = f"{preset.repo}@{preset.revision}" + (f" {preset.file}" if preset.file else "")
+    click.echo(f"Downloading {preset.name}: {what} (about {_size(preset.download_bytes)}) ...",
+               err=True)
+    folder = pull_model(preset.repo, preset.revision,
+                        include=[preset.file] if preset.file else None, progress=not quiet)
+    path = folder / preset.file if preset.file else folder
+    if not path.exists():
+        raise ModelError(f"{preset.repo} has no file {preset.file} any more",
+                         hint=f"see https://huggingface.co/{preset.repo}/tree/main and pull a "
+                              "file with `ragchat model pull REPO --include PATTERN`")
+    info = models.describe(path)
+    models.select(info)
+    backend = "exllamav2" if info.kind == "exl2" else "llamacpp"
+    click.echo(f"Downloaded {preset.name} to {path} ({_size(info.size_bytes)}); "
+               f"{backend} uses it now.")
+
+
+@model.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def presets(as_json: bool) -> None:
+    """Named models for every kind of machine: download size, memory needed, fits here?"""
+    from ragchat.llm.presets import PRESETS, fit, recommend, this_machine
+
+    machine = this_machine()
+    best = recommend(machine)
+    rows = []
+    for p in PRESETS:
+        where = fit(p, machine)
+        rows.append({"name": p.name, "backend": p.backend, "repo": p.repo,
+                     "revision": p.revision, "file": p.file, "download_bytes": p.download_bytes,
+                     "memory_bytes": p.memory_bytes, "fits": where.fits, "where": where.where,
+                     "why": where.why, "use": p.use, "recommended": p is best,
+                     "command": p.command})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"  {'preset':<19} {'engine':<10} {'download':>9} {'needs':>8}  fits here")
+    for r in rows:
+        mark = "*" if r["recommended"] else " "
+        fits = (f"yes, {r['where']}" if r["fits"] else "no") + f" ({r['why']})"
+        engine = "ExLlamaV2" if r["backend"] == "exllamav2" else "llama.cpp"
+        click.echo(f"{mark} {r['name']:<19} {engine:<10} {_size(r['download_bytes']):>9} "
+                   f"{_size(r['memory_bytes']):>8}  {fits}")
+        click.echo(f"  {'':<19} {r['use']}")
+    click.echo("\n* recommended here (`ragchat doctor` says why); `ragchat model pull NAME` "
+               "downloads one.")
 
 
 @model.command(name="list")

@@ -39,13 +39,25 @@ def backend_flags(backend: str | None, use_api: bool, api_base: str | None,
     return {"backend": chosen, "api_base": api_base, "api_model": api_model}
 
 
-DEMO_NOTICE = (
-    "ragchat: answers come from SmolLM2-135M, a demo-size model bundled so that ragchat runs "
-    "anywhere; expect weak answers. For real ones, `ragchat doctor` says which model fits "
-    "this machine; `ragchat search \"...\"` shows the exact passages.")
+def demo_notice(settings: Any) -> str:
+    """What the bundled demo model is, and the one command that gets this machine a real
+    model (doctor's recommendation)."""
+    text = ("answers come from SmolLM2-135M, a demo-size model bundled so that ragchat runs "
+            "anywhere; expect weak answers.")
+    try:
+        from ragchat.llm.diagnose import recommendation
+
+        command = recommendation(settings).get("command")
+    except Exception:  # the notice must never stop an answer
+        command = None
+    if command:
+        text += f" For real ones on this machine: `{command}` (see `ragchat doctor`)."
+    else:
+        text += " `ragchat doctor` says what fits this machine."
+    return text + ' `ragchat search "..."` shows the exact passages.'
 
 
-def say_backend_choice(pipeline: Any) -> None:
+def say_backend_choice(pipeline: Any, settings: Any) -> None:
     """One line on stderr when ragchat fell back or auto settled for the CPU model, and what
     the demo model is when it answers."""
     choice = getattr(pipeline, "choice", None)
@@ -56,4 +68,4 @@ def say_backend_choice(pipeline: Any) -> None:
     if fell_back or cpu_by_auto:
         click.echo(f"ragchat: {choice.reason}", err=True)
     if getattr(pipeline, "demo", False):
-        click.echo(DEMO_NOTICE, err=True)
+        click.echo(f"ragchat: {demo_notice(settings)}", err=True)

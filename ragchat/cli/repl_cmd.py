@@ -49,7 +49,7 @@ def repl(collection: str | None, session: str | None, k: int | None, as_json: bo
     if not interactive:
         from ragchat.cli.options import say_backend_choice
 
-        say_backend_choice(pipeline)
+        say_backend_choice(pipeline, settings)
     try:
         code = _run(pipeline, settings, interactive, as_json)
     finally:
@@ -71,7 +71,7 @@ def _run(pipeline, settings, interactive: bool, as_json: bool) -> int:
     from ragchat.cli.repl.prompt import make_prompt_session
 
     app = Repl(pipeline, settings, console)
-    app.say(banner(pipeline), style="dim")
+    app.say(banner(pipeline, settings), style="dim")
     session = make_prompt_session(paths.history_file(), toolbar=lambda: _toolbar(pipeline))
     return app.run_interactive(session)
 

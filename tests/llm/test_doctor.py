@@ -44,6 +44,14 @@ def test_json_report_on_a_machine_without_gpu_or_models(capsys, monkeypatch, rag
     # the dev install has exllamav2 0.3.2 and no flash-attn: its SDPA path, with the fix
     assert report["engines"]["exllamav2"] == "0.3.2"
     assert report["engines"]["exllamav2_attention"] == "sdpa+fix"
+    # llama.cpp's build and the one thing to run next
+    assert "CPU" in report["engines"]["llamacpp_backends"]
+    rec = report["recommendation"]
+    assert set(rec) == {"backend", "preset", "command", "why"}
+    if not report["gpu"]["cuda_available"] and not report["engines"]["llamacpp_gpu_offload"]:
+        assert rec["backend"] == "llamacpp" and rec["preset"].endswith("-gguf")
+        assert rec["command"] == f"ragchat model pull {rec['preset']}"
+        assert any(rec["command"] in p for p in report["problems"])
     plan = report["vram"]
     assert plan["cache_type"] == "Q8" and plan["context"] % 256 == 0
     assert 28e9 < plan["fp16_weights_bytes"] < 32e9
@@ -61,6 +69,7 @@ def test_text_report_names_choice_token_source_and_never_the_token(capsys, monke
     assert "uses:              api" in out and "decided by:        flag" in out
     assert "config file:" in out and "VRAM" in out
     assert "attention:         PyTorch SDPA with ragchat's causal-mask fix" in out
+    assert "\nrecommendation\n" in out and "run:               " in out
 
 
 def test_a_downloaded_exl2_model_is_measured(capsys, ragchat_home):

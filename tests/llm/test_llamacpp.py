@@ -15,7 +15,7 @@ def test_prompt_uses_the_models_own_chat_template(llama_backend):
     assert text.startswith("<|im_start|>system\n")
     assert text.endswith("<|im_start|>user\nSay hello.<|im_end|>\n<|im_start|>assistant\n")
     ids = llama_backend.prompt_tokens([USER])
-    start = llama_backend._llm.tokenize(b"<|im_start|>", add_bos=False, special=True)
+    start = llama_backend._ctx.tokenize("<|im_start|>", add_bos=False, special=True)
     assert ids[0] == start[0]  # special tokens are tokens, not text
 
 
@@ -82,7 +82,7 @@ def test_cancel_during_prefill_stops_between_chunks(llama_backend, monkeypatch):
     from ragchat.llm.llamacpp import PREFILL_FIRST_CHUNK
 
     cancel = threading.Event()
-    real_eval = llama_backend._llm.eval
+    real_eval = llama_backend._ctx.eval
     chunks = []
 
     def eval_then_cancel(tokens):
@@ -91,8 +91,8 @@ def test_cancel_during_prefill_stops_between_chunks(llama_backend, monkeypatch):
         cancel.set()  # as if Ctrl-C came while this chunk ran
 
     long = [{"role": "user", "content": "Tell me about rivers. " * 30}]
-    llama_backend._llm.reset()
-    monkeypatch.setattr(llama_backend._llm, "eval", eval_then_cancel)
+    llama_backend._ctx.keep_prefix(0)
+    monkeypatch.setattr(llama_backend._ctx, "eval", eval_then_cancel)
     stream = llama_backend.stream(long, max_new_tokens=5, cancel=cancel)
     assert list(stream) == []
     assert chunks == [PREFILL_FIRST_CHUNK]

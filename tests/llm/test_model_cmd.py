@@ -143,3 +143,61 @@ def test_use_a_gguf_file_by_path(capsys, gguf_path, ragchat_home):
     assert code == 0 and out.startswith("llamacpp will use")
     code, _, err = ragchat(capsys, "model", "use", "does-not-exist")
     assert code == 5 and "ragchat model list" in err
+
+
+PRESET_REPO = "bartowski/Qwen2.5-1.5B-Instruct-GGUF"
+PRESET_FILE = "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf"
+
+
+@pytest.fixture
+def small_cpu_machine(monkeypatch):
+    """A 2-core machine with 16 GB and no GPU, whatever runs the tests."""
+    from ragchat.llm import presets
+
+    monkeypatch.setattr(presets, "cores", lambda: 2)
+    monkeypatch.setattr(presets, "ram_bytes", lambda: 16 * 10**9)
+
+
+def test_a_preset_is_pulled_by_name_and_put_in_use(monkeypatch, capsys, ragchat_home,
+                                                   small_cpu_machine):
+    weights = os.urandom(200_000)
+    files = {PRESET_FILE: weights, "Qwen2.5-1.5B-Instruct-Q8_0.gguf": b"not this one",
+             "README.md": b"# a model card"}
+    code, out, _ = ragchat(capsys, "doctor", "--json")
+    rec = json.loads(out)["recommendation"]
+    assert rec == {"backend": "llamacpp", "preset": "qwen2.5-1.5b-gguf",
+                   "command": "ragchat model pull qwen2.5-1.5b-gguf", "why": rec["why"]}
+    with FakeHub(PRESET_REPO, "main", files) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        code, out, err = ragchat(capsys, "model", "pull", "qwen2.5-1.5b-gguf", "-q")
+    assert code == 0, err
+    folder = ragchat_home / "data" / "models" / "bartowski--Qwen2.5-1.5B-Instruct-GGUF--main"
+    assert (folder / PRESET_FILE).read_bytes() == weights
+    assert not (folder / "Qwen2.5-1.5B-Instruct-Q8_0.gguf").exists()  # only the preset's file
+    assert "llamacpp uses it now" in out
+    code, out, _ = ragchat(capsys, "model", "list", "--json")
+    used = [r["name"] for r in json.loads(out) if r["in_use"]]
+    assert used == [PRESET_FILE]
+    code, out, _ = ragchat(capsys, "doctor", "--json")
+    rec = json.loads(out)["recommendation"]
+    assert rec["preset"] == "qwen2.5-1.5b-gguf" and rec["command"] is None  # in place
+
+
+def test_a_preset_whose_file_is_gone_says_where_to_look(monkeypatch, capsys, small_cpu_machine):
+    with FakeHub(PRESET_REPO, "main", {"README.md": b"renamed files"}) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        code, _, err = ragchat(capsys, "model", "pull", "qwen2.5-1.5b-gguf", "-q")
+    assert code == 5
+    assert f"has no file {PRESET_FILE}" in err and "--include" in err
+
+
+def test_presets_list_sizes_and_what_fits(capsys, small_cpu_machine):
+    code, out, _ = ragchat(capsys, "model", "presets", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert set(rows) >= {"qwen2.5-14b-exl2", "qwen2.5-14b-gguf", "qwen2.5-7b-gguf",
+                         "qwen2.5-3b-gguf", "qwen2.5-1.5b-gguf"}
+    assert rows["qwen2.5-14b-exl2"]["fits"] is False  # no NVIDIA GPU here
+    assert rows["qwen2.5-7b-gguf"]["fits"] and rows["qwen2.5-7b-gguf"]["where"] == "CPU"
+    assert [n for n, r in rows.items() if r["recommended"]] == ["qwen2.5-1.5b-gguf"]
+    code, out, _ = ragchat(capsys, "model", "presets")
+    assert "* qwen2.5-1.5b-gguf" in out and "ragchat model pull NAME" in out

@@ -116,3 +116,30 @@ def test_model_use_selection_is_what_llamacpp_loads(monkeypatch, gguf_path, ragc
     assert path == copy and "model use" in why
     monkeypatch.setenv("RAGCHAT_GGUF_MODEL", str(gguf_path))
     assert models.resolve_gguf_model(load_settings())[0] == gguf_path
+
+
+def test_repetition_penalty_is_off_for_real_models_and_on_for_the_demo_one(monkeypatch, tmp_path):
+    from ragchat.config import load_settings
+    from ragchat.llm import DEMO_REPEAT_PENALTY, llamacpp_repeat_penalty
+
+    assert llamacpp_repeat_penalty(load_settings()) == DEMO_REPEAT_PENALTY  # the bundled model
+    other = tmp_path / "Qwen2.5-7B-Instruct-Q4_K_M.gguf"
+    other.write_bytes(b"GGUF")
+    monkeypatch.setenv("RAGCHAT_GGUF_MODEL", str(other))
+    assert llamacpp_repeat_penalty(load_settings()) == 1.0
+    monkeypatch.setenv("RAGCHAT_LLAMACPP_REPEAT_PENALTY", "1.1")
+    assert llamacpp_repeat_penalty(load_settings()) == 1.1  # set: taken as is
+
+
+def test_gpu_layers_follow_the_build(monkeypatch):
+    from ragchat.config import load_settings
+    from ragchat.llm import llama_context, llamacpp_gpu_layers
+
+    cpu = llama_context.BuildInfo("0.3.36", ("CPU",), False)
+    cuda = llama_context.BuildInfo("0.3.36", ("CUDA", "CPU"), True)
+    monkeypatch.setattr(llama_context, "build_info", lambda: cpu)
+    assert llamacpp_gpu_layers(load_settings()) == 0
+    monkeypatch.setattr(llama_context, "build_info", lambda: cuda)
+    assert llamacpp_gpu_layers(load_settings()) == -1  # all layers
+    monkeypatch.setenv("RAGCHAT_LLAMACPP_GPU_LAYERS", "20")
+    assert llamacpp_gpu_layers(load_settings()) == 20

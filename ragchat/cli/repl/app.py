@@ -204,7 +204,7 @@ class Repl:
         return 0
 
 
-def banner(pipeline: Any) -> str:
+def banner(pipeline: Any, settings: Any = None) -> str:
     choice = getattr(pipeline, "choice", None)
     reason = getattr(choice, "reason", "")
     backend = pipeline.backend + (f" ({reason})" if reason else "")
@@ -212,10 +212,10 @@ def banner(pipeline: Any) -> str:
     text = (f"ragchat · session {pipeline.session} · collection {collection} · {backend}\n"
             "Ask about your documents. /help lists commands; Alt-Enter adds a line; "
             "Ctrl-D quits.")
-    if getattr(pipeline, "demo", False):
-        from ragchat.cli.options import DEMO_NOTICE
+    if getattr(pipeline, "demo", False) and settings is not None:
+        from ragchat.cli.options import demo_notice
 
-        text += "\n" + DEMO_NOTICE.removeprefix("ragchat: ")
+        text += "\n" + demo_notice(settings)
     return text
 
 

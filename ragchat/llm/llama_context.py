@@ -1,0 +1,153 @@
+"""The part of llama-cpp-python that ragchat uses, in one place.
+
+llama-cpp-python's public `Llama` API covers most of it; a few things ragchat needs (a
+special token's text, the model's vocabulary for end-of-generation tokens, keeping a prefix
+of the KV cache, knowing whether the model's cache can keep a prefix at all) reach into its
+internals. They live here, behind small methods with their own tests
+(tests/llm/test_llama_context.py), so that a new llama-cpp-python release breaks one file
+and one test, not the backend. The tested range is pinned in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragchat.errors import BackendError
+
+GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL", "CANN", "MUSA")
+
+
+def import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise BackendError(
+            f"the llamacpp backend needs llama-cpp-python ({exc})",
+            hint="pip install llama-cpp-python (see the README for a portable CPU build), "
+                 "or use --api",
+        ) from exc
+    return llama_cpp
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """What the installed llama.cpp was built with."""
+
+    version: str
+    backends: tuple[str, ...]  # e.g. ("CPU",) or ("CUDA", "CPU")
+    gpu_offload: bool
+
+    @property
+    def gpu_backends(self) -> tuple[str, ...]:
+        return tuple(b for b in self.backends if b != "CPU")
+
+
+def build_info() -> BuildInfo | None:
+    """The installed llama.cpp's backends and GPU offload support (None: not installed).
+
+    Loads the library (no model); the backends are the groups of its system info line,
+    such as "CPU : AVX2 = 1 | ... | CUDA : ARCHS = 890 | ...".
+    """
+    try:
+        llama_cpp = import_llama_cpp()
+    except BackendError:
+        return None
+    info = llama_cpp.llama_print_system_info()
+    text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+    names = tuple(dict.fromkeys(re.findall(r"(?:^|\|\s*)([A-Za-z][\w-]*) : ", text)))
+    offload = bool(llama_cpp.llama_supports_gpu_offload())
+    return BuildInfo(str(getattr(llama_cpp, "__version__", "?")), names, offload)
+
+
+def gpu_layers(requested: int, info: BuildInfo | None) -> int:
+    """Layers to offload: `requested` when >= 0, else all (-1 to llama.cpp) when the build
+    can offload to a GPU, else none."""
+    if requested >= 0:
+        return requested
+    return -1 if info is not None and info.gpu_offload else 0
+
+
+class LlamaContext:
+    """One loaded GGUF model and its KV cache (a `llama_cpp.Llama`)."""
+
+    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int,
+                 n_gpu_layers: int) -> None:
+        self._lib = import_llama_cpp()
+        self._llm = self._lib.Llama(
+            model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads,
+            n_threads_batch=n_threads, n_gpu_layers=n_gpu_layers, verbose=False,
+        )
+        self._vocab = self._lib.llama_model_get_vocab(self._llm.model)
+
+    # --- the model's own chat template and special tokens -----------------------------
+    @property
+    def chat_template(self) -> str | None:
+        return self._llm.metadata.get("tokenizer.chat_template") or None
+
+    @property
+    def layers(self) -> int:
+        """Transformer blocks of the model (the most `n_gpu_layers` can offload)."""
+        meta = self._llm.metadata
+        arch = meta.get("general.architecture", "")
+        return int(meta.get(f"{arch}.block_count", 0) or 0)
+
+    def special_text(self, which: str) -> str:
+        """The text of the model's "bos" or "eos" token ("" when it has none)."""
+        token = self._llm.token_bos() if which == "bos" else self._llm.token_eos()
+        return self._llm._model.token_get_text(token) if token >= 0 else ""  # private
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
+
+    # --- text and tokens -------------------------------------------------------------
+    @property
+    def n_ctx(self) -> int:
+        return int(self._llm.n_ctx())
+
+    @property
+    def n_batch(self) -> int:
+        return int(self._llm.n_batch)
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
+
+    def detokenize(self, tokens: list[int]) -> bytes:
+        return self._llm.detokenize(tokens)
+
+    # --- the KV cache ----------------------------------------------------------------
+    def cached_tokens(self) -> list[int]:
+        """The token ids whose keys and values are in the cache now, in order."""
+        return self._llm.input_ids[: self._llm.n_tokens].tolist()
+
+    @property
+    def can_keep_prefix(self) -> bool:
+        """Recurrent and hybrid models cannot drop the end of their state."""
+        return not (getattr(self._llm, "_is_recurrent", False)  # private
+                    or getattr(self._llm, "_is_hybrid", False))  # private
+
+    def keep_prefix(self, count: int) -> None:
+        """Keep the first `count` cached tokens; the next eval() overwrites the rest."""
+        if count <= 0 or not self.can_keep_prefix:
+            self._llm.reset()
+        else:
+            self._llm.n_tokens = count
+
+    @property
+    def evaluated(self) -> int:
+        return int(self._llm.n_tokens)
+
+    def eval(self, tokens: list[int]) -> None:
+        self._llm.eval(tokens)
+
+    def generate(self, prompt: list[int], **sampling: Any) -> Iterator[int]:
+        """Tokens sampled after `prompt` (of which all but the new part is evaluated)."""
+        return self._llm.generate(prompt, **sampling)
+
+    def close(self) -> None:
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()
