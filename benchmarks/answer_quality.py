@@ -97,6 +97,25 @@ def judge(items: list[Any], replies: list[dict], judged: list[int], settings: An
     return out
 
 
+def shown_path(path: str) -> str:
+    """A path as the results file records it: relative to this repository, else its name."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return Path(path).name
+
+
+def shown_setting(pair: str) -> str:
+    key, _, value = pair.partition("=")
+    return f"{key}={Path(value).name}" if "/" in value else pair
+
+
+def commit_of(checkout: Path) -> str | None:
+    proc = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -139,9 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     budget = int(env.get("RAGCHAT_MAX_NEW_TOKENS", 0)) or args.budget
     results = judge(items, replies, judged, settings, "qa", settings.search_k, budget)
     summary = summarize(results, settings.search_k)
-    report = {"label": args.label, "qa": args.qa, "docs_name": Path(args.docs).name,
-              "settings": args.set, "ragchat": "checkout " + args.ragchat_path
-              if args.ragchat_path else "this checkout", "seconds": round(seconds, 1),
+    report = {"label": args.label, "qa": shown_path(args.qa), "docs_name": Path(args.docs).name,
+              "settings": [shown_setting(s) for s in args.set],
+              "ragchat_commit": commit_of(Path(args.ragchat_path) if args.ragchat_path else REPO),
+              "seconds": round(seconds, 1),
               "summary": summary.get("answers"),
               "replies": [r.to_json() for r in results]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -18,26 +18,29 @@ from dataclasses import dataclass
 SCAFFOLD_LINE = re.compile(
     r"""^\s*(?:
         TASK\s*:
-      | </?passages\s*>
+      | </?passages?\s*>
       | (?:Question|Latest\ message|Standalone\ question)\s*:
       | Passages\ shown\ earlier
       | (?:REWRITE|GRADE|ANSWER|GENERAL|CHAT|SUMMARY)\s*\(
-      | \[\d+\]\s+[^\s,\[\]]+\.\w{1,5}\s*,\s*(?:lines?|page)\b
+      | (?:\[\d+\]\s+)?[^\s,\[\]]+\.\w{1,5}\s*,\s*(?:lines?|page)\s+\d
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
 # Anywhere in a line: the model started writing a prompt of its own.
-SCAFFOLD_INLINE = re.compile(r"</?passages\s*>|\bTASK\s*:|<\|im_(?:start|end)\|>")
+SCAFFOLD_INLINE = re.compile(r"</?passages?\s*>|\bTASK\s*:|<\|im_(?:start|end)\|>")
 LEAD_IN = re.compile(r"^\s*(?:the\s+answer\s+is|answer)\s*(?::[ \t]*|(?=\n)|$)",
                      re.IGNORECASE)
 # Strings the engine stops on in the answer call (cheaper than generating and cutting)
 STOP_STRINGS = ("TASK:", "<passages>", "</passages>", "<|im_start|>", "\nQuestion:",
                 "Latest message:")
 HOLD = 40  # most characters held at the start of a line that may still be scaffolding
-MARKERS = ("task:", "<passages>", "</passages>", "question:", "latest message:",
+MARKERS = ("task:", "<passages>", "</passages>", "<passage>", "question:", "latest message:",
            "standalone question:", "passages shown earlier", "rewrite (", "grade (",
            "answer (", "general (", "chat (", "summary (", "the answer is:", "answer:")
-PARTIAL_HEADER = re.compile(r"\[\d*(?:\]\s*[^\s,\[\]]*(?:,\s*\w*)?)?$")
+PARTIAL_HEADER = re.compile(r"\[\d*(?:\]\s*[^\s,\[\]]*(?:,\s*\w*\s*[\d-]*)?)?$")
+# a first word that may still become "name.md, lines 3-9" (a header without its number)
+PARTIAL_FILE_HEADER = re.compile(
+    r"[^\s,\[\]]+(?:\.\w{1,5},\s*(?:l(?:i(?:n(?:es?)?)?)?|p(?:a(?:ge?)?)?)?\s*[\d-]*)?")
 MIN_REPEAT = 24  # a sentence this long seen twice means the model is looping
 LOOP = re.compile(r"(.{6,120}?)(?:\s*\1){3,}\s*$", re.DOTALL)
 SENTENCE = re.compile(r"[^.!?:\n。]*[.!?:\n。]")
@@ -197,7 +200,7 @@ def undecided(start: str) -> bool:
         return True
     if any(text.startswith(marker) for marker in MARKERS):
         return False  # it is one: decide now
-    return bool(PARTIAL_HEADER.match(text))
+    return bool(PARTIAL_HEADER.match(text) or PARTIAL_FILE_HEADER.fullmatch(text))
 
 
 def usable(text: str) -> bool:

@@ -283,10 +283,11 @@ class AnswerPlan:
 
     @property
     def task_line(self) -> str:
-        """The task message's instructions (the passages excluded): an answer must not copy
-        them."""
+        """The task message's instruction line ("TASK: ..."): an answer must not copy it
+        (the question it may restate; the passages it may quote)."""
         content = self.task[1] if self.task else ""
-        return content.rsplit("</passages>", 1)[-1]
+        at = content.rfind("TASK:")
+        return content[at:] if at >= 0 else ""
 
 
 def _answer_plan(state: dict[str, Any], params: PipelineParams) -> AnswerPlan:

@@ -84,7 +84,9 @@ class TaskFakeChatModel(GenericFakeChatModel):
                 break  # the token budget, one word a token
             made.append(piece)
             yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
-            if i == 0 and task in ("ANSWER", "GENERAL", "CHAT"):
+            # after the first word and the space after it (a word alone may be held back
+            # by the cleaner until the next piece shows what the line is)
+            if i == 1 and task in ("ANSWER", "GENERAL", "CHAT"):
                 if self.started is not None:
                     self.started.set()
                 self._hold(cancel)

@@ -30,6 +30,8 @@ def clean(*pieces: str) -> tuple[str, str | None, AnswerCleaner]:
     (("[1] help.md, lines 36-42 (Help)\n", "More text"), ""),
     (("Use it like this <passages> and", " more"), "Use it like this "),
     (("Latest message: and then?",), ""),
+    (("ssl", ".md, lines 14-20 (Server side certificates)\nWhen you"), ""),
+    (("The cause.\n<passage> The most",), "The cause.\n"),
 ])
 def test_scaffolding_ends_the_answer(pieces, shown):
     text, stopped, _ = clean(*pieces)
@@ -44,16 +46,18 @@ def test_a_lead_in_is_dropped_and_the_answer_kept():
 
 def test_ordinary_text_is_not_held_back():
     cleaner = AnswerCleaner()
-    assert cleaner.feed("Timeouts") == "Timeouts"  # could not become scaffolding: shown at once
-    assert cleaner.feed(" are") == " are"
+    assert cleaner.feed("Timeouts") == ""  # may still become "Timeouts.md, lines 3-9"...
+    assert cleaner.feed(" are") == "Timeouts are"  # ...and cannot any more: shown at once
+    assert cleaner.feed(" set") == " set"
     assert cleaner.feed("\nT") == "\n"  # a line that may become "TASK:" waits...
-    assert cleaner.feed("hey") == "They"  # ...until it cannot
+    assert cleaner.feed("hey say") == "They say"  # ...until it cannot
 
 
 @pytest.mark.parametrize("start, held", [
-    ("T", True), ("TA", True), ("Ti", False), ("[2", True), ("[2] notes.md, li", True),
-    ("[2] says that", False), ("The answer", True), ("Passages", True), ("Part", False),
-    ("Question: x", False), ("", True),
+    ("T", True), ("TA", True), ("Ti", True), ("Ti is", False), ("[2] a.md, lines ", True), ("[2", True), ("[2] notes.md, li", True),
+    ("[2] says that", False), ("The answer", True), ("Passages", True), ("Part of", False),
+    ("Question: x", False), ("", True), ("timeouts.md, li", True), ("timeouts.md, lines 3-9", True),
+    ("timeouts.md is", False),
 ])
 def test_which_line_starts_are_held(start, held):
     assert undecided(start) is held
