@@ -237,11 +237,17 @@ class TurnNodes:
         raw, call = self._call(messages, "llm_answer", ctx, self.p.max_new_tokens,
                                self.p.temperature, on_text=take, stop=STOP_STRINGS)
         emit(citations.feed(cleaner.flush()) + citations.flush())
+        text = "".join(shown)
         if cleaner.stopped == STOPPED_REPEAT:
+            # the start of the repeated sentence streamed before it was known to repeat:
+            # the answer kept is the cleaner's, without it
+            again = CitationFilter(plan.allowed)
+            text = again.feed(cleaner.shown) + again.flush() + REPEAT_NOTE
             emit(REPEAT_NOTE)
         elif not cleaner.stopped and shown and call["new_tokens"] >= self.p.max_new_tokens:
             emit(LIMIT_NOTE.format(n=self.p.max_new_tokens))
-        return cleaner.kept_raw(raw), "".join(shown).strip(), call
+            text += LIMIT_NOTE.format(n=self.p.max_new_tokens)
+        return cleaner.kept_raw(raw), text.strip(), call
 
     def save_memory(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         turns = list(state.get("turns") or [])
