@@ -51,6 +51,7 @@ ECHO_WORDS = 6  # this many words in a row from the instructions make an echo
 
 STOPPED_SCAFFOLD = "scaffolding"
 STOPPED_REPEAT = "repetition"
+STOPPED_ENOUGH = "enough"  # the paragraphs asked for are written
 REPEAT_NOTE = "\n\n[stopped: the model began repeating itself]"
 LIMIT_NOTE = "\n\n[cut: the answer reached its length limit of {n} tokens (max_new_tokens)]"
 
@@ -69,8 +70,9 @@ class AnswerCleaner:
     """Feed streamed text; get back what is fit to show. `stopped` says why it ended early
     (None while the answer is fine); the caller then stops the generation."""
 
-    def __init__(self, echo_of: str = "") -> None:
+    def __init__(self, echo_of: str = "", max_paragraphs: int = 0) -> None:
         self.echo = word_ngrams(echo_of)  # the prompt's instructions: copying them is an echo
+        self.max_paragraphs = max_paragraphs  # 0: as many as the model writes
         self.pending = ""  # the start of a line, held until decided
         self.mid_line = False  # the current line was decided: stream it as it comes
         self.started = False
@@ -153,6 +155,11 @@ class AnswerCleaner:
         loop = LOOP.search(self.shown, max(len(self.shown) - 600, 0))
         if loop:
             return self._stop_repeat(text, start, loop.start() + len(loop.group(1)))
+        end = self._paragraphs_end(start)
+        if end is not None:
+            self.stopped = STOPPED_ENOUGH
+            self.shown = self.shown[:end]
+            return text[: max(end - start, 0)]
         echo = self._echo_start(start)
         if echo is not None:
             self.stopped = STOPPED_SCAFFOLD
@@ -171,6 +178,20 @@ class AnswerCleaner:
                 break
             yield match.start(), match.end()
             pos = self._checked = match.end()
+
+    def _paragraphs_end(self, start: int) -> int | None:
+        """Where the answer's `max_paragraphs`-th paragraph ends (a blank line outside code),
+        once that blank line has been written; None before."""
+        if not self.max_paragraphs:
+            return None
+        count = 0
+        for match in re.finditer(r"\n\s*\n", self.shown):
+            if self.shown.count("```", 0, match.start()) % 2 == 0 and \
+                    self.shown[: match.start()].strip():
+                count += 1
+                if count >= self.max_paragraphs and match.end() > start:
+                    return match.start()
+        return None
 
     def _echo_start(self, start: int) -> int | None:
         """Where the shown text starts copying the prompt's instructions (ECHO_WORDS words in a

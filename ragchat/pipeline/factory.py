@@ -11,6 +11,7 @@ from ragchat.pipeline.retriever import Opener, Retriever
 from ragchat.pipeline.sessions import new_session_name, open_checkpointer
 
 DEMO_MAX_NEW_TOKENS = 192  # the demo model's answers are short when they are any good
+DEMO_PARAGRAPHS = 1  # after its first paragraph the demo model drifts (measured: see docs)
 
 
 def _mode(settings: Any, key: str, allowed: tuple[str, ...], demo: bool) -> str:
@@ -41,6 +42,7 @@ def params_from_settings(settings: Any, k: int | None = None,
         llm_grade=_mode(settings, "relevance_check", ("llm", "scores"), demo) == "llm",
         llm_rewrite=_mode(settings, "follow_up_rewrite", ("llm", "previous"), demo) == "llm",
         general_answers=settings.general_answers,
+        max_paragraphs=DEMO_PARAGRAPHS if demo else 0,
     )
 
 

@@ -66,6 +66,7 @@ class PipelineParams:
     llm_rewrite: bool = True  # False: a follow-up searches with the previous question
     llm_grade: bool = True  # False: relevance by retrieval scores (no grading call)
     general_answers: bool = True  # a brief, labelled general answer when nothing matches
+    max_paragraphs: int = 0  # end the answer after this many paragraphs (0: no limit)
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,8 @@ class TurnNodes:
         """Stream the answer through the cleaner and the citation filter; return the raw
         text behind what was shown, what was shown, and the call's statistics."""
         shown: list[str] = []
-        cleaner = AnswerCleaner(echo_of=prompts.SYSTEM_PROMPT + "\n" + plan.task_line)
+        cleaner = AnswerCleaner(echo_of=prompts.SYSTEM_PROMPT + "\n" + plan.task_line,
+                                max_paragraphs=self.p.max_paragraphs)
         citations = CitationFilter(plan.allowed)
 
         def emit(text: str) -> None:

@@ -139,3 +139,16 @@ def test_relevance_reads_korean_by_character_bigrams():
     hits = [hit(1, "김치는 배추를 소금에 절여 발효시킨 음식이다."), hit(2, "서울의 날씨는 맑다.")]
     assert kept_by_scores("배추를 소금에 절이는 음식은?", hits) == [1]
     assert kept_by_scores("부산의 인구는 얼마인가요?", hits) == []
+
+
+def test_an_answer_can_be_kept_to_its_first_paragraphs():
+    from ragchat.pipeline.cleaning import STOPPED_ENOUGH
+
+    cleaner = AnswerCleaner(max_paragraphs=1)
+    text = "".join(cleaner.feed(p) for p in ("Backups run at 02:00 [1].", "\n\n",
+                                               "Then the model drifts ..."))
+    assert (text.strip(), cleaner.stopped) == ("Backups run at 02:00 [1].", STOPPED_ENOUGH)
+    assert cleaner.kept_raw("Backups run at 02:00 [1].\n\nThen") == "Backups run at 02:00 [1]."
+    code = AnswerCleaner(max_paragraphs=1)  # a blank line inside code is not a paragraph end
+    shown = code.feed("Like this:\n```\na = 1\n\nb = 2\n```\n") + code.flush()
+    assert shown.endswith("b = 2\n```\n") and code.stopped is None

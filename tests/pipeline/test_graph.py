@@ -415,3 +415,38 @@ def test_a_cancelled_turn_leaves_no_gap_in_the_numbering(llm, searcher):
     searcher.hits = searcher.hits[::-1]
     result = pipeline.ask("first question again")
     assert [c.n for c in result.retrieved] == [1, 2, 3]
+
+
+def test_the_demo_models_answer_ends_after_its_first_paragraph(llm, searcher):
+    llm.replies["ANSWER"] = "Part one gives 7 [1].\n\nAnd then a lot of drift that goes on."
+    result = make_pipeline(llm, searcher, max_paragraphs=1).ask("question")
+    assert result.answer == "Part one gives 7 [1]."
+    assert "[cut" not in result.answer and "[stopped" not in result.answer
+
+
+def test_demo_parameters_come_from_the_settings(monkeypatch):
+    from ragchat.config import load_settings
+    from ragchat.pipeline.factory import params_from_settings
+
+    demo = params_from_settings(load_settings(), demo=True)
+    assert (demo.llm_grade, demo.llm_rewrite, demo.max_new_tokens, demo.max_paragraphs) == (
+        False, False, 192, 1)
+    real = params_from_settings(load_settings(), demo=False)
+    assert (real.llm_grade, real.llm_rewrite, real.max_new_tokens, real.max_paragraphs) == (
+        True, True, 512, 0)
+    monkeypatch.setenv("RAGCHAT_RELEVANCE_CHECK", "llm")
+    monkeypatch.setenv("RAGCHAT_MAX_NEW_TOKENS", "300")
+    chosen = params_from_settings(load_settings(), demo=True)
+    assert chosen.llm_grade is True and chosen.max_new_tokens == 300  # set: taken as is
+
+
+def test_an_unknown_mode_is_a_clear_config_error(monkeypatch):
+    from ragchat.config import load_settings
+    from ragchat.errors import ConfigError
+    from ragchat.pipeline.factory import params_from_settings
+
+    monkeypatch.setenv("RAGCHAT_FOLLOW_UP_REWRITE", "maybe")
+    with pytest.raises(ConfigError) as info:
+        params_from_settings(load_settings())
+    assert "follow_up_rewrite must be auto, llm or previous" in info.value.message
+    assert "RAGCHAT_FOLLOW_UP_REWRITE" in info.value.hint
