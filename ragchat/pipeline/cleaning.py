@@ -28,8 +28,9 @@ SCAFFOLD_LINE = re.compile(
 )
 # Anywhere in a line: the model started writing a prompt of its own.
 SCAFFOLD_INLINE = re.compile(r"</?passages?\s*>|\bTASK\s*:|<\|im_(?:start|end)\|>")
-LEAD_IN = re.compile(r"^\s*(?:the\s+answer\s+is|answer)\s*(?::[ \t]*|(?=\n)|$)",
-                     re.IGNORECASE)
+LEAD_IN = re.compile(
+    r"^\s*(?:(?:the|my|here\s+is\s+the)\s+answer(?:\s+to\s+(?:your|the|this)\s+question)?"
+    r"(?:\s+is)?|answer)\s*(?::[ \t]*|(?=\n)|$)", re.IGNORECASE)
 # Strings the engine stops on in the answer call (cheaper than generating and cutting)
 STOP_STRINGS = ("TASK:", "<passages>", "</passages>", "<|im_start|>", "\nQuestion:",
                 "Latest message:")
@@ -180,12 +181,12 @@ class AnswerCleaner:
             pos = self._checked = match.end()
 
     def _paragraphs_end(self, start: int) -> int | None:
-        """Where the answer's `max_paragraphs`-th paragraph ends (a blank line outside code),
-        once that blank line has been written; None before."""
+        """Where the answer's `max_paragraphs`-th paragraph ends (a blank line, or the start
+        of a code block, after some text), once that is written; None before."""
         if not self.max_paragraphs:
             return None
         count = 0
-        for match in re.finditer(r"\n\s*\n", self.shown):
+        for match in re.finditer(r"\n\s*\n|\n?```", self.shown):
             if self.shown.count("```", 0, match.start()) % 2 == 0 and \
                     self.shown[: match.start()].strip():
                 count += 1

@@ -149,6 +149,16 @@ def test_an_answer_can_be_kept_to_its_first_paragraphs():
                                                "Then the model drifts ..."))
     assert (text.strip(), cleaner.stopped) == ("Backups run at 02:00 [1].", STOPPED_ENOUGH)
     assert cleaner.kept_raw("Backups run at 02:00 [1].\n\nThen") == "Backups run at 02:00 [1]."
-    code = AnswerCleaner(max_paragraphs=1)  # a blank line inside code is not a paragraph end
-    shown = code.feed("Like this:\n```\na = 1\n\nb = 2\n```\n") + code.flush()
-    assert shown.endswith("b = 2\n```\n") and code.stopped is None
+    code = AnswerCleaner(max_paragraphs=1)  # a code block after the text ends it too
+    shown = code.feed("Like this:\n```python\ndef drift():\n") + code.flush()
+    assert (shown, code.stopped) == ("Like this:", STOPPED_ENOUGH)
+    two = AnswerCleaner(max_paragraphs=2)  # a blank line inside code is not a paragraph end
+    shown = two.feed("Like this:\n```\na = 1\n\nb = 2\n```\n") + two.flush()
+    assert shown.endswith("b = 2\n```\n") and two.stopped is None
+
+
+@pytest.mark.parametrize("lead", ["The answer to your question is:", "Answer:",
+                                  "Here is the answer:", "The answer is:"])
+def test_lead_ins_alone_leave_nothing_usable(lead):
+    text, _, _ = clean(lead)
+    assert not usable(text)
