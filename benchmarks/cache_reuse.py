@@ -92,6 +92,9 @@ def compare(warm: list[dict], cold: list[dict]) -> tuple[list[list], dict]:
         "ttft_saved_s_median": statistics.median(saved) if saved else None,
         "ttft_saved_s_total": sum(saved),
         "cached_share_warm": _share(warm), "cached_share_cold": _share(cold),
+        "turn_cached_share_warm": [round(_share([t]), 4) for t in warm],
+        "turn_prefilled_tokens_warm": [sum(c["prompt_tokens"] - c["cached_tokens"]
+                                           for c in t["calls"]) for t in warm],
     }
     return rows, summary
 
@@ -112,6 +115,8 @@ def main() -> None:
     parser.add_argument("--collection", default=None, help="your collection (else a sample)")
     parser.add_argument("--questions", type=Path, default=None, help="one question per line")
     parser.add_argument("--out-dir", type=Path, default=None)
+    parser.add_argument("--name", default=None,
+                        help="results file name [cache-reuse-<backend>]")
     args = parser.parse_args()
     run(args)
 
@@ -143,7 +148,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"\nshare of prompt tokens from the cache: warm {summary['cached_share_warm']:.0%}, "
           f"cold {summary['cached_share_cold']:.0%}; TTFT saved per call (median) "
           f"{summary['ttft_saved_s_median'] or 0:.3f} s, in all {summary['ttft_saved_s_total']:.2f} s")
-    path = save_results(f"cache-reuse-{choice.name}", {
+    path = save_results(args.name or f"cache-reuse-{choice.name}", {
         "backend": backend.describe(), "reason": choice.reason, "questions": questions,
         "answer_tokens": args.answer_tokens, "warm": warm, "cold": cold, "summary": summary},
         args.out_dir)

@@ -154,11 +154,27 @@ def save_results(name: str, payload: dict, out_dir: Path | None = None) -> Path:
     folder = Path(out_dir) if out_dir else RESULTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "commit": git_commit(), "machine": machine(), "command": " ".join(sys.argv)}
+            "commit": git_commit(), "machine": machine(), "command": shown_command(sys.argv)}
     path = folder / f"{name}.json"
     path.write_text(json.dumps({**meta, **payload}, ensure_ascii=False, indent=2) + "\n",
                     encoding="utf-8")
     return path
+
+
+def shown_command(argv: list[str]) -> str:
+    """The command line as a results file records it: paths inside this repository relative
+    to it, other absolute paths by their name only (no paths of the machine it ran on)."""
+    repo = RESULTS_DIR.parent.parent
+    out = []
+    for arg in argv:
+        if arg.startswith("/"):
+            path = Path(arg)
+            try:
+                arg = str(path.resolve().relative_to(repo.resolve()))
+            except ValueError:
+                arg = path.name
+        out.append(arg)
+    return " ".join(out)
 
 
 def table(rows: list[list], headers: list[str]) -> str:
