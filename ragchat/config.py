@@ -34,6 +34,10 @@ KEYS: tuple[Key, ...] = (
     Key("embedding_provider", "local",
         "'local' (sentence-transformers) or 'api' (Hugging Face feature extraction)."),
     Key("embedding_device", "auto", "Device for local embeddings: auto, cpu, cuda."),
+    Key("embedding_runtime", "auto",
+        "Code that runs a local embedding model: 'numpy' (starts in a fraction of a second; "
+        "BERT and XLM-RoBERTa models), 'torch' (sentence-transformers; any model, GPUs), or "
+        "'auto' (numpy for queries and small ingests, torch for large ones or on cuda)."),
     Key("embedding_batch_size", 32, "Chunks per embedding batch."),
     Key("chunk_size", 0, "Target chunk size in characters; 0 picks one that suits the model."),
     Key("chunk_overlap", 0.15, "Overlap between neighbouring chunks, as a fraction of chunk_size."),

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from ragchat.config import Settings
-from ragchat.errors import ModelError
+from ragchat.errors import ConfigError, ModelError
 
 PREFERRED = "BAAI/bge-m3"
 BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
@@ -82,22 +82,58 @@ def choose_model(settings: Settings) -> str:
     return BUNDLED
 
 
-_LOADED: dict[tuple[str, str], Embedder] = {}
+_LOADED: dict[tuple[str, str, str], Embedder] = {}
+# Up to this many texts, the NumPy encoder is done before torch has even been imported
+# (5 s of imports and model load; benchmarks/embedding_speed.py measures both).
+NUMPY_MAX_TEXTS = 200
 
 
-def load_embedder(name: str, settings: Settings) -> Embedder:
-    """Load once per process (the REPL ingests and searches with the same model)."""
-    key = (name, settings.embedding_device)
+def load_embedder(name: str, settings: Settings, texts: int = 1) -> Embedder:
+    """Load once per process (the REPL ingests and searches with the same model).
+
+    `texts`: about how many texts this embedder will be asked for; a few (a query, a small
+    ingest) are embedded by the NumPy encoder, many by sentence-transformers (torch)."""
+    runtime = choose_runtime(name, settings, texts)
+    key = (name, settings.embedding_device, runtime)
     if key not in _LOADED:
-        _LOADED[key] = _load(name, settings)
+        _LOADED[key] = _load(name, settings, runtime)
     return _LOADED[key]
 
 
-def _load(name: str, settings: Settings) -> Embedder:
+def choose_runtime(name: str, settings: Settings, texts: int = 1) -> str:
+    """'numpy', 'torch' or 'api': which code embeds with model `name`."""
     if name.startswith("api:"):
+        return "api"
+    asked = settings.embedding_runtime
+    if asked not in ("auto", "numpy", "torch"):
+        raise ConfigError(f"embedding_runtime must be auto, numpy or torch, not {asked!r}",
+                          hint="set RAGCHAT_EMBEDDING_RUNTIME=auto (or fix the config file)")
+    if asked == "torch" or settings.embedding_device == "cuda":
+        return "torch"
+    if asked == "auto" and texts > NUMPY_MAX_TEXTS:
+        return "torch"
+    from ragchat.embeddings.encoder import supports
+    from ragchat.embeddings.local import model_folder
+
+    folder = model_folder(name, download=False)
+    if folder and supports(folder):
+        return "numpy"
+    if asked == "numpy":
+        raise ModelError(f"the NumPy encoder cannot run {name} (not a BERT or XLM-RoBERTa "
+                         "sentence-transformers folder with safetensors weights)",
+                         hint="set RAGCHAT_EMBEDDING_RUNTIME=auto")
+    return "torch"
+
+
+def _load(name: str, settings: Settings, runtime: str) -> Embedder:
+    if runtime == "api":
         from ragchat.embeddings.api import ApiEmbedder
 
         return ApiEmbedder(name[4:], settings)
+    if runtime == "numpy":
+        from ragchat.embeddings.local import NumpyEmbedder
+
+        return NumpyEmbedder(name, settings)
     from ragchat.embeddings.local import LocalEmbedder
 
     return LocalEmbedder(name, settings)

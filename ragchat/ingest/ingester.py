@@ -270,7 +270,7 @@ def _embed_missing(settings, conn, model, meta, planned, progress, report, timer
         return None, dim
     with timer("load model"):
         progress.stage("loading embedding model", None)
-        embedder = load_embedder(model, settings)
+        embedder = load_embedder(model, settings, texts=len(missing))
     progress.stage("embedding", len(missing))
     size = max(1, settings.embedding_batch_size)
     for start in range(0, len(missing), size * 8):  # commit every 8 batches
