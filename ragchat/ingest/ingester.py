@@ -122,8 +122,6 @@ def ingest_paths(settings: Settings, roots: list[Path], collection: str | None =
 def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, report) -> None:
     timer = Timer(report)
     meta = store.get_meta(conn)
-    model = _choose_model(settings, meta, rebuild)
-    report.model = model
     known = store.files(conn)
     with timer("scan"):
         progress.stage("scanning", None)
@@ -131,6 +129,10 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
         candidates = list(walk(roots, int(settings.max_file_mb * 1024 * 1024), walk_report))
         report.skipped = walk_report.skipped
         report.files_seen = len(candidates)
+    if not candidates and not known:
+        return  # nothing to read, nothing stored: no model to choose (the CLI says why)
+    model = _choose_model(settings, meta, rebuild)
+    report.model = model
     stale = _stale_files(known, candidates, roots, rebuild)
     size = settings.chunk_size or _default_chunk_size(model)
     reading = _Reading(size, int(size * settings.chunk_overlap), settings.ocr, rebuild)
