@@ -41,6 +41,9 @@ KEYS: tuple[Key, ...] = (
     Key("embedding_batch_size", 32, "Chunks per embedding batch."),
     Key("chunk_size", 0, "Target chunk size in characters; 0 picks one that suits the model."),
     Key("chunk_overlap", 0.15, "Overlap between neighbouring chunks, as a fraction of chunk_size."),
+    Key("index_headings", True,
+        "Put each chunk's heading path into the text that is embedded and BM25-indexed "
+        "(measured in docs/performance.md; changing it re-embeds on the next ingest)."),
     Key("max_file_mb", 20.0, "Files larger than this are skipped by ingest."),
     Key("ocr", "auto",
         "OCR of scanned PDF pages and pages whose text is font codes: 'auto' (with Tesseract, "

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ragchat.ingest.markup import content_blocks
 from ragchat.ingest.readers import Section
 from ragchat.locations import format_location
 
@@ -22,6 +23,7 @@ class Chunk:
     end_line: int | None
     page: int | None
     place: str | None = None  # "slide 3", "sheet Sales, A2:D40": where pages and lines don't fit
+    heading_in_index: bool = True  # setting index_headings
 
     @property
     def location(self) -> str:
@@ -31,7 +33,8 @@ class Chunk:
     @property
     def index_text(self) -> str:
         """What the embedder and BM25 see: the heading path gives the chunk its context."""
-        return f"{self.heading}\n{self.text}" if self.heading else self.text
+        return f"{self.heading}\n{self.text}" if self.heading and self.heading_in_index \
+            else self.text
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ def _chunk_section(section: Section, size: int, overlap: int) -> Iterator[Chunk]
     root = [(0, section.heading)] if section.heading else []
     stack: list[tuple[int, str]] = list(root)  # (level, title)
     group: list[Block] = []
-    for block in split_blocks(section):
+    blocks = split_blocks(section)
+    if section.kind in ("markdown", "rst"):
+        blocks = list(content_blocks(blocks, section.kind))
+    for block in blocks:
         if block.heading_level:
             yield from _pack(group, _path(stack), section, size, overlap)
             group = []

@@ -135,7 +135,8 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
     report.model = model
     stale = _stale_files(known, candidates, roots, rebuild)
     size = settings.chunk_size or _default_chunk_size(model)
-    reading = _Reading(size, int(size * settings.chunk_overlap), settings.ocr, rebuild)
+    reading = _Reading(size, int(size * settings.chunk_overlap), settings.ocr, rebuild,
+                       settings.index_headings)
     planned, touched = _plan(candidates, known, reading, progress, report, timer)
     report.removed = len(stale)
     current = vectors.file_for(coll.folder, int(meta.get("generation", "0")))
@@ -194,6 +195,7 @@ class _Reading:
     overlap: int
     ocr: str
     rebuild: bool
+    headings: bool = True  # the heading path goes into the embedded and BM25 text
 
 
 def _plan(candidates, known, reading: _Reading, progress, report, timer):
@@ -243,6 +245,8 @@ def _read_one(cand, old, reading: _Reading, report, timer, force: bool = False):
         with timer("chunk"):
             chunks = tuple(chunk_sections(list(document.sections), reading.size,
                                           reading.overlap))
+            if not reading.headings:
+                chunks = tuple(dataclasses.replace(c, heading_in_index=False) for c in chunks)
     except (UnreadableFileError, OSError) as exc:
         reason = exc.message if isinstance(exc, RagchatError) else (exc.strerror or str(exc))
         if isinstance(exc, RagchatError) and exc.hint:
