@@ -49,24 +49,57 @@ def _offline() -> bool:
         os.environ.get("RAGCHAT_OFFLINE", "") not in ("", "0")
 
 
-def preferred_available() -> bool:
-    """bge-m3 is in the local hub cache, or the hub answers (then it is downloaded once)."""
-    try:
-        from huggingface_hub import model_info, try_to_load_from_cache
+# Measured by benchmarks/embedding_speed.py on a 2-core CPU (docs/performance.md): chunks of
+# about 800 characters per second, torch, with the 512-token cap ragchat sets.
+CPU_CHUNKS_PER_S = {PREFERRED: 1.0, BUNDLED: 20.0}  # placeholder
+PREFERRED_DOWNLOAD_GB = 2.3  # model.safetensors of BAAI/bge-m3 (568M parameters, float32)
+LONG_RUN_S = 180  # an embedding run estimated to take longer is announced first
 
-        cached = try_to_load_from_cache(PREFERRED, "config.json")
-        if isinstance(cached, str):
-            return True
-        if _offline():
-            return False
+
+def preferred_cached() -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(PREFERRED, "config.json"), str)
+    except Exception:
+        return False
+
+
+def hub_reachable() -> bool:
+    if _offline():
+        return False
+    try:
+        from huggingface_hub import model_info
+
         model_info(PREFERRED, timeout=3)
         return True
     except Exception:
         return False
 
 
+def preferred_available() -> bool:
+    """bge-m3 is in the local hub cache, or the hub answers (then it is downloaded once)."""
+    return preferred_cached() or hub_reachable()
+
+
+def has_cuda_gpu() -> bool:
+    """An NVIDIA driver is loaded (checked without importing torch)."""
+    import shutil
+
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+
+
+def _cpu_slowdown() -> int:
+    fast, slow = CPU_CHUNKS_PER_S[BUNDLED], CPU_CHUNKS_PER_S[PREFERRED]
+    return round(fast / slow) if fast and slow else 0
+
+
 def choose_model(settings: Settings) -> str:
-    """The model a NEW collection gets. Existing collections keep the model they were built with."""
+    """The model a NEW collection gets. Existing collections keep the model they were built with.
+
+    'auto': bge-m3 where it serves (already downloaded, or a GPU to run it and a hub to get it
+    from); on a machine without a GPU the bundled MiniLM, because bge-m3 embeds many times
+    slower on a CPU (measured, docs/performance.md). Each case says what it chose and why."""
     if settings.embedding_provider == "api":
         name = settings.embedding_model
         return "api:" + (PREFERRED if name == "auto" else name)
@@ -75,11 +108,47 @@ def choose_model(settings: Settings) -> str:
         return BUNDLED
     if name != "auto":
         return name
-    if preferred_available():
+    if preferred_cached():
         return PREFERRED
-    print(f"ragchat: {PREFERRED} is not available offline; using the bundled all-MiniLM-L6-v2 "
-          "(English-centred; BM25 carries other languages).", file=sys.stderr)
+    gpu = has_cuda_gpu()
+    if gpu and hub_reachable():
+        _notice(f"downloading {PREFERRED} once ({PREFERRED_DOWNLOAD_GB} GB), the multilingual "
+                "embedding model; RAGCHAT_EMBEDDING_MODEL=minilm uses the bundled small model "
+                "instead (English-centred, no download).")
+        return PREFERRED
+    if not gpu:
+        slower = _cpu_slowdown()
+        why = (f"without a GPU, {PREFERRED} (multilingual) embeds "
+               + (f"about {slower} times slower" if slower else "many times slower")
+               + f" and is a {PREFERRED_DOWNLOAD_GB} GB download")
+    elif _offline():
+        why = f"{PREFERRED} is not downloaded and downloads are off (HF_HUB_OFFLINE)"
+    else:
+        why = f"{PREFERRED} is not downloaded and the Hugging Face hub cannot be reached"
+    _notice(f"using the bundled all-MiniLM-L6-v2 for this new collection: {why}. English is "
+            "served well; Korean and other languages are found by their words (BM25). "
+            f"RAGCHAT_EMBEDDING_MODEL={PREFERRED} chooses it anyway; "
+            "RAGCHAT_EMBEDDING_MODEL=minilm keeps this choice without this notice.")
     return BUNDLED
+
+
+def long_run_notice(model: str, chunks: int, settings: Settings) -> str | None:
+    """Said before embedding `chunks` chunks on the CPU when it should take minutes."""
+    rate = CPU_CHUNKS_PER_S.get(model, 0.0)
+    if not rate or settings.embedding_device == "cuda" or has_cuda_gpu():
+        return None
+    eta = chunks / (rate * max(1, (os.cpu_count() or 2)) / 2)
+    if eta < LONG_RUN_S:
+        return None
+    minutes = max(1, round(eta / 60))
+    return (f"embedding {chunks} chunks with {model} on the CPU: about {minutes} minutes "
+            "(a progress bar follows on a terminal). The bundled small model takes a fraction "
+            "of that: RAGCHAT_EMBEDDING_MODEL=minilm with a new --collection, or "
+            "ragchat ingest --rebuild PATH.")
+
+
+def _notice(text: str) -> None:
+    print(f"ragchat: {text}", file=sys.stderr)
 
 
 _LOADED: dict[tuple[str, str, str], Embedder] = {}

@@ -75,8 +75,10 @@ def split_blocks(section: Section) -> list[Block]:
             in_fence = not in_fence
         heading = None if in_fence else _heading(section.kind, lines, i, rst_levels)
         if heading:
-            flush(i - 1)
             level, title, used = heading
+            if para and _is_overline(para[-1], lines, i):
+                para.pop()  # the line above an overlined reST title is part of the title
+            flush(i - 1)
             blocks.append(Block(title, base + i, base + i + used - 1, heading_level=level))
             i += used
             para_start = i
@@ -102,11 +104,19 @@ def _heading(kind: str, lines: list[str], i: int, rst_levels: list[str]):
     if kind == "rst" and line.strip() and i + 1 < len(lines):
         m = RST_UNDERLINE.match(lines[i + 1])
         if m and len(lines[i + 1].rstrip()) >= len(line.rstrip()) and not RST_UNDERLINE.match(line):
-            char = m.group(1)
-            if char not in rst_levels:
-                rst_levels.append(char)
-            return rst_levels.index(char) + 1, line.strip(), 2
+            # an overlined title is a style of its own: "=== / Title / ===" ranks above
+            # "Title / ===" (Sphinx pages often use the first for the page title)
+            style = m.group(1) + ("/" if _is_overline(lines[i - 1] if i else "", lines, i) else "")
+            if style not in rst_levels:
+                rst_levels.append(style)
+            return rst_levels.index(style) + 1, line.strip(), 2
     return None
+
+
+def _is_overline(above: str, lines: list[str], i: int) -> bool:
+    """`above` (the line before lines[i]) repeats lines[i + 1]'s underline: an overline."""
+    below = lines[i + 1].rstrip() if i + 1 < len(lines) else ""
+    return bool(below) and above.rstrip() == below and bool(RST_UNDERLINE.match(above))
 
 
 def chunk_sections(sections: list[Section], size: int, overlap: int) -> list[Chunk]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,6 +275,11 @@ def _embed_missing(settings, conn, model, meta, planned, progress, report, timer
     dim = int(meta["dim"]) if meta.get("dim") and meta.get("embedding_model") == model else 0
     if not missing and dim:
         return None, dim
+    from ragchat.embeddings import long_run_notice
+
+    notice = long_run_notice(model, len(missing), settings)
+    if notice:
+        print(f"ragchat: {notice}", file=sys.stderr)
     with timer("load model"):
         progress.stage("loading embedding model", None)
         embedder = load_embedder(model, settings, texts=len(missing))

@@ -110,3 +110,12 @@ def test_plain_text_and_code_are_untouched():
     assert clean_block(code) == code
     assert texts("text", "(label)=\n\nplain text files keep {ref}`this`") == \
         [(None, "(label)=\n\nplain text files keep {ref}`this`")]
+
+
+def test_an_overlined_rst_title_heads_the_sections_under_it():
+    source = ("==========\npip freeze\n==========\n\nUsage\n=====\n\nRun it.\n\n"
+              "Examples\n========\n\nSave the list: pip freeze > requirements.txt\n")
+    chunks = texts("rst", source)
+    assert ("pip freeze > Usage", "Run it.") in chunks
+    assert ("pip freeze > Examples", "Save the list: pip freeze > requirements.txt") in chunks
+    assert all("=====" not in text for _, text in chunks)
