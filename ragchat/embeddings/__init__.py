@@ -49,9 +49,11 @@ def _offline() -> bool:
         os.environ.get("RAGCHAT_OFFLINE", "") not in ("", "0")
 
 
-# Measured by benchmarks/embedding_speed.py on a 2-core CPU (docs/performance.md): chunks of
-# about 800 characters per second, torch, with the 512-token cap ragchat sets.
-CPU_CHUNKS_PER_S = {PREFERRED: 1.0, BUNDLED: 20.0}  # placeholder
+# Chunks (about 800 characters) per second on 2 CPU cores, torch (docs/performance.md):
+# MiniLM from benchmarks/results/ingest-after-fix-500.json; bge-m3 is 20.7 times slower on
+# the same English chunks (benchmarks/results/embedding-speed-default.json, a model of its
+# architecture and size).
+CPU_CHUNKS_PER_S = {BUNDLED: 19.7, PREFERRED: 19.7 / 20.7}
 PREFERRED_DOWNLOAD_GB = 2.3  # model.safetensors of BAAI/bge-m3 (568M parameters, float32)
 LONG_RUN_S = 180  # an embedding run estimated to take longer is announced first
 
@@ -152,9 +154,10 @@ def _notice(text: str) -> None:
 
 
 _LOADED: dict[tuple[str, str, str], Embedder] = {}
-# Up to this many texts, the NumPy encoder is done before torch has even been imported
-# (5 s of imports and model load; benchmarks/embedding_speed.py measures both).
-NUMPY_MAX_TEXTS = 200
+# Up to this many texts the NumPy encoder finishes first: it starts in 0.3 s against torch's
+# 7 s, then embeds at 0.6-0.75 times torch's rate (benchmarks/results/embedding-speed-default.json:
+# break-even at about 80 English or 165 Korean chunks).
+NUMPY_MAX_TEXTS = 100
 
 
 def load_embedder(name: str, settings: Settings, texts: int = 1) -> Embedder:
