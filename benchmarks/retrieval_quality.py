@@ -200,7 +200,7 @@ def evaluate_docs(args: argparse.Namespace, work: Path) -> dict:
         run = run_ragchat(["eval", str(args.qa_file.resolve()), "--json", "-k", str(args.k),
                            "--mode", mode], home, env=env)
         out = last_json(run.stdout)
-        summary = out["summary"]
+        summary = {**out["summary"], "file": args.qa_file.name}  # not this machine's path
         misses = [{"id": q.get("id"), "found_rank": q.get("rank"),
                    "top3": [_rel(h["path"], args.docs) + ":" + str(h.get("location") or "")
                             for h in q.get("results", [])[:3]]}

@@ -29,8 +29,9 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("collection", "default", "Collection used when --collection is not given."),
     Key("embedding_model", "auto",
-        "Embedding model: 'auto' (BAAI/bge-m3 if cached or downloadable, else the bundled "
-        "all-MiniLM-L6-v2), a sentence-transformers name, or a local folder."),
+        "Embedding model: 'auto' (BAAI/bge-m3 if cached, or with a CUDA GPU if downloadable; "
+        "else the bundled all-MiniLM-L6-v2), 'minilm', a sentence-transformers name, or a "
+        "local folder."),
     Key("embedding_provider", "local",
         "'local' (sentence-transformers) or 'api' (Hugging Face feature extraction)."),
     Key("embedding_device", "auto", "Device for local embeddings: auto, cpu, cuda."),
