@@ -118,20 +118,24 @@ def choose_model(settings: Settings) -> str:
                 "embedding model; RAGCHAT_EMBEDDING_MODEL=minilm uses the bundled small model "
                 "instead (English-centred, no download).")
         return PREFERRED
-    if not gpu:
-        slower = _cpu_slowdown()
-        why = (f"without a GPU, {PREFERRED} (multilingual) embeds "
-               + (f"about {slower} times slower" if slower else "many times slower")
-               + f" and is a {PREFERRED_DOWNLOAD_GB} GB download")
-    elif _offline():
-        why = f"{PREFERRED} is not downloaded and downloads are off (HF_HUB_OFFLINE)"
-    else:
-        why = f"{PREFERRED} is not downloaded and the Hugging Face hub cannot be reached"
-    _notice(f"using the bundled all-MiniLM-L6-v2 for this new collection: {why}. English is "
+    _notice(f"using the bundled all-MiniLM-L6-v2 for this new collection: {_why_not(gpu)}. "
+            "English is "
             "served well; Korean and other languages are found by their words (BM25). "
             f"RAGCHAT_EMBEDDING_MODEL={PREFERRED} chooses it anyway; "
             "RAGCHAT_EMBEDDING_MODEL=minilm keeps this choice without this notice.")
     return BUNDLED
+
+
+def _why_not(gpu: bool) -> str:
+    """Why bge-m3 is not used for a new collection on this machine."""
+    if not gpu:
+        slower = _cpu_slowdown()
+        return (f"without a GPU, {PREFERRED} (multilingual) embeds "
+                + (f"about {slower} times slower" if slower else "many times slower")
+                + f" and is a {PREFERRED_DOWNLOAD_GB} GB download")
+    if _offline():
+        return f"{PREFERRED} is not downloaded and downloads are off (HF_HUB_OFFLINE)"
+    return f"{PREFERRED} is not downloaded and the Hugging Face hub cannot be reached"
 
 
 def long_run_notice(model: str, chunks: int, settings: Settings) -> str | None:
