@@ -13,6 +13,9 @@ optionally mixed with Korean passages from a KorQuAD-format file (--korean FILE 
 3. re-ingest after touching every file (new mtime, same content: hashes must save the work);
 4. re-ingest after editing 1 % of the files.
 
+--runtime torch|numpy|auto pins the code that embeds (RAGCHAT_EMBEDDING_RUNTIME): torch is
+how every ingest embedded before the NumPy encoder; auto embeds small runs with NumPy.
+
 Writes benchmarks/results/ingest-NAME.json.
 """
 
@@ -132,6 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--korean-share", type=float, default=0.3)
     ap.add_argument("--edit-fraction", type=float, default=0.01)
     ap.add_argument("--embedding-model", help="sets RAGCHAT_EMBEDDING_MODEL (default: ragchat's)")
+    ap.add_argument("--runtime", choices=("auto", "numpy", "torch"),
+                    help="sets RAGCHAT_EMBEDDING_RUNTIME (torch: as before the NumPy encoder)")
     ap.add_argument("--name", default="default", help="label for the results file")
     ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
     ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
@@ -162,6 +167,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     corpus.mkdir(parents=True)
     size = make_corpus(corpus, args.files, args.seed, args.korean, args.korean_share)
     env = embedding_env(args.embedding_model)
+    if args.runtime:
+        env["RAGCHAT_EMBEDDING_RUNTIME"] = args.runtime
     print(f"corpus: {args.files} markdown files, {size / 1e6:.1f} MB")
     runs = {"first": ingest(corpus, home, env), "unchanged": ingest(corpus, home, env)}
     touch_all(corpus)

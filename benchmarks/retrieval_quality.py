@@ -13,6 +13,13 @@ with `ragchat ingest` into a throwaway RAGCHAT_HOME, asks every question through
 - answer@k: some top-k chunk contains an answer text, in whatever file (lenient).
 
 Prints a table, a few misses per mode, and writes benchmarks/results/retrieval-NAME.json.
+
+    python benchmarks/retrieval_quality.py benchmarks/qa/pip-docs.jsonl --docs FOLDER --name pip-docs
+
+scores a real documentation folder instead: QA is a `ragchat eval` file (question + the
+page that answers it), FOLDER is ingested as it is, and `ragchat eval --json` scores each
+mode (a hit is a chunk of the expected page). --env KEY=VALUE (repeatable) sets ragchat
+settings for the run, to compare variants on the same questions.
 """
 
 from __future__ import annotations
@@ -156,6 +163,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--examples", type=int, default=5, help="misses shown per mode")
     ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
     ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
+    ap.add_argument("--docs", type=Path, metavar="FOLDER",
+                    help="QA is a ragchat eval JSONL file about this documentation folder")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment for ragchat (e.g. RAGCHAT_CHUNK_SIZE=600)")
     ap.add_argument("--reuse", action="store_true",
                     help="search the index already in --work-dir (same QA file and layout)")
     return ap.parse_args(argv)
@@ -166,12 +177,41 @@ def main(argv: list[str] | None = None) -> None:
     name = args.name or args.qa_file.stem
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
     try:
-        report = evaluate(args, work)
+        report = evaluate_docs(args, work) if args.docs else evaluate(args, work)
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
     path = save_results(f"retrieval-{name}", report, args.out_dir)
     print(f"\nwrote {path}")
+
+
+def evaluate_docs(args: argparse.Namespace, work: Path) -> dict:
+    """`ragchat eval` of a QA JSONL file against a documentation folder, per mode."""
+    home = work / "home"
+    shutil.rmtree(home, ignore_errors=True)
+    env = {**embedding_env(args.embedding_model),
+           **dict(pair.split("=", 1) for pair in args.env)}
+    ingest = run_ragchat(["ingest", str(args.docs.resolve()), "--json"], home, env=env)
+    info = last_json(ingest.stdout)
+    print(f"ingested {info['files_seen']} files, {info['chunks_total']} chunks "
+          f"in {ingest.seconds:.1f} s")
+    modes, rows = {}, []
+    for mode in args.modes.split(","):
+        run = run_ragchat(["eval", str(args.qa_file.resolve()), "--json", "-k", str(args.k),
+                           "--mode", mode], home, env=env)
+        out = last_json(run.stdout)
+        summary = {**out["summary"], "file": args.qa_file.name}  # not this machine's path
+        misses = [{"id": q.get("id"), "found_rank": q.get("rank"),
+                   "top3": [_rel(h["path"], args.docs) + ":" + str(h.get("location") or "")
+                            for h in q.get("results", [])[:3]]}
+                  for q in out["questions"] if q.get("rank") != 1]
+        modes[mode] = {"summary": summary, "not_first": misses}
+        rows.append([mode, summary["recall"]["1"], summary["recall"][str(args.k)],
+                     summary["mrr"], round(run.seconds, 1)])
+    print(table(rows, ["mode", "recall@1", f"recall@{args.k}", f"MRR@{args.k}", "seconds"]))
+    return {"qa_file": args.qa_file.name, "docs": args.docs.name, "env": args.env,
+            "k": args.k, "files": info["files_seen"], "chunks": info["chunks_total"],
+            "embedding_model": info.get("model"), "modes": modes}
 
 
 def evaluate(args: argparse.Namespace, work: Path) -> dict:

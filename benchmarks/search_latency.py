@@ -15,6 +15,15 @@ with Korean from a KorQuAD-format file (--korean). Queries are phrases taken fro
 (or the questions of --queries QA_FILE). For each size it reports p50/p99/mean of:
 query embedding alone, the hnswlib lookup alone, BM25 alone, and the full `search()` in each
 mode. Writes benchmarks/results/search-latency-NAME.json.
+
+    python benchmarks/search_latency.py --one-shot FOLDER --name one-shot
+
+measures what a user waits for instead: FOLDER is ingested with the real model, then fresh
+`ragchat search` processes run one query each, hybrid and BM25-only in turn (so a busy
+machine slows both alike), once with each embedding runtime (torch = sentence-transformers,
+as before the NumPy encoder; numpy = the NumPy encoder), and `ragchat ask --json` reports
+the time of its retrieve step. The result is the median of --repeat runs and the ratio
+hybrid / BM25-only. Writes benchmarks/results/search-latency-NAME.json.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import load_squad, save_results, table
+from common import load_squad, machine, run_ragchat, save_results, table
 from ingest_throughput import NoteWriter, english_sentences, korean_sentences
 
 SECTIONS_PER_FILE = 10
@@ -85,7 +94,7 @@ def build_index(corpus: Path, settings) -> dict:
     from ragchat.ingest.ingester import ingest_paths
 
     real = emb.load_embedder
-    emb.load_embedder = lambda name, s: RandomEmbedder(name, 384, 768)
+    emb.load_embedder = lambda name, s, texts=1: RandomEmbedder(name, 384, 768)
     try:
         return ingest_paths(settings, [corpus]).as_dict()
     finally:
@@ -151,6 +160,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--name", default="default", help="label for the results file")
     ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
     ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
+    ap.add_argument("--one-shot", type=Path, metavar="FOLDER",
+                    help="time one-query `ragchat search` processes on this folder instead")
+    ap.add_argument("--repeat", type=int, default=7, help="processes per mode (--one-shot)")
+    ap.add_argument("--runtimes", default="torch,numpy", help="embedding runtimes (--one-shot)")
     return ap.parse_args(argv)
 
 
@@ -160,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["RAGCHAT_HOME"] = str(work / "home")
     os.environ["RAGCHAT_EMBEDDING_MODEL"] = "minilm"
     try:
-        report = run(args, work)
+        report = run_one_shot(args, work) if args.one_shot else run(args, work)
     finally:
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
@@ -202,6 +215,44 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         _print_size(sizes[-1])
     return {"queries": len(queries), "k": args.k, "threads": args.threads, "qa_file": str(args.qa_file or ""),
             "korean": bool(args.korean), "sizes": sizes}
+
+
+ONE_SHOT_QUERIES = ("how do I install it", "what does the search command print",
+                    "which settings change the chunk size", "how are Korean documents searched")
+
+
+def run_one_shot(args: argparse.Namespace, work: Path) -> dict:
+    """Fresh processes, one query each: hybrid and BM25-only interleaved, per runtime."""
+    home = work / "home"
+    ingest = run_ragchat(["ingest", str(args.one_shot.resolve()), "--json"], home)
+    report: dict = {"folder_files": ingest_json(ingest)["files_seen"],
+                    "chunks": ingest_json(ingest)["chunks_total"], "repeat": args.repeat,
+                    "machine": machine(), "runtimes": {}}
+    for runtime in args.runtimes.split(","):
+        env = {"RAGCHAT_EMBEDDING_RUNTIME": runtime}
+        seconds: dict[str, list[float]] = {"hybrid": [], "bm25": [], "ask_retrieve": []}
+        for i in range(args.repeat):
+            query = ONE_SHOT_QUERIES[i % len(ONE_SHOT_QUERIES)]
+            for mode in ("hybrid", "bm25"):
+                run = run_ragchat(["search", query, "--mode", mode], home, env=env)
+                seconds[mode].append(run.seconds)
+        for i in range(max(1, args.repeat // 3)):  # an ask loads the LLM too: fewer of them
+            run = run_ragchat(["ask", ONE_SHOT_QUERIES[i % 4], "--json"], home, env=env)
+            seconds["ask_retrieve"].append(ingest_json(run)["timings"]["retrieve"])
+        medians = {name: statistics.median(values) for name, values in seconds.items()}
+        report["runtimes"][runtime] = {
+            "seconds": seconds, "median_s": medians,
+            "hybrid_over_bm25": medians["hybrid"] / medians["bm25"]}
+        print(f"{runtime}: hybrid {medians['hybrid']:.2f} s, BM25-only {medians['bm25']:.2f} s "
+              f"(x{medians['hybrid'] / medians['bm25']:.1f}); ask's retrieve step "
+              f"{medians['ask_retrieve']:.2f} s")
+    return report
+
+
+def ingest_json(run) -> dict:
+    import json
+
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def _print_size(entry: dict) -> None:

@@ -29,14 +29,22 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("collection", "default", "Collection used when --collection is not given."),
     Key("embedding_model", "auto",
-        "Embedding model: 'auto' (BAAI/bge-m3 if cached or downloadable, else the bundled "
-        "all-MiniLM-L6-v2), a sentence-transformers name, or a local folder."),
+        "Embedding model: 'auto' (BAAI/bge-m3 if cached, or with a CUDA GPU if downloadable; "
+        "else the bundled all-MiniLM-L6-v2), 'minilm', a sentence-transformers name, or a "
+        "local folder."),
     Key("embedding_provider", "local",
         "'local' (sentence-transformers) or 'api' (Hugging Face feature extraction)."),
     Key("embedding_device", "auto", "Device for local embeddings: auto, cpu, cuda."),
+    Key("embedding_runtime", "auto",
+        "Code that runs a local embedding model: 'numpy' (starts in a fraction of a second; "
+        "BERT and XLM-RoBERTa models), 'torch' (sentence-transformers; any model, GPUs), or "
+        "'auto' (numpy for queries and small ingests, torch for large ones or on cuda)."),
     Key("embedding_batch_size", 32, "Chunks per embedding batch."),
     Key("chunk_size", 0, "Target chunk size in characters; 0 picks one that suits the model."),
     Key("chunk_overlap", 0.15, "Overlap between neighbouring chunks, as a fraction of chunk_size."),
+    Key("index_headings", True,
+        "Put each chunk's heading path into the text that is embedded and BM25-indexed "
+        "(measured in docs/performance.md; changing it re-embeds on the next ingest)."),
     Key("max_file_mb", 20.0, "Files larger than this are skipped by ingest."),
     Key("ocr", "auto",
         "OCR of scanned PDF pages and pages whose text is font codes: 'auto' (with Tesseract, "

@@ -42,7 +42,18 @@ def rm_cmd(name: str, yes: bool) -> None:
     from ragchat.index.collection import remove_collection, require_existing
 
     require_existing(name)
-    if not yes:
-        click.confirm(f"Remove the index of collection '{name}'?", abort=True)
+    if not yes and not _confirmed(f"Remove the index of collection '{name}'?"):
+        click.echo(f"Nothing removed (--yes removes without asking: "
+                   f"ragchat collections rm {name} --yes).", err=True)
+        raise SystemExit(1)
     remove_collection(name)
     click.echo(f"Removed collection '{name}'.")
+
+
+def _confirmed(question: str) -> bool:
+    """The user answered yes; no (or no answer: end of input) is False."""
+    try:
+        return click.confirm(question, default=False)
+    except click.exceptions.Abort:
+        click.echo("", err=True)
+        return False

@@ -54,14 +54,55 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
-        _print_report(report, verbose)
+        _print_report(report, verbose, settings.max_file_mb)
         if per_file:
             _print_files(report)
+    if report.chunks_total == 0:
+        raise _nothing_indexed(report, paths, settings.collection)
     if report.failed and not (report.new or report.changed or report.unchanged):
         raise SystemExit(1)
 
 
-def _print_report(report, verbose: bool) -> None:
+def _nothing_indexed(report, paths: tuple[Path, ...], collection: str):
+    """The error for an ingest that left the collection empty, saying why."""
+    from ragchat.errors import RagchatError
+
+    where = ", ".join(str(p) for p in paths)
+    again = "ragchat ingest FOLDER" + ("" if collection == "default"
+                                       else f" --collection {collection}")
+    skipped = sum(len(v) for v in report.skipped.values())
+    if report.failed and len(report.failed) == report.files_seen:
+        why = f"none of the {_files(report.files_seen)} found could be read (reasons above)"
+        hint = "fix or convert those files, then run the same command again"
+    elif report.files_seen:
+        why = (f"the {_files(report.files_seen)} found "
+               f"{'holds' if report.files_seen == 1 else 'hold'} no text")
+        needs_ocr = any(f.needs_ocr for f in report.files)
+        hint = ("their pages are scanned images: install Tesseract (see `ragchat doctor`) and "
+                "run the same command again" if needs_ocr else
+                f"point it at a folder with text documents: {again}")
+    elif skipped:
+        counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(report.skipped.items()))
+        why = f"{where} holds no file ragchat reads ({skipped} skipped: {counts})"
+        hint = (f"-v lists them; `ragchat ingest --help` lists the formats ragchat reads; "
+                f"or choose another folder: {again}")
+    else:
+        why = f"{where} holds no files"
+        hint = f"point it at the folder with your documents: {again}"
+    return RagchatError(f"nothing was indexed into collection '{collection}': {why}", hint=hint)
+
+
+def _files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
+
+def _skipped_label(reason: str, max_file_mb: float) -> str:
+    if reason == "too large":
+        return f"too large (over max_file_mb = {max_file_mb:g} MB; RAGCHAT_MAX_FILE_MB raises it)"
+    return reason
+
+
+def _print_report(report, verbose: bool, max_file_mb: float) -> None:
     t = report.timings
     click.echo(
         f"{report.collection}: {report.new} new, {report.changed} changed, "
@@ -74,7 +115,8 @@ def _print_report(report, verbose: bool) -> None:
                    + (f", reused {report.vectors_reused}" if report.vectors_reused else ""))
     skipped = {k: len(v) for k, v in report.skipped.items()}
     if skipped:
-        click.echo("  skipped: " + ", ".join(f"{n} {k}" for k, n in sorted(skipped.items()))
+        click.echo("  skipped: " + ", ".join(f"{n} {_skipped_label(k, max_file_mb)}"
+                                             for k, n in sorted(skipped.items()))
                    + ("" if verbose else " (-v lists them)"))
         if verbose:
             for reason, items in sorted(report.skipped.items()):

@@ -46,6 +46,18 @@ class LazyGroup(click.Group):
             return _unavailable(name)
         return getattr(module, attr)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        """An unknown command gets the nearest known ones as suggestions."""
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=2, cutoff=0.7)
+            hint = (" Did you mean " + " or ".join(f"'{c}'" for c in close) + "?") if close \
+                else ""
+            ctx.fail(f"No such command '{name}'.{hint} `ragchat --help` lists the commands.")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, short) for name, (_, _, short) in COMMANDS.items()]
         with formatter.section("Commands"):
@@ -98,10 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("RAGCHAT_DEBUG", "") not in ("", "0")
     try:
         cli.main(args=argv, prog_name="ragchat", standalone_mode=False)
-    except RagchatError as exc:
+    except RagchatError as exc:  # the user's to fix: a message, no traceback, no log
         if debug:
             raise
-        _log_traceback()
         click.echo(f"ragchat: error: {exc.message}", err=True)
         if exc.hint:
             click.echo(f"  hint: {exc.hint}", err=True)

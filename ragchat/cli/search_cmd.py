@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -59,16 +60,32 @@ def _print_json(query: str, hits) -> None:
 
 
 def _print_text(hits) -> None:
+    """Per hit: rank and where it is (never split), how it was found, a snippet; wrapped to
+    the terminal, one line each when piped."""
     if not hits:
         click.echo("No results.")
         return
-    from rich.console import Console
-    from rich.markup import escape
+    from ragchat.cli.layout import output_width, shorten, wrap
 
-    console = Console(highlight=False, soft_wrap=False)
+    width = output_width()
+    color = width is not None and not os.environ.get("NO_COLOR")
     for rank, hit in enumerate(hits, start=1):
         where = f"{hit.path}:{hit.location}" if hit.location else hit.path
-        console.print(f"[bold]{rank:>2}.[/bold] [dim]{hit.score:.4f}[/dim]  "
-                      f"[cyan]{escape(where)}[/cyan]")
-        snippet = " ".join(hit.text.split())
-        console.print("    " + escape(snippet[:300] + ("…" if len(snippet) > 300 else "")))
+        click.echo(f"{click.style(f'{rank:>2}.', bold=True) if color else f'{rank:>2}.'} "
+                   + (click.style(where, fg="cyan") if color else where))
+        click.echo(click.style(wrap(found_by(hit), width, "    "), dim=True) if color
+                   else wrap(found_by(hit), width, "    "))
+        click.echo(wrap(shorten(hit.text, 300), width, "    "))
+
+
+def found_by(hit) -> str:
+    """What the rank means to a reader: which retriever found it, and how close in meaning."""
+    parts = []
+    if hit.bm25_rank is not None:
+        parts.append(f"words #{hit.bm25_rank}")
+    if hit.dense_rank is not None:
+        meaning = f"meaning #{hit.dense_rank}"
+        if hit.dense_similarity is not None:
+            meaning += f" (similarity {hit.dense_similarity:.2f})"
+        parts.append(meaning)
+    return "found by " + " and ".join(parts) if parts else ""

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from ragchat.config import Settings
-from ragchat.errors import ModelError
+from ragchat.errors import ConfigError, ModelError
 
 PREFERRED = "BAAI/bge-m3"
 BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
@@ -49,24 +49,59 @@ def _offline() -> bool:
         os.environ.get("RAGCHAT_OFFLINE", "") not in ("", "0")
 
 
-def preferred_available() -> bool:
-    """bge-m3 is in the local hub cache, or the hub answers (then it is downloaded once)."""
-    try:
-        from huggingface_hub import model_info, try_to_load_from_cache
+# Chunks (about 800 characters) per second on 2 CPU cores, torch (docs/performance.md):
+# MiniLM from benchmarks/results/ingest-after-fix-500.json; bge-m3 is 20.7 times slower on
+# the same English chunks (benchmarks/results/embedding-speed-default.json, a model of its
+# architecture and size).
+CPU_CHUNKS_PER_S = {BUNDLED: 19.7, PREFERRED: 19.7 / 20.7}
+PREFERRED_DOWNLOAD_GB = 2.3  # model.safetensors of BAAI/bge-m3 (568M parameters, float32)
+LONG_RUN_S = 180  # an embedding run estimated to take longer is announced first
 
-        cached = try_to_load_from_cache(PREFERRED, "config.json")
-        if isinstance(cached, str):
-            return True
-        if _offline():
-            return False
+
+def preferred_cached() -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(PREFERRED, "config.json"), str)
+    except Exception:
+        return False
+
+
+def hub_reachable() -> bool:
+    if _offline():
+        return False
+    try:
+        from huggingface_hub import model_info
+
         model_info(PREFERRED, timeout=3)
         return True
     except Exception:
         return False
 
 
+def preferred_available() -> bool:
+    """bge-m3 is in the local hub cache, or the hub answers (then it is downloaded once)."""
+    return preferred_cached() or hub_reachable()
+
+
+def has_cuda_gpu() -> bool:
+    """An NVIDIA driver is loaded (checked without importing torch)."""
+    import shutil
+
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+
+
+def _cpu_slowdown() -> int:
+    fast, slow = CPU_CHUNKS_PER_S[BUNDLED], CPU_CHUNKS_PER_S[PREFERRED]
+    return round(fast / slow) if fast and slow else 0
+
+
 def choose_model(settings: Settings) -> str:
-    """The model a NEW collection gets. Existing collections keep the model they were built with."""
+    """The model a NEW collection gets. Existing collections keep the model they were built with.
+
+    'auto': bge-m3 where it serves (already downloaded, or a GPU to run it and a hub to get it
+    from); on a machine without a GPU the bundled MiniLM, because bge-m3 embeds many times
+    slower on a CPU (measured, docs/performance.md). Each case says what it chose and why."""
     if settings.embedding_provider == "api":
         name = settings.embedding_model
         return "api:" + (PREFERRED if name == "auto" else name)
@@ -75,29 +110,106 @@ def choose_model(settings: Settings) -> str:
         return BUNDLED
     if name != "auto":
         return name
-    if preferred_available():
+    if preferred_cached():
         return PREFERRED
-    print(f"ragchat: {PREFERRED} is not available offline; using the bundled all-MiniLM-L6-v2 "
-          "(English-centred; BM25 carries other languages).", file=sys.stderr)
+    gpu = has_cuda_gpu()
+    if gpu and hub_reachable():
+        _notice(f"downloading {PREFERRED} once ({PREFERRED_DOWNLOAD_GB} GB), the multilingual "
+                "embedding model; RAGCHAT_EMBEDDING_MODEL=minilm uses the bundled small model "
+                "instead (English-centred, no download).")
+        return PREFERRED
+    _notice(f"using the bundled all-MiniLM-L6-v2 for this new collection: {_why_not(gpu)}. "
+            "English is "
+            "served well; Korean and other languages are found by their words (BM25). "
+            f"RAGCHAT_EMBEDDING_MODEL={PREFERRED} chooses it anyway; "
+            "RAGCHAT_EMBEDDING_MODEL=minilm keeps this choice without this notice.")
     return BUNDLED
 
 
-_LOADED: dict[tuple[str, str], Embedder] = {}
+def _why_not(gpu: bool) -> str:
+    """Why bge-m3 is not used for a new collection on this machine."""
+    if not gpu:
+        slower = _cpu_slowdown()
+        return (f"without a GPU, {PREFERRED} (multilingual) embeds "
+                + (f"about {slower} times slower" if slower else "many times slower")
+                + f" and is a {PREFERRED_DOWNLOAD_GB} GB download")
+    if _offline():
+        return f"{PREFERRED} is not downloaded and downloads are off (HF_HUB_OFFLINE)"
+    return f"{PREFERRED} is not downloaded and the Hugging Face hub cannot be reached"
 
 
-def load_embedder(name: str, settings: Settings) -> Embedder:
-    """Load once per process (the REPL ingests and searches with the same model)."""
-    key = (name, settings.embedding_device)
+def long_run_notice(model: str, chunks: int, settings: Settings) -> str | None:
+    """Said before embedding `chunks` chunks on the CPU when it should take minutes."""
+    rate = CPU_CHUNKS_PER_S.get(model, 0.0)
+    if not rate or settings.embedding_device == "cuda" or has_cuda_gpu():
+        return None
+    eta = chunks / (rate * max(1, (os.cpu_count() or 2)) / 2)
+    if eta < LONG_RUN_S:
+        return None
+    minutes = max(1, round(eta / 60))
+    return (f"embedding {chunks} chunks with {model} on the CPU: about {minutes} minutes "
+            "(a progress bar follows on a terminal). The bundled small model takes a fraction "
+            "of that: RAGCHAT_EMBEDDING_MODEL=minilm with a new --collection, or "
+            "ragchat ingest --rebuild PATH.")
+
+
+def _notice(text: str) -> None:
+    print(f"ragchat: {text}", file=sys.stderr)
+
+
+_LOADED: dict[tuple[str, str, str], Embedder] = {}
+# Up to this many texts the NumPy encoder finishes first: it starts in 0.3 s against torch's
+# 7 s, then embeds at 0.6-0.75 times torch's rate (benchmarks/results/embedding-speed-default.json:
+# break-even at about 80 English or 165 Korean chunks).
+NUMPY_MAX_TEXTS = 100
+
+
+def load_embedder(name: str, settings: Settings, texts: int = 1) -> Embedder:
+    """Load once per process (the REPL ingests and searches with the same model).
+
+    `texts`: about how many texts this embedder will be asked for; a few (a query, a small
+    ingest) are embedded by the NumPy encoder, many by sentence-transformers (torch)."""
+    runtime = choose_runtime(name, settings, texts)
+    key = (name, settings.embedding_device, runtime)
     if key not in _LOADED:
-        _LOADED[key] = _load(name, settings)
+        _LOADED[key] = _load(name, settings, runtime)
     return _LOADED[key]
 
 
-def _load(name: str, settings: Settings) -> Embedder:
+def choose_runtime(name: str, settings: Settings, texts: int = 1) -> str:
+    """'numpy', 'torch' or 'api': which code embeds with model `name`."""
     if name.startswith("api:"):
+        return "api"
+    asked = settings.embedding_runtime
+    if asked not in ("auto", "numpy", "torch"):
+        raise ConfigError(f"embedding_runtime must be auto, numpy or torch, not {asked!r}",
+                          hint="set RAGCHAT_EMBEDDING_RUNTIME=auto (or fix the config file)")
+    if asked == "torch" or settings.embedding_device == "cuda":
+        return "torch"
+    if asked == "auto" and texts > NUMPY_MAX_TEXTS:
+        return "torch"
+    from ragchat.embeddings.encoder import supports
+    from ragchat.embeddings.local import model_folder
+
+    folder = model_folder(name, download=False)
+    if folder and supports(folder):
+        return "numpy"
+    if asked == "numpy":
+        raise ModelError(f"the NumPy encoder cannot run {name} (not a BERT or XLM-RoBERTa "
+                         "sentence-transformers folder with safetensors weights)",
+                         hint="set RAGCHAT_EMBEDDING_RUNTIME=auto")
+    return "torch"
+
+
+def _load(name: str, settings: Settings, runtime: str) -> Embedder:
+    if runtime == "api":
         from ragchat.embeddings.api import ApiEmbedder
 
         return ApiEmbedder(name[4:], settings)
+    if runtime == "numpy":
+        from ragchat.embeddings.local import NumpyEmbedder
+
+        return NumpyEmbedder(name, settings)
     from ragchat.embeddings.local import LocalEmbedder
 
     return LocalEmbedder(name, settings)

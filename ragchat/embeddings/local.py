@@ -1,4 +1,4 @@
-"""sentence-transformers on this machine (CPU or CUDA)."""
+"""Local embedding models: the NumPy encoder (fast start) or sentence-transformers (CPU or CUDA)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,26 @@ from ragchat.errors import ModelError
 MAX_SEQ_CAP = 512  # bge-m3 takes 8192 tokens; on a CPU 512 is the sane cap for chunks
 
 
+class NumpyEmbedder:
+    """The model's forward pass in NumPy (ragchat/embeddings/encoder.py): no torch import,
+    ready in a fraction of a second; the same vectors as LocalEmbedder (tested)."""
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        from ragchat.embeddings.encoder import NumpyEncoder
+
+        self.name = name
+        self.batch_size = settings.embedding_batch_size
+        self.encoder = NumpyEncoder(model_folder(name), max_tokens=MAX_SEQ_CAP)
+        self.dim = self.encoder.dim
+        self.max_chars = self.encoder.config.max_tokens * 3
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(texts, batch_size=self.batch_size)
+
+
 class LocalEmbedder:
+    """sentence-transformers: any model it loads, on the CPU or a GPU."""
+
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self.batch_size = settings.embedding_batch_size
@@ -33,11 +52,34 @@ class LocalEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def _load(name: str, device: str):
+def model_folder(name: str, download: bool = True) -> str | None:
+    """The local folder of model `name`: the bundled one, a folder, or the hub cache
+    (downloading it when `download`; None when it is not there and `download` is False)."""
     from ragchat.embeddings import BUNDLED, bundled_minilm_path
 
+    if name == BUNDLED:
+        return bundled_minilm_path()
+    if os.path.isdir(os.path.expanduser(name)):
+        return os.path.expanduser(name)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except Exception:
+        if not download:
+            return None
+    try:
+        return snapshot_download(name)
+    except Exception as exc:
+        raise ModelError(
+            f"embedding model {name} is not cached and cannot be downloaded ({type(exc).__name__})",
+            hint="connect to the internet once, or set RAGCHAT_EMBEDDING_MODEL=minilm",
+        ) from exc
+
+
+def _load(name: str, device: str):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    source = bundled_minilm_path() if name == BUNDLED else _resolve(name)
+    source = model_folder(name)
     warnings.filterwarnings("ignore", category=FutureWarning)
     from transformers.utils import logging as hf_logging
 
@@ -52,23 +94,4 @@ def _load(name: str, device: str):
             f"cannot load embedding model {name}: {type(exc).__name__}: {exc}",
             hint="set embedding_model (RAGCHAT_EMBEDDING_MODEL) to a model that is available, "
                  "or 'minilm' for the bundled one",
-        ) from exc
-
-
-def _resolve(name: str) -> str:
-    """A local folder as is; a hub name from the local cache, downloading it if needed."""
-    if os.path.isdir(os.path.expanduser(name)):
-        return os.path.expanduser(name)
-    from huggingface_hub import snapshot_download
-
-    try:
-        return snapshot_download(name, local_files_only=True)
-    except Exception:
-        pass
-    try:
-        return snapshot_download(name)
-    except Exception as exc:
-        raise ModelError(
-            f"embedding model {name} is not cached and cannot be downloaded ({type(exc).__name__})",
-            hint="connect to the internet once, or set RAGCHAT_EMBEDDING_MODEL=minilm",
         ) from exc

@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 
 from ragchat.config import Settings
-from ragchat.errors import IndexCorruptError, UsageError
+from ragchat.errors import IndexCorruptError, IndexMissingError, UsageError
 from ragchat.index import store, vectors
 from ragchat.index.collection import require_existing
 from ragchat.index.tokenize import CJK_RUN, query_tokens
@@ -83,6 +83,12 @@ class Searcher:
         self.collection = require_existing(collection)
         self.conn = store.connect(self.collection.db_path, readonly=True)
         self.meta = store.get_meta(self.conn)
+        if store.counts(self.conn)[1] == 0:
+            self.conn.close()
+            raise IndexMissingError(
+                f"collection '{collection}' is empty: no document has been indexed into it",
+                hint="add documents with: ragchat ingest FOLDER"
+                     + ("" if collection == "default" else f" --collection {collection}"))
         self._embedder = None
         self._index = None
         self._generation = None

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ragchat.ingest.markup import content_blocks
 from ragchat.ingest.readers import Section
 from ragchat.locations import format_location
 
@@ -22,6 +23,7 @@ class Chunk:
     end_line: int | None
     page: int | None
     place: str | None = None  # "slide 3", "sheet Sales, A2:D40": where pages and lines don't fit
+    heading_in_index: bool = True  # setting index_headings
 
     @property
     def location(self) -> str:
@@ -31,7 +33,8 @@ class Chunk:
     @property
     def index_text(self) -> str:
         """What the embedder and BM25 see: the heading path gives the chunk its context."""
-        return f"{self.heading}\n{self.text}" if self.heading else self.text
+        return f"{self.heading}\n{self.text}" if self.heading and self.heading_in_index \
+            else self.text
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,10 @@ def split_blocks(section: Section) -> list[Block]:
             in_fence = not in_fence
         heading = None if in_fence else _heading(section.kind, lines, i, rst_levels)
         if heading:
-            flush(i - 1)
             level, title, used = heading
+            if para and _is_overline(para[-1], lines, i):
+                para.pop()  # the line above an overlined reST title is part of the title
+            flush(i - 1)
             blocks.append(Block(title, base + i, base + i + used - 1, heading_level=level))
             i += used
             para_start = i
@@ -99,11 +104,19 @@ def _heading(kind: str, lines: list[str], i: int, rst_levels: list[str]):
     if kind == "rst" and line.strip() and i + 1 < len(lines):
         m = RST_UNDERLINE.match(lines[i + 1])
         if m and len(lines[i + 1].rstrip()) >= len(line.rstrip()) and not RST_UNDERLINE.match(line):
-            char = m.group(1)
-            if char not in rst_levels:
-                rst_levels.append(char)
-            return rst_levels.index(char) + 1, line.strip(), 2
+            # an overlined title is a style of its own: "=== / Title / ===" ranks above
+            # "Title / ===" (Sphinx pages often use the first for the page title)
+            style = m.group(1) + ("/" if _is_overline(lines[i - 1] if i else "", lines, i) else "")
+            if style not in rst_levels:
+                rst_levels.append(style)
+            return rst_levels.index(style) + 1, line.strip(), 2
     return None
+
+
+def _is_overline(above: str, lines: list[str], i: int) -> bool:
+    """`above` (the line before lines[i]) repeats lines[i + 1]'s underline: an overline."""
+    below = lines[i + 1].rstrip() if i + 1 < len(lines) else ""
+    return bool(below) and above.rstrip() == below and bool(RST_UNDERLINE.match(above))
 
 
 def chunk_sections(sections: list[Section], size: int, overlap: int) -> list[Chunk]:
@@ -118,7 +131,10 @@ def _chunk_section(section: Section, size: int, overlap: int) -> Iterator[Chunk]
     root = [(0, section.heading)] if section.heading else []
     stack: list[tuple[int, str]] = list(root)  # (level, title)
     group: list[Block] = []
-    for block in split_blocks(section):
+    blocks = split_blocks(section)
+    if section.kind in ("markdown", "rst"):
+        blocks = list(content_blocks(blocks, section.kind))
+    for block in blocks:
         if block.heading_level:
             yield from _pack(group, _path(stack), section, size, overlap)
             group = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,8 +123,6 @@ def ingest_paths(settings: Settings, roots: list[Path], collection: str | None =
 def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, report) -> None:
     timer = Timer(report)
     meta = store.get_meta(conn)
-    model = _choose_model(settings, meta, rebuild)
-    report.model = model
     known = store.files(conn)
     with timer("scan"):
         progress.stage("scanning", None)
@@ -131,9 +130,14 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
         candidates = list(walk(roots, int(settings.max_file_mb * 1024 * 1024), walk_report))
         report.skipped = walk_report.skipped
         report.files_seen = len(candidates)
+    if not candidates and not known:
+        return  # nothing to read, nothing stored: no model to choose (the CLI says why)
+    model = _choose_model(settings, meta, rebuild)
+    report.model = model
     stale = _stale_files(known, candidates, roots, rebuild)
     size = settings.chunk_size or _default_chunk_size(model)
-    reading = _Reading(size, int(size * settings.chunk_overlap), settings.ocr, rebuild)
+    reading = _Reading(size, int(size * settings.chunk_overlap), settings.ocr, rebuild,
+                       settings.index_headings)
     planned, touched = _plan(candidates, known, reading, progress, report, timer)
     report.removed = len(stale)
     current = vectors.file_for(coll.folder, int(meta.get("generation", "0")))
@@ -192,6 +196,7 @@ class _Reading:
     overlap: int
     ocr: str
     rebuild: bool
+    headings: bool = True  # the heading path goes into the embedded and BM25 text
 
 
 def _plan(candidates, known, reading: _Reading, progress, report, timer):
@@ -241,6 +246,8 @@ def _read_one(cand, old, reading: _Reading, report, timer, force: bool = False):
         with timer("chunk"):
             chunks = tuple(chunk_sections(list(document.sections), reading.size,
                                           reading.overlap))
+            if not reading.headings:
+                chunks = tuple(dataclasses.replace(c, heading_in_index=False) for c in chunks)
     except (UnreadableFileError, OSError) as exc:
         reason = exc.message if isinstance(exc, RagchatError) else (exc.strerror or str(exc))
         if isinstance(exc, RagchatError) and exc.hint:
@@ -268,9 +275,14 @@ def _embed_missing(settings, conn, model, meta, planned, progress, report, timer
     dim = int(meta["dim"]) if meta.get("dim") and meta.get("embedding_model") == model else 0
     if not missing and dim:
         return None, dim
+    from ragchat.embeddings import long_run_notice
+
+    notice = long_run_notice(model, len(missing), settings)
+    if notice:
+        print(f"ragchat: {notice}", file=sys.stderr)
     with timer("load model"):
         progress.stage("loading embedding model", None)
-        embedder = load_embedder(model, settings)
+        embedder = load_embedder(model, settings, texts=len(missing))
     progress.stage("embedding", len(missing))
     size = max(1, settings.embedding_batch_size)
     for start in range(0, len(missing), size * 8):  # commit every 8 batches

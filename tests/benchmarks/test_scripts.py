@@ -69,3 +69,57 @@ def test_fusion_sweep(qa_file, tmp_path):
     assert {"dense only", "bm25 only", "rrf dense_w=1 (equal)"} <= set(variants)
     assert variants["bm25 only"]["recall@5"] == 1.0
     assert all(0.0 <= v["recall@1"] <= v["recall@5"] <= 1.0 for v in variants.values())
+
+
+@pytest.fixture
+def tiny_docs(tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "topics").mkdir(parents=True)
+    (docs / "topics" / "caching.md").write_text(
+        "(caching)=\n\n# Caching\n\nPip keeps downloaded wheels in its cache directory, "
+        "~/.cache/pip on Linux.\n")
+    (docs / "install.rst").write_text(
+        "=======\nInstall\n=======\n\nUsage\n=====\n\nRun get-pip.py to bootstrap pip.\n")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"id": "cache", "question": "where is the cache kept?", '
+                  '"source": "topics/caching.md"}\n'
+                  '{"id": "boot", "question": "how do I bootstrap pip?", '
+                  '"source": "install.rst"}\n')
+    return docs, qa
+
+
+def test_retrieval_quality_on_a_docs_folder(tiny_docs, tmp_path):
+    docs, qa = tiny_docs
+    result = run_script("retrieval_quality.py", str(qa), "--docs", str(docs), "--name", "tiny",
+                        "--embedding-model", "minilm", "--modes", "hybrid,bm25",
+                        "--env", "RAGCHAT_INDEX_HEADINGS=0", tmp_path=tmp_path)
+    assert result["files"] == 2 and result["env"] == ["RAGCHAT_INDEX_HEADINGS=0"]
+    hybrid = result["modes"]["hybrid"]["summary"]
+    assert hybrid["judged"] == 2 and 0 <= hybrid["mrr"] <= hybrid["recall"]["5"] <= 1
+
+
+def test_search_latency_one_shot(tiny_docs, tmp_path):
+    docs, _ = tiny_docs
+    result = run_script("search_latency.py", "--one-shot", str(docs), "--repeat", "2",
+                        "--runtimes", "numpy", tmp_path=tmp_path)
+    numpy_run = result["runtimes"]["numpy"]
+    assert len(numpy_run["seconds"]["hybrid"]) == len(numpy_run["seconds"]["bm25"]) == 2
+    assert numpy_run["hybrid_over_bm25"] > 0 and numpy_run["median_s"]["ask_retrieve"] > 0
+
+
+def test_embedding_speed(tiny_docs, qa_file, tmp_path, monkeypatch):
+    docs, _ = tiny_docs
+    import embedding_speed
+
+    # the real bge-m3 architecture takes minutes on a CPU: the same code on a small config
+    monkeypatch.setattr(embedding_speed, "BGE_M3_CONFIG", {
+        **embedding_speed.BGE_M3_CONFIG, "num_hidden_layers": 1, "hidden_size": 64,
+        "num_attention_heads": 2, "intermediate_size": 128, "vocab_size": 250002})
+    embedding_speed.main(["--folder", str(docs), "--korean", str(qa_file), "--chunks", "3",
+                          "--bge-chunks", "2", "--out-dir", str(tmp_path / "out")])
+    [path] = (tmp_path / "out").glob("embedding-speed-*.json")
+    result = json.loads(path.read_text())
+    for language in ("english", "korean"):
+        entry = result["languages"][language]
+        assert entry["minilm_numpy_chunks_per_s"] > 0 and entry["bge_m3_architecture_chunks_per_s"] > 0
+    assert set(result["load_and_first_query_s"]) == {"numpy", "torch"}

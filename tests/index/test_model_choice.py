@@ -29,3 +29,37 @@ def test_explicit_choices(monkeypatch):
     assert choose_model(load_settings()) == "intfloat/multilingual-e5-small"
     monkeypatch.setenv("RAGCHAT_EMBEDDING_PROVIDER", "api")
     assert choose_model(load_settings()) == "api:intfloat/multilingual-e5-small"
+
+
+def test_the_notice_says_why_for_this_machine(monkeypatch, tmp_path, capsys):
+    import ragchat.embeddings as emb
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(emb, "has_cuda_gpu", lambda: False)
+    assert choose_model(load_settings()) == BUNDLED
+    err = capsys.readouterr().err
+    assert "without a GPU" in err and "RAGCHAT_EMBEDDING_MODEL=BAAI/bge-m3" in err
+    assert "offline" not in err
+    monkeypatch.setattr(emb, "has_cuda_gpu", lambda: True)
+    assert choose_model(load_settings()) == BUNDLED  # tests run with HF_HUB_OFFLINE=1
+    assert "downloads are off (HF_HUB_OFFLINE)" in capsys.readouterr().err
+    monkeypatch.setattr(emb, "hub_reachable", lambda: True)
+    assert choose_model(load_settings()) == PREFERRED
+    assert "downloading BAAI/bge-m3 once (2.3 GB)" in capsys.readouterr().err
+    monkeypatch.setenv("RAGCHAT_EMBEDDING_MODEL", "minilm")
+    assert choose_model(load_settings()) == BUNDLED
+    assert capsys.readouterr().err == ""  # chosen on purpose: nothing to say
+
+
+def test_a_long_cpu_embedding_run_is_announced_with_its_eta(monkeypatch):
+    import ragchat.embeddings as emb
+
+    monkeypatch.setattr(emb, "has_cuda_gpu", lambda: False)
+    monkeypatch.setattr(emb.os, "cpu_count", lambda: 2)
+    rate = emb.CPU_CHUNKS_PER_S[PREFERRED]
+    notice = emb.long_run_notice(PREFERRED, int(rate * 600), load_settings())
+    assert notice and "about 10 minutes" in notice and "RAGCHAT_EMBEDDING_MODEL=minilm" in notice
+    assert emb.long_run_notice(PREFERRED, 1, load_settings()) is None
+    assert emb.long_run_notice(BUNDLED, 1000, load_settings()) is None  # about a minute
+    monkeypatch.setattr(emb, "has_cuda_gpu", lambda: True)
+    assert emb.long_run_notice(PREFERRED, 100_000, load_settings()) is None

@@ -42,10 +42,12 @@ def _last(repl: Any) -> Any:
 
 
 def _sources(repl: Any, arg: str) -> None:
+    from ragchat.cli.layout import output_width
     from ragchat.cli.repl.render import format_sources
 
     result = _last(repl)
-    repl.say(format_sources(result, with_text=True) or "The last answer has no sources.")
+    text = format_sources(result, with_text=True, columns=output_width())
+    repl.say(text or "The last answer has no sources.")
 
 
 def _why(repl: Any, arg: str) -> None:

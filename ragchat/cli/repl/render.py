@@ -29,15 +29,18 @@ def sources_heading(result: Any) -> str:
     return SOURCE_HEADINGS.get(getattr(result, "sources_kind", "cited"), "Sources:")
 
 
-def format_sources(result: Any, with_text: bool = False, width: int = 160) -> str:
+def format_sources(result: Any, with_text: bool = False, columns: int | None = None) -> str:
+    """The sources list; with_text adds a snippet of each, wrapped between words at
+    `columns` (None: one line per snippet)."""
+    from ragchat.cli.layout import shorten, wrap
+
     if not result.sources:
         return ""
     lines = [sources_heading(result)]
     for chunk in result.sources:
         lines.append(source_line(chunk))
         if with_text:
-            text = " ".join(chunk.text.split())
-            lines.append("    " + (text[:width] + "…" if len(text) > width else text))
+            lines.append(wrap(shorten(chunk.text, 300), columns, "    "))
     return "\n".join(lines)
 
 

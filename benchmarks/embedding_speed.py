@@ -1,0 +1,172 @@
+"""Embedding speed on this CPU: the bundled all-MiniLM-L6-v2 (NumPy encoder and
+sentence-transformers) against a model of BAAI/bge-m3's exact architecture and size.
+
+    python benchmarks/embedding_speed.py --folder DOCS --korean benchmarks/data/KorQuAD_v1.0_dev.json
+
+bge-m3 cannot be downloaded everywhere (no model hub here), and its speed does not depend on
+its weights: the stand-in is XLM-RoBERTa-large built by transformers from bge-m3's published
+config (24 layers, hidden 1024, 16 heads, FFN 4096, vocabulary 250002; 568M parameters) with
+random weights, run through the same sentence-transformers-style forward pass (CLS pooling,
+512-token cap as ragchat sets it). Its inputs have the lengths of the real chunks: each chunk
+is tokenized by MiniLM's WordPiece tokenizer and the bge-m3 stand-in gets random token ids of
+the same length (XLM-R's own tokenizer gives somewhat fewer tokens for Korean, about as many
+for English: this slightly overstates bge-m3's cost on Korean). What each model buys in
+retrieval quality is not measured here for bge-m3 (see docs/performance.md).
+
+Chunks come from ragchat's own reader and chunker over --folder (English) and from the
+KorQuAD passages of --korean. Reports chunks/s per model, per language, and the load time
+of each MiniLM runtime in a fresh process. Writes benchmarks/results/embedding-speed-NAME.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import load_squad, machine, save_results, table
+
+BGE_M3_CONFIG = {  # config.json of BAAI/bge-m3 as published
+    "model_type": "xlm-roberta", "vocab_size": 250002, "hidden_size": 1024,
+    "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096,
+    "max_position_embeddings": 8194, "type_vocab_size": 1, "pad_token_id": 1,
+    "layer_norm_eps": 1e-05, "hidden_act": "gelu",
+}
+MAX_TOKENS = 512  # ragchat caps every local model at 512 tokens (ragchat/embeddings/local.py)
+
+
+def english_chunks(folder: Path, count: int, rng: random.Random) -> list[str]:
+    from ragchat.ingest.chunking import chunk_sections
+    from ragchat.ingest.readers import file_kind, read_document
+
+    chunks = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and file_kind(path) in ("markdown", "rst", "text"):
+            sections = list(read_document(path, ocr="off").sections)
+            chunks += [c.index_text for c in chunk_sections(sections, 800, 120)]
+    return rng.sample(chunks, min(count, len(chunks)))
+
+
+def korean_chunks(qa_file: Path, count: int, rng: random.Random) -> list[str]:
+    passages = [p.context for a in load_squad(qa_file) for p in a.paragraphs]
+    return [p[:1000] for p in rng.sample(passages, min(count, len(passages)))]
+
+
+def rate(fn, texts: list[str], batch: int) -> float:
+    """Chunks per second of fn over texts, after a warm-up call on one text."""
+    fn(texts[:1])
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        fn(texts[i:i + batch])
+    return len(texts) / (time.perf_counter() - start)
+
+
+def minilm_rates(texts: list[str], batch: int) -> dict[str, float]:
+    from ragchat.embeddings import bundled_minilm_path
+    from ragchat.embeddings.encoder import NumpyEncoder
+
+    numpy_encoder = NumpyEncoder(bundled_minilm_path())
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(bundled_minilm_path(), device="cpu")
+    model.max_seq_length = 256
+    return {
+        "numpy": rate(lambda t: numpy_encoder.encode(t, batch_size=batch), texts, batch),
+        "torch": rate(lambda t: model.encode(t, batch_size=batch, normalize_embeddings=True),
+                      texts, batch),
+    }
+
+
+def bge_m3_rate(texts: list[str], batch: int) -> float:
+    """Chunks/s of a random-weight model of bge-m3's architecture on inputs of these lengths."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    from ragchat.embeddings import bundled_minilm_path
+    from ragchat.embeddings.encoder import NumpyEncoder
+
+    tokenizer = NumpyEncoder(bundled_minilm_path()).tokenizer
+    tokenizer.enable_truncation(MAX_TOKENS)
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    config = AutoConfig.for_model(**BGE_M3_CONFIG)
+    torch.manual_seed(0)
+    model = AutoModel.from_config(config).eval()
+    generator = torch.Generator().manual_seed(0)
+
+    def encode(chunk_lengths: list[int]) -> None:
+        longest = max(chunk_lengths)
+        ids = torch.full((len(chunk_lengths), longest), 1, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, n in enumerate(chunk_lengths):
+            ids[row, :n] = torch.randint(5, 250000, (n,), generator=generator)
+            mask[row, :n] = 1
+        with torch.inference_mode():
+            out = model(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
+            torch.nn.functional.normalize(out, dim=-1)
+
+    ordered = sorted(lengths, reverse=True)  # as sentence-transformers batches by length
+    return rate(encode, ordered, batch), sum(lengths) / len(lengths)
+
+
+def load_seconds(runtime: str) -> float:
+    """A fresh process: imports and model load of one MiniLM runtime, then one query."""
+    code = ("import time; t = time.perf_counter()\n"
+            "from ragchat.config import load_settings\n"
+            "from ragchat.embeddings import BUNDLED, load_embedder\n"
+            "load_embedder(BUNDLED, load_settings()).embed(['a query'])\n"
+            "print(time.perf_counter() - t)")
+    env = {"RAGCHAT_EMBEDDING_RUNTIME": runtime, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, **env}, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folder", type=Path, required=True, help="English documents to chunk")
+    ap.add_argument("--korean", type=Path, help="KorQuAD-format file for Korean passages")
+    ap.add_argument("--chunks", type=int, default=64, help="chunks per language")
+    ap.add_argument("--bge-chunks", type=int, default=24,
+                    help="of those, how many the (slow) bge-m3 stand-in embeds")
+    ap.add_argument("--batch", type=int, default=32, help="embedding batch (ragchat's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--name", default="default", help="label for the results file")
+    ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    rng = random.Random(args.seed)
+    sets = {"english": english_chunks(args.folder, args.chunks, rng)}
+    if args.korean:
+        sets["korean"] = korean_chunks(args.korean, args.chunks, rng)
+    loads = {runtime: load_seconds(runtime) for runtime in ("numpy", "torch")}
+    languages, rows = {}, []
+    for language, texts in sets.items():
+        minilm = minilm_rates(texts, args.batch)
+        bge, tokens = bge_m3_rate(texts[:args.bge_chunks], args.batch)
+        languages[language] = {"chunks": len(texts), "mean_tokens": tokens,
+                               "minilm_numpy_chunks_per_s": minilm["numpy"],
+                               "minilm_torch_chunks_per_s": minilm["torch"],
+                               "bge_m3_architecture_chunks_per_s": bge,
+                               "minilm_torch_over_bge_m3": minilm["torch"] / bge}
+        rows.append([language, len(texts), round(tokens), minilm["numpy"], minilm["torch"], bge,
+                     minilm["torch"] / bge])
+    print(table(rows, ["chunks", "n", "tokens", "MiniLM numpy/s", "MiniLM torch/s",
+                       "bge-m3 arch/s", "MiniLM/bge-m3"]))
+    print(f"load + first query in a fresh process: numpy {loads['numpy']:.2f} s, "
+          f"torch {loads['torch']:.2f} s")
+    report = {"batch": args.batch, "bge_m3_chunks": args.bge_chunks, "max_tokens": MAX_TOKENS,
+              "load_and_first_query_s": loads, "languages": languages,
+              "bge_m3_config": BGE_M3_CONFIG, "machine": machine()}
+    path = save_results(f"embedding-speed-{args.name}", report, args.out_dir)
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
