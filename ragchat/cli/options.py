@@ -65,7 +65,8 @@ def say_backend_choice(pipeline: Any, settings: Any) -> None:
         return
     fell_back = getattr(choice, "fallback_from", None)
     cpu_by_auto = getattr(choice, "source", "") == "auto" and getattr(choice, "name", "") == "llamacpp"
-    if fell_back or cpu_by_auto:
+    demo = getattr(pipeline, "demo", False)
+    if fell_back or (cpu_by_auto and not demo):  # the demo notice says it for the demo model
         click.echo(f"ragchat: {choice.reason}", err=True)
-    if getattr(pipeline, "demo", False):
+    if demo:
         click.echo(f"ragchat: {demo_notice(settings)}", err=True)

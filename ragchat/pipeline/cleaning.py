@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 # A line that starts like this is the prompt's structure, not an answer.
 SCAFFOLD_LINE = re.compile(
@@ -22,10 +21,12 @@ SCAFFOLD_LINE = re.compile(
       | (?:Question|Latest\ message|Standalone\ question)\s*:
       | Passages\ shown\ earlier
       | (?:REWRITE|GRADE|ANSWER|GENERAL|CHAT|SUMMARY)\s*\(
-      | (?:\[\d+\]\s+)?[^\s,\[\]]+\.\w{1,5}\s*,\s*(?:lines?|page)\s+\d
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
+# A copied passage header: "[1] notes.md, lines 3-9 (Heading)", with or without its number.
+HEADER_LINE = re.compile(r"\s*(?:\[\d+\]\s+)?[^\s,\[\]]+\.\w{1,5}\s*,\s*(?:lines?|page)\s+\d",
+                         re.IGNORECASE)
 # Anywhere in a line: the model started writing a prompt of its own.
 SCAFFOLD_INLINE = re.compile(r"</?passages?\s*>|\bTASK\s*:|<\|im_(?:start|end)\|>")
 LEAD_IN = re.compile(
@@ -69,17 +70,25 @@ def _norm(sentence: str) -> str:
 
 class AnswerCleaner:
     """Feed streamed text; get back what is fit to show. `stopped` says why it ended early
-    (None while the answer is fine); the caller then stops the generation."""
+    (None while the answer is fine); the caller then stops the generation.
+
+    A copied passage header ("[1] notes.md, lines 3-9 (...)") is dropped and the answer goes
+    on; the prompt's own structure (task lines, passage tags, "Question:") ends it. What was
+    shown maps back to the raw text (`kept_raw`), for the conversation history.
+    """
 
     def __init__(self, echo_of: str = "", max_paragraphs: int = 0) -> None:
         self.echo = word_ngrams(echo_of)  # the prompt's instructions: copying them is an echo
         self.max_paragraphs = max_paragraphs  # 0: as many as the model writes
         self.pending = ""  # the start of a line, held until decided
         self.mid_line = False  # the current line was decided: stream it as it comes
+        self.skip_line = False  # ... or drop it, to its end (a copied header)
         self.started = False
         self.stopped: str | None = None
         self.shown = ""
-        self.dropped = 0  # raw characters dropped before the answer began (a lead-in)
+        self.raw_pos = 0  # raw characters decided (shown or dropped)
+        self.raw_cut: int | None = None  # where in the raw text the answer was stopped
+        self._segments: list[tuple[int, int]] = []  # (index in shown, index in raw)
         self._sentences: set[str] = set()
         self._checked = 0  # how much of `shown` went through the repetition check
 
@@ -89,84 +98,109 @@ class AnswerCleaner:
         out, buffer = [], self.pending + piece
         self.pending = ""
         while buffer and not self.stopped:
-            if self.mid_line:
-                cut = buffer.find("\n")
-                part, buffer = (buffer, "") if cut == -1 else (buffer[:cut + 1], buffer[cut + 1:])
-                self.mid_line = cut == -1
-                out.append(self._inline(part))
-                continue
             cut = buffer.find("\n")
-            if cut == -1 and len(buffer.strip()) < HOLD and undecided(buffer):
+            if not self.mid_line and cut == -1 and len(buffer.strip()) < HOLD \
+                    and undecided(buffer):
                 self.pending = buffer  # may still become scaffolding
                 break
-            line, buffer = (buffer, "") if cut == -1 else (buffer[:cut + 1], buffer[cut + 1:])
+            part, buffer = (buffer, "") if cut == -1 else (buffer[:cut + 1], buffer[cut + 1:])
+            whole_line = not self.mid_line
             self.mid_line = cut == -1
-            out.append(self._line(line))
-        return self._checked_text("".join(out))
+            out.append(self._decide(part, whole_line))
+        return "".join(out)
 
     def flush(self) -> str:
         """The held rest, once the stream has ended."""
         rest, self.pending = self.pending, ""
         if self.stopped or not rest:
             return ""
-        return self._checked_text(self._inline(rest) if self.mid_line else self._line(rest))
+        return self._decide(rest, not self.mid_line)
 
     def kept_raw(self, raw: str) -> str:
         """The part of the raw generated text behind what was shown: all of it, or the
         prefix before the point where the cleaner stopped the answer."""
-        return raw[: self.dropped + len(self.shown)] if self.stopped else raw
+        return raw if self.raw_cut is None else raw[: self.raw_cut]
 
-    def _line(self, line: str) -> str:
-        if not self.started:
-            lead = LEAD_IN.match(line)
-            if lead:
-                self.dropped += lead.end()
-                line = line[lead.end():]
-            if not line.strip():
-                self.dropped += len(line)
-                return ""  # a lead-in alone on its line
-        if SCAFFOLD_LINE.match(line):
-            self.stopped = STOPPED_SCAFFOLD
+    def _decide(self, part: str, whole_line: bool) -> str:
+        """Show, drop or stop at one line (or the rest of a line already decided)."""
+        start = self.raw_pos
+        self.raw_pos += len(part)
+        offset = 0
+        if not whole_line and self.skip_line:
+            self.skip_line = not part.endswith("\n")
             return ""
-        return self._inline(line)
-
-    def _inline(self, text: str) -> str:
+        if whole_line:
+            if not self.started:
+                lead = LEAD_IN.match(part)
+                offset = lead.end() if lead else 0
+                if not part[offset:].strip():
+                    return ""  # a lead-in alone on its line
+            if SCAFFOLD_LINE.match(part[offset:]):
+                return self._stop(STOPPED_SCAFFOLD, raw=start + offset)
+            if HEADER_LINE.match(part[offset:]):
+                self.skip_line = not part.endswith("\n")
+                return ""  # a copied passage header: dropped, the answer goes on
+        text = part[offset:]
         match = SCAFFOLD_INLINE.search(text)
         if match:
-            self.stopped = STOPPED_SCAFFOLD
             text = text[: match.start()]
+            self._stop(STOPPED_SCAFFOLD, raw=start + offset + match.start())
+        if not text.strip() and not self.started:
+            return ""  # no blank lines before the answer
         if text.strip():
             self.started = True
-        elif not self.started:
-            self.dropped += len(text)
-            return ""  # no blank lines before the answer
-        return text
+        return self._checked_text(text, start + offset)
 
-    def _checked_text(self, text: str) -> str:
+    def _stop(self, reason: str, *, raw: int | None = None, shown: int | None = None) -> str:
+        """Stop at a raw position, or at a position in `shown` (mapped back to the raw)."""
+        self.stopped = reason
+        if shown is not None:
+            self.shown = self.shown[:shown]
+            raw = self._raw_index(shown)
+        self.raw_cut = raw
+        return ""
+
+    def _raw_index(self, shown: int) -> int:
+        for shown_at, raw_at in reversed(self._segments):
+            if shown_at <= shown:
+                return raw_at + (shown - shown_at)
+        return 0
+
+    def _checked_text(self, text: str, raw_start: int) -> str:
         """Append to what was shown; stop at the first sentence (or code line) seen before,
-        at a loop, or where the instructions are copied."""
+        at a loop, after the paragraphs asked for, or where the instructions are copied."""
+        if not text:
+            return ""
         start = len(self.shown)
+        self._segments.append((start, raw_start))
         self.shown += text
+        cut = self._first_cut(start)
+        if cut is None:
+            return text
+        reason, at = cut
+        stopped_already = self.raw_cut  # an inline stop in this same text came first
+        self._stop(reason, shown=at)
+        if stopped_already is not None and stopped_already < self.raw_cut:
+            self.raw_cut = stopped_already
+        return text[: max(at - start, 0)]
+
+    def _first_cut(self, start: int) -> tuple[str, int] | None:
         for begin, end in self._new_units():
             unit = _norm(self.shown[begin:end])
             if len(unit) >= MIN_REPEAT:
                 if unit in self._sentences:
-                    return self._stop_repeat(text, start, begin)
+                    return STOPPED_REPEAT, max(begin, start)
                 self._sentences.add(unit)
         loop = LOOP.search(self.shown, max(len(self.shown) - 600, 0))
         if loop:
-            return self._stop_repeat(text, start, loop.start() + len(loop.group(1)))
+            return STOPPED_REPEAT, max(loop.start() + len(loop.group(1)), start)
         end = self._paragraphs_end(start)
         if end is not None:
-            self.stopped = STOPPED_ENOUGH
-            self.shown = self.shown[:end]
-            return text[: max(end - start, 0)]
+            return STOPPED_ENOUGH, end
         echo = self._echo_start(start)
         if echo is not None:
-            self.stopped = STOPPED_SCAFFOLD
-            self.shown = self.shown[: max(echo, start)]
-            return text[: max(echo - start, 0)]
-        return text
+            return STOPPED_SCAFFOLD, max(echo, start)
+        return None
 
     def _new_units(self) -> Iterator[tuple[int, int]]:
         """(start, end) of each sentence completed since the last check; inside a code
@@ -206,11 +240,6 @@ class AnswerCleaner:
                 return words[i][0]
         return None
 
-    def _stop_repeat(self, text: str, start: int, cut: int) -> str:
-        """Keep what was shown before `cut` (an index into `shown`); `text` began at `start`."""
-        self.stopped = STOPPED_REPEAT
-        self.shown = self.shown[: max(cut, start)]
-        return text[: max(cut - start, 0)]
 
 
 def undecided(start: str) -> bool:
@@ -229,12 +258,6 @@ def usable(text: str) -> bool:
     """Is there an answer here at all: a word or a number, not just citations or punctuation?"""
     bare = re.sub(r"\[[\d,;\s]*\]?", "", text)  # citations, also unfinished ones
     return bool(re.search(r"[^\W\d_]{2,}|\d", bare))
-
-
-@dataclass(frozen=True)
-class Quote:
-    n: int
-    text: str
 
 
 _STOP = frozenset("""a an and are as at be by can do does for from how i if in is it of on or

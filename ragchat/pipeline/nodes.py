@@ -41,7 +41,7 @@ from ragchat.pipeline.parsing import (
     parse_grades,
     parse_rewrite,
 )
-from ragchat.pipeline.relevance import kept_by_scores
+from ragchat.pipeline.relevance import kept_by_scores, overlap
 from ragchat.pipeline.result import hit_to_dict
 
 NOT_COVERED = "I found nothing about this in your documents."
@@ -181,7 +181,9 @@ class TurnNodes:
             update.update(grades_parsed=parsed, grader_output=text, llm_calls=[call],
                           grading="llm" if parsed else "scores (the grader's reply was unreadable)")
         if not update["grades_parsed"] or not self.p.llm_grade:
-            kept = kept_by_scores(question, hits, self.deps.embedding_model())
+            # the search may have carried the previous question too: either may match
+            asked = list(dict.fromkeys([question, state["question"]]))
+            kept = kept_by_scores(asked, hits, self.deps.embedding_model())
         update["hits"] = [{**hit, "kept": hit["n"] in kept} for hit in hits]
         return update
 
@@ -210,11 +212,15 @@ class TurnNodes:
         """No usable answer from passages the model was told to use: quote the best one."""
         if not plan.told or usable(text):
             return text
-        best = next(hit for hit in plan.offered if hit["n"] == plan.told[0])
-        quote = quote_fallback(state.get("standalone_question") or state["question"], best)
+        told = [hit for hit in plan.offered if hit["n"] in plan.told]
+        # the passage that matches the latest question best (a follow-up's search also
+        # carried the previous question); ties go to the better ranked
+        best = max(told, key=lambda hit: overlap(state["question"], hit["text"]))
+        quote = quote_fallback(f"{state['question']} {state.get('standalone_question', '')}",
+                               best)
         sep = "\n\n" if text.strip() else ""
         write({"token": sep + quote})
-        return (text + sep + quote) if text.strip() else quote
+        return quote  # what was streamed before it was nothing usable
 
     def _stream_answer(self, messages: list[prompts.Message], plan: AnswerPlan,
                        ctx: TurnContext, write: Write) -> tuple[str, str, dict[str, Any]]:

@@ -63,14 +63,17 @@ def min_overlap(question: str) -> float:
     return MIN_OVERLAP_CJK if letters and cjk / len(letters) > 0.5 else MIN_OVERLAP
 
 
-def relevant(question: str, hit: dict[str, Any], model: str = "") -> bool:
+def relevant(questions: str | Sequence[str], hit: dict[str, Any], model: str = "") -> bool:
+    """Does the passage hold enough of any of the questions' words, or is it close in
+    meaning to what was searched?"""
+    asked = [questions] if isinstance(questions, str) else list(questions)
     text = f"{hit.get('heading') or ''}\n{hit.get('text') or ''}"
     similarity = hit.get("dense_similarity")
-    return overlap(question, text) >= min_overlap(question) or (
+    return any(overlap(q, text) >= min_overlap(q) for q in asked) or (
         similarity is not None and similarity >= similarity_floor(model))
 
 
-def kept_by_scores(question: str, hits: Sequence[dict[str, Any]], model: str = "",
-                   limit: int = MAX_KEPT) -> list[int]:
+def kept_by_scores(questions: str | Sequence[str], hits: Sequence[dict[str, Any]],
+                   model: str = "", limit: int = MAX_KEPT) -> list[int]:
     """The numbers of the relevant hits, best ranked first, at most `limit`."""
-    return [hit["n"] for hit in hits if relevant(question, hit, model)][:limit]
+    return [hit["n"] for hit in hits if relevant(questions, hit, model)][:limit]

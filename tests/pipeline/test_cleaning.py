@@ -27,15 +27,31 @@ def clean(*pieces: str) -> tuple[str, str | None, AnswerCleaner]:
     (("Timeouts default to 5 s [1].", "\nTASK: ANSWER (use passages 1, 2; cite them like [3])"),
      "Timeouts default to 5 s [1].\n"),
     (("Question: How do I set a timeout?\nAnswer: with timeout=10",), ""),
-    (("[1] help.md, lines 36-42 (Help)\n", "More text"), ""),
     (("Use it like this <passages> and", " more"), "Use it like this "),
     (("Latest message: and then?",), ""),
-    (("ssl", ".md, lines 14-20 (Server side certificates)\nWhen you"), ""),
     (("The cause.\n<passage> The most",), "The cause.\n"),
 ])
 def test_scaffolding_ends_the_answer(pieces, shown):
     text, stopped, _ = clean(*pieces)
     assert text == shown and stopped == STOPPED_SCAFFOLD
+
+
+@pytest.mark.parametrize("pieces", [
+    ("[1] help.md, lines 36-42 (Help)\n", "Run `ragchat help`."),
+    ("ssl", ".md, lines 14-20 (Server side certificates)\n", "Run `ragchat help`."),
+])
+def test_a_copied_passage_header_is_dropped_and_the_answer_goes_on(pieces):
+    text, stopped, cleaner = clean(*pieces)
+    assert (text, stopped) == ("Run `ragchat help`.", None)
+    assert cleaner.kept_raw("".join(pieces)) == "".join(pieces)  # nothing was cut
+
+
+def test_the_raw_text_kept_ends_where_the_answer_was_stopped():
+    pieces = ("Answer: It is 7 [1].\n", "[2] a.md, line 3 (A)\n", "And 14 [2].\n", "Question: x")
+    text, stopped, cleaner = clean(*pieces)
+    assert (text, stopped) == ("It is 7 [1].\nAnd 14 [2].\n", STOPPED_SCAFFOLD)
+    raw = "".join(pieces)
+    assert cleaner.kept_raw(raw) == raw[: raw.index("Question:")]
 
 
 def test_a_lead_in_is_dropped_and_the_answer_kept():
@@ -151,7 +167,7 @@ def test_an_answer_can_be_kept_to_its_first_paragraphs():
     assert cleaner.kept_raw("Backups run at 02:00 [1].\n\nThen") == "Backups run at 02:00 [1]."
     code = AnswerCleaner(max_paragraphs=1)  # a code block after the text ends it too
     shown = code.feed("Like this:\n```python\ndef drift():\n") + code.flush()
-    assert (shown, code.stopped) == ("Like this:", STOPPED_ENOUGH)
+    assert (shown.strip(), code.stopped) == ("Like this:", STOPPED_ENOUGH)
     two = AnswerCleaner(max_paragraphs=2)  # a blank line inside code is not a paragraph end
     shown = two.feed("Like this:\n```\na = 1\n\nb = 2\n```\n") + two.flush()
     assert shown.endswith("b = 2\n```\n") and two.stopped is None

@@ -182,8 +182,7 @@ def test_an_answer_without_citations_lists_what_it_was_given(llm, searcher):
 
 @pytest.mark.parametrize("echo", [
     "TASK: ANSWER (use passages 1, 3; cite them like [1])",  # a stop string of the engine
-    "[3] doc3.md, lines 31-39 (Part 3)",  # an invented passage header: the cleaner stops it
-    "Passages shown earlier that match again: [2]",
+    "Passages shown earlier that match again: [2]",  # the cleaner stops it
 ])
 def test_echoed_scaffolding_is_cut_and_the_generation_stopped(llm, searcher, echo):
     llm.replies["ANSWER"] = (f"Part one gives 7 [1].\n{echo} and then a lot more words that "
@@ -192,6 +191,12 @@ def test_echoed_scaffolding_is_cut_and_the_generation_stopped(llm, searcher, ech
     assert result.answer == "Part one gives 7 [1]."
     answer_call = next(c for c in result.llm_calls if c.node == "llm_answer")
     assert answer_call.new_tokens < 14  # stopped, not generated to the end
+
+
+def test_a_copied_passage_header_is_dropped(llm, searcher):
+    llm.replies["ANSWER"] = "[1] doc1.md, lines 11-19 (Part 1)\nPassage 1 says the answer is 7."
+    result = make_pipeline(llm, searcher).ask("question")
+    assert result.answer == "Passage 1 says the answer is 7."
 
 
 def test_an_answer_that_repeats_itself_is_stopped_and_says_so(llm, searcher):
@@ -218,12 +223,14 @@ def test_no_usable_answer_quotes_the_best_passage(llm, searcher):
 
 
 def test_the_history_keeps_what_the_model_generated_up_to_where_it_was_stopped(llm, searcher):
-    llm.replies["ANSWER"] = "Answer: It is 7 [1] and [9].\n[3] doc3.md, lines 31-39 and so on"
+    llm.replies["ANSWER"] = ("Answer: It is 7 [1] and [9].\n[3] doc3.md, lines 31-39\n"
+                             "Passages shown earlier that match again: [2] and so on")
     pipeline = make_pipeline(llm, searcher)
     result = pipeline.ask("question")
-    assert result.answer == "It is 7 [1] and ."
+    assert result.answer == "It is 7 [1] and ."  # the copied header dropped, the echo cut
     _, turns = pipeline.history()
-    assert turns[0]["raw"] == "Answer: It is 7 [1] and [9].\n"  # as generated, cut at the echo
+    # as generated, up to where the echo began
+    assert turns[0]["raw"] == "Answer: It is 7 [1] and [9].\n[3] doc3.md, lines 31-39\n"
     assert prompts.conversation("", turns)[-1] == ("assistant", turns[0]["raw"])
 
 
@@ -450,3 +457,12 @@ def test_an_unknown_mode_is_a_clear_config_error(monkeypatch):
         params_from_settings(load_settings())
     assert "follow_up_rewrite must be auto, llm or previous" in info.value.message
     assert "RAGCHAT_FOLLOW_UP_REWRITE" in info.value.hint
+
+
+def test_the_quote_of_a_follow_up_comes_from_the_passage_it_asks_about(llm, searcher):
+    llm.replies["ANSWER"] = "[2, 3"  # nothing usable
+    pipeline = make_pipeline(llm, topical(searcher), llm_grade=False, llm_rewrite=False)
+    pipeline.ask("What do requests do after five seconds?")
+    result = pipeline.ask("and what is in bread?")
+    assert result.standalone_question.endswith("and what is in bread?")
+    assert "Bread needs flour" in result.answer and result.cited == (3,)

@@ -206,7 +206,8 @@ class Repl:
 
 def banner(pipeline: Any, settings: Any = None) -> str:
     choice = getattr(pipeline, "choice", None)
-    reason = getattr(choice, "reason", "")
+    reason = "the bundled demo model" if getattr(pipeline, "demo", False) else \
+        getattr(choice, "reason", "")
     backend = pipeline.backend + (f" ({reason})" if reason else "")
     collection = getattr(pipeline.retriever, "collection", "?")
     text = (f"ragchat · session {pipeline.session} · collection {collection} · {backend}\n"
