@@ -12,6 +12,7 @@ same way (`--ragchat-path`), side by side.
   python benchmarks/answer_quality.py --qa benchmarks/qa/httpx-docs.jsonl \\
       --docs ~/src/httpx/docs --label httpx --out benchmarks/results/answers-httpx.json \\
       [--set relevance_check=llm ...] [--ragchat-path OLD_CHECKOUT]
+  python benchmarks/answer_quality.py --table benchmarks/results/answers-*.json
 
 Settings are passed as RAGCHAT_<KEY> variables; results are written as JSON (summary and
 every reply).
@@ -116,7 +117,38 @@ def commit_of(checkout: Path) -> str | None:
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
+COLUMNS = (("clean", "clean"), ("contains_answer", "contains the answer"),
+           ("citation_hit", "a citation holds it"), ("sources_hit", "a source shown holds it"),
+           ("follow_up_search_hit", "follow-ups: search found it"),
+           ("said_not_covered", "off-topic: said so"), ("latency_median_s", "median s"))
+
+
+def markdown_table(paths: list[Path]) -> str:
+    """The results files as the markdown table docs/explanation/pipeline-and-cache.md shows
+    (a test checks that the doc holds exactly this)."""
+    head = "| run | commit | " + " | ".join(title for _, title in COLUMNS) + " |"
+    rows = [head, "|" + " --- |" * (len(COLUMNS) + 2)]
+    for path in paths:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        summary = data["summary"]
+        cells = [_cell(summary.get(key), key) for key, _ in COLUMNS]
+        rows.append(f"| {data['label']} | {data.get('ragchat_commit') or '-'} | "
+                    + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _cell(value: Any, key: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if key.endswith("_s") else f"{value:.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--table"]:
+        print(markdown_table([Path(p) for p in argv[1:]]), end="")
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])

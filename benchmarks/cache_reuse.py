@@ -14,7 +14,8 @@ For every turn and LLM call it prints prompt tokens, tokens served from the cach
 time to first token in both runs; the difference is what reuse saves. (The cold run
 defeats reuse for backends that cache the previous prompt: llama.cpp, its server, ExLlamaV2
 unpaged. ExLlamaV2 in paged mode keeps earlier pages too, so there it measures less.)
-Writes benchmarks/results/cache-reuse-<backend>.json.
+Writes benchmarks/results/cache-reuse-<backend>.json (--name another name);
+`--table FILE...` prints results files as the markdown table the docs show.
 """
 
 from __future__ import annotations
@@ -105,7 +106,32 @@ def _share(turns: list[dict]) -> float:
     return cached / prompt if prompt else 0.0
 
 
+def markdown_table(paths: list[Path]) -> str:
+    """Per turn of each results file: its LLM calls (cached / prompt tokens), the share of
+    the turn's prompt tokens served from the cache, and the tokens prefilled (warm run)."""
+    import json
+
+    rows = ["| run | turn | calls (cached / prompt tokens) | cached share | prefilled tokens |",
+            "| --- | --- | --- | --- | --- |"]
+    for path in paths:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        name = Path(path).stem.removeprefix("cache-reuse-")
+        for turn in data["warm"]:
+            calls = ", ".join(f"{c['node']} {c['cached_tokens']} / {c['prompt_tokens']}"
+                              for c in turn["calls"])
+            prompt = sum(c["prompt_tokens"] for c in turn["calls"])
+            cached = sum(c["cached_tokens"] for c in turn["calls"])
+            rows.append(f"| {name} | {turn['turn']} | {calls} | "
+                        f"{cached / prompt if prompt else 0:.2f} | {prompt - cached} |")
+    return "\n".join(rows) + "\n"
+
+
 def main() -> None:
+    import sys
+
+    if sys.argv[1:2] == ["--table"]:
+        print(markdown_table([Path(p) for p in sys.argv[2:]]), end="")
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="llamacpp", help="exllamav2, llamacpp or api")
     parser.add_argument("--api-base", default=None, help="OpenAI-compatible server (api)")
