@@ -40,7 +40,10 @@ class LLMCall:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LLMCall:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if "cached_tokens" in values and values["cached_tokens"] is None:  # --json's null
+            values.update(cached_tokens=0, cache_known=False)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
