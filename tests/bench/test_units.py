@@ -171,3 +171,18 @@ def test_a_turn_whose_server_does_not_report_its_cache_says_unknown_not_0():
     assert ("turn 1", "cached") not in names and ("turn 1", "prefilled tokens") not in names
     assert names[("turn 1", "prompt tokens")].note == UNKNOWN_CACHE
     assert names[("follow-up", "cached")].median == pytest.approx(500 / 7)
+
+
+def test_a_turn_with_some_calls_unreported_says_what_its_ratio_covers():
+    from dataclasses import replace
+
+    from ragchat.cli.repl.render import format_timings
+
+    turn = _turn(True)
+    turn = replace(turn, llm_calls=(turn.llm_calls[0], replace(turn.llm_calls[1],
+                                                               cached_tokens=0,
+                                                               cache_known=False)))
+    lines = format_timings(turn).splitlines()
+    assert lines[1].split()[3] == "200" and lines[2].split()[3] == "unknown"
+    assert lines[-1].startswith("cache: 67% of prompt tokens served from the KV cache "
+                                "(of the calls that report it)")

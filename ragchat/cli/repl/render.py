@@ -66,8 +66,11 @@ def format_timings(result: Any) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
                        for i, cell in enumerate(row)) for row in [header, *rows]]
-    cache = (f"{result.cache_ratio():.0%} of prompt tokens served from the KV cache"
-             if result.cache_known() else "unknown (the server or engine does not report it)")
+    cache = f"{result.cache_ratio():.0%} of prompt tokens served from the KV cache"
+    if not result.cache_known():
+        cache = "unknown (the server or engine does not report it)"
+    elif not all(c.cache_known for c in result.llm_calls):
+        cache += " (of the calls that report it)"
     lines.append(f"cache: {cache}; backend: {result.backend or 'unknown'}")
     return "\n".join(line.rstrip() for line in lines)
 
