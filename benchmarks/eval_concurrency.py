@@ -155,6 +155,8 @@ def main() -> None:
                "qa": args.qa.name, "questions": runs[0]["answers"],
                "max_new_tokens": args.max_new_tokens, "repeat": args.repeat,
                "summary": rows, "runs": runs}
+    # the results name the server program, not where it lives on this machine
+    sys.argv = [Path(a).name if a == args.llama_server else a for a in sys.argv]
     path = save_results(f"eval-concurrency-{args.label}", payload, args.out_dir)
     print(table([[r["concurrency"], r["mode"], r["answers_per_min"], r["tokens_per_s"],
                   r["wall_s"], r["latency_median_s"]] for r in rows],

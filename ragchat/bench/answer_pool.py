@@ -33,7 +33,8 @@ class Throughput:
     answers: int
     new_tokens: int
     prompt_tokens: int
-    cached_tokens: int | None  # None: the backend does not report its cache
+    cached_tokens: int | None  # of the calls that report it; None: no call does
+    cache_reported: int = 0  # prompt tokens of the calls that report their cache
     note: str = ""
 
     @property
@@ -50,7 +51,7 @@ class Throughput:
                 "answers_per_min": round(self.answers_per_min, 3),
                 "tokens_per_s": round(self.tokens_per_s, 3), "new_tokens": self.new_tokens,
                 "prompt_tokens": self.prompt_tokens, "cached_tokens": self.cached_tokens,
-                "note": self.note or None}
+                "cache_reported_prompt_tokens": self.cache_reported, "note": self.note or None}
 
 
 def plan_concurrency(backend: Any, asked: int, questions: int) -> tuple[str, int, str]:
@@ -66,11 +67,12 @@ def plan_concurrency(backend: Any, asked: int, questions: int) -> tuple[str, int
 
 def measure(answers: list[Any], wall_s: float, asked: int, mode: str, at_once: int,
             note: str = "") -> Throughput:
-    cached = [a.cached_tokens for a in answers]
+    cached = [a.cached_tokens for a in answers if a.cached_tokens is not None]
     return Throughput(asked=asked, mode=mode, at_once=at_once, wall_s=wall_s,
                       answers=len(answers), new_tokens=sum(a.new_tokens for a in answers),
                       prompt_tokens=sum(a.prompt_tokens for a in answers),
-                      cached_tokens=None if None in cached else sum(cached), note=note)
+                      cached_tokens=sum(cached) if cached else None,
+                      cache_reported=sum(a.cache_reported for a in answers), note=note)
 
 
 class SharedSearcher:

@@ -51,7 +51,8 @@ class Answer:
     # what the item's turns (its context questions too) cost: for throughput, not per question
     new_tokens: int = 0
     prompt_tokens: int = 0
-    cached_tokens: int | None = 0  # None: the backend does not report its cache
+    cached_tokens: int | None = 0  # of the calls that report it; None: none does
+    cache_reported: int = 0  # prompt tokens of the calls that report their cache
 
 
 @dataclass(frozen=True)
@@ -175,11 +176,14 @@ def answer_item(ask: Any, pipeline: Any, item: QAItem) -> Answer:
 
 
 def with_usage(answer: Answer, turns: list[Any]) -> Answer:
+    """What the item's turns cost. A call cut short by the client (a runaway stopped) or
+    served by an engine that does not say, has no cache figure: it is left out of it."""
     calls = [c for turn in turns for c in turn.llm_calls]
-    known = all(getattr(c, "cache_known", True) for c in calls)
+    known = [c for c in calls if getattr(c, "cache_known", True)]
     return replace(answer, new_tokens=sum(c.new_tokens for c in calls),
                    prompt_tokens=sum(c.prompt_tokens for c in calls),
-                   cached_tokens=sum(c.cached_tokens for c in calls) if known else None)
+                   cached_tokens=sum(c.cached_tokens for c in known) if known else None,
+                   cache_reported=sum(c.prompt_tokens for c in known))
 
 
 def run_answers(pipeline: Any, items: list[QAItem], progress: Progress) -> list[Answer]:

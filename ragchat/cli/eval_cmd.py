@@ -114,12 +114,20 @@ def throughput_rows(speed: dict[str, Any] | None) -> list[tuple[str, str]]:
     at_once = f"{speed['at_once']} ({how})"
     if speed["at_once"] != speed["concurrency"]:
         at_once += f", {speed['concurrency']} asked"
-    cached = speed["cached_tokens"]
     return [("questions at once", at_once),
             ("answers / min", f"{speed['answers_per_min']:.1f}"),
             ("new tokens / s (all turns)", f"{speed['tokens_per_s']:.1f}"),
-            ("prompt tokens, cached", f"{speed['prompt_tokens']}, "
-                                      f"{'unknown' if cached is None else cached}")]
+            ("prompt tokens, cached", f"{speed['prompt_tokens']}, {cached_cell(speed)}")]
+
+
+def cached_cell(speed: dict[str, Any]) -> str:
+    """Cached prompt tokens; where only some calls reported them, of how many."""
+    cached, reported = speed["cached_tokens"], speed.get("cache_reported_prompt_tokens")
+    if cached is None:
+        return "unknown"
+    if reported is not None and reported < speed["prompt_tokens"]:
+        return f"{cached} of the {reported} reported"
+    return str(cached)
 
 
 def print_summary(summary: dict[str, Any], results: list[Any]) -> None:

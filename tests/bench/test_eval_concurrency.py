@@ -162,3 +162,7 @@ def test_the_table_says_how_many_ran_at_once_and_how_fast():
     assert rows["questions at once"] == "4 (parallel requests), 8 asked"
     assert rows["answers / min"] == "12.3" and rows["new tokens / s (all turns)"] == "5.7"
     assert rows["prompt tokens, cached"] == "900, unknown"
+    speed.update(cached_tokens=500, cache_reported_prompt_tokens=700)  # a call was cut short
+    assert dict(summary_rows(summary))["prompt tokens, cached"] == "900, 500 of the 700 reported"
+    speed.update(cache_reported_prompt_tokens=900)
+    assert dict(summary_rows(summary))["prompt tokens, cached"] == "900, 500"
