@@ -52,8 +52,14 @@ KEYS: tuple[Key, ...] = (
     Key("search_k", 5, "Results returned by search and passed to the answer."),
     Key("backend", "auto", "LLM backend: auto, exllamav2, llamacpp, api."),
     Key("api_fallback", False, "In 'auto', use the API when no local GPU model can run."),
-    Key("api_base", "", "Base URL of a dedicated endpoint or OpenAI-compatible server."),
-    Key("api_model", "Qwen/Qwen2.5-14B-Instruct", "Model name sent to the API."),
+    Key("api_base", "",
+        "Base URL of a Hugging Face Inference Endpoint or of your own OpenAI-compatible server "
+        "(vLLM, TGI, llama.cpp, Ollama); empty = the Hugging Face router."),
+    Key("api_model", "Qwen/Qwen2.5-14B-Instruct",
+        "Model name sent to the API; left unset, your own server's only model is used."),
+    Key("api_key_env", "",
+        "Name of the environment variable that holds your own server's key (sent as a bearer "
+        "token, never printed); empty = no key. The Hugging Face router uses HF_TOKEN."),
     Key("api_timeout", 60.0, "Seconds to wait for the API before giving up."),
     Key("gguf_model", "", "GGUF file for the llamacpp backend; empty = bundled SmolLM2-135M."),
     Key("llamacpp_ctx", 8192, "Context length of the llamacpp backend."),

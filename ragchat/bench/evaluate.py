@@ -16,11 +16,15 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from ragchat.bench.plan import Progress
 from ragchat.bench.qa import QAItem, contains, same_source
+from ragchat.errors import BackendError
+
+if TYPE_CHECKING:
+    from ragchat.bench.answer_pool import Throughput
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class Answer:
     said_not_covered: bool | None = None  # for "covered": false: it said so, no sources
     searched: str = ""
     sources_kind: str = ""
+    # what the item's turns (its context questions too) cost: for throughput, not per question
+    new_tokens: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int | None = 0  # of the calls that report it; None: none does
+    cache_reported: int = 0  # prompt tokens of the calls that report their cache
 
 
 @dataclass(frozen=True)
@@ -154,51 +163,123 @@ def run_retrieval(searcher: Any, items: list[QAItem], k: int, mode: str,
     return out
 
 
+def answer_item(ask: Any, pipeline: Any, item: QAItem) -> Answer:
+    """One item in its own conversation, after its context questions; `ask(question)` runs
+    a turn of `pipeline`."""
+    budget = getattr(getattr(pipeline, "params", None), "max_new_tokens", None)
+    pipeline.switch(f"eval-line-{item.line}")
+    turns = [ask(earlier) for earlier in item.context]
+    start = time.perf_counter()
+    result = ask(item.question)
+    answer = judge_answer(item, result, time.perf_counter() - start, budget)
+    return with_usage(answer, [*turns, result])
+
+
+def with_usage(answer: Answer, turns: list[Any]) -> Answer:
+    """What the item's turns cost. A call cut short by the client (a runaway stopped) or
+    served by an engine that does not say, has no cache figure: it is left out of it."""
+    calls = [c for turn in turns for c in turn.llm_calls]
+    known = [c for c in calls if getattr(c, "cache_known", True)]
+    return replace(answer, new_tokens=sum(c.new_tokens for c in calls),
+                   prompt_tokens=sum(c.prompt_tokens for c in calls),
+                   cached_tokens=sum(c.cached_tokens for c in known) if known else None,
+                   cache_reported=sum(c.prompt_tokens for c in known))
+
+
 def run_answers(pipeline: Any, items: list[QAItem], progress: Progress) -> list[Answer]:
     """Each question in its own conversation (after its context questions), so no answer
     depends on another item's."""
     progress.stage("answers", len(items))
-    budget = getattr(getattr(pipeline, "params", None), "max_new_tokens", None)
     out = []
     for item in items:
-        pipeline.switch(f"eval-line-{item.line}")
-        for earlier in item.context:
-            pipeline.ask(earlier)
-        start = time.perf_counter()
-        result = pipeline.ask(item.question)
-        out.append(judge_answer(item, result, time.perf_counter() - start, budget))
+        out.append(answer_item(pipeline.ask, pipeline, item))
         progress.advance()
     return out
 
 
 def evaluate(settings: Any, items: list[QAItem], *, k: int, mode: str = "hybrid",
-             collection: str | None = None, answers: bool = False,
-             progress: Progress | None = None) -> list[QuestionResult]:
-    """Score every item; open the LLM only when `answers` is asked for."""
+             collection: str | None = None, answers: bool = False, concurrency: int = 1,
+             progress: Progress | None = None) -> tuple[list[QuestionResult], Throughput | None]:
+    """Score every item; open the LLM only when `answers` is asked for, and answer up to
+    `concurrency` questions at once where the backend can serve them so."""
     from ragchat.index.search import open_searcher
 
     progress = progress or Progress()
     searcher = open_searcher(settings, collection)
+    speed = None
     try:
         retrieved = run_retrieval(searcher, items, k, mode, progress)
         replies: list[Answer | None] = [None] * len(items)
         if answers:
-            replies = list(_answers(settings, searcher, items, k, collection, progress))
+            got, speed = _answers(settings, searcher, items, k, collection, progress,
+                                  concurrency)
+            replies = list(got)
     finally:
         searcher.close()
-    return [QuestionResult(i, r, a) for i, r, a in zip(items, retrieved, replies)]
+    return [QuestionResult(i, r, a) for i, r, a in zip(items, retrieved, replies)], speed
 
 
-def _answers(settings: Any, searcher: Any, items: list[QAItem], k: int,
-             collection: str | None, progress: Progress) -> list[Answer]:
-    from ragchat.pipeline.factory import open_pipeline
+def _answers(settings: Any, searcher: Any, items: list[QAItem], k: int, collection: str | None,
+             progress: Progress, concurrency: int) -> tuple[list[Answer], Throughput]:
+    from ragchat.bench.answer_pool import measure, plan_concurrency
+    from ragchat.pipeline.factory import load_chat_model
 
-    pipeline = open_pipeline(settings, collection=collection, persistent=False, k=k,
-                             opener=lambda _settings, _name: searcher)
+    model, choice = load_chat_model(settings)
+    mode, at_once, note = plan_concurrency(model.backend, concurrency, len(items))
+
+    def open_one(chat_model: Any, shared: Any) -> Any:
+        from ragchat.pipeline.factory import open_pipeline
+
+        return open_pipeline(settings, collection=collection, persistent=False, k=k,
+                             opener=lambda _settings, _name: shared, chat_model=chat_model)
+
     try:
-        return run_answers(pipeline, items, progress)
+        start = time.perf_counter()
+        if at_once == 1:
+            pipeline = open_one((model, choice), searcher)
+            try:
+                got = run_answers(pipeline, items, progress)
+            finally:
+                pipeline.close()
+        else:
+            got = _answers_at_once(model, choice, open_one, searcher, items, at_once, mode,
+                                   progress)
+        wall = time.perf_counter() - start
     finally:
-        pipeline.close()
+        model.backend.close()
+    return got, measure(got, wall, concurrency, mode, at_once, note)
+
+
+def _answers_at_once(model: Any, choice: Any, open_one: Any, searcher: Any,
+                     items: list[QAItem], at_once: int, mode: str,
+                     progress: Progress) -> list[Answer]:
+    """`at_once` pipelines over one backend: its calls overlap (parallel) or are gathered
+    into batches (batched)."""
+    from ragchat.bench.answer_pool import SharedSearcher, run_pool
+
+    worker_done = None
+    if mode == "batched":
+        from ragchat.bench.gather import GatheringBackend
+
+        gather = GatheringBackend(model.backend, at_once)
+        model = model.model_copy(update={"backend": gather})
+        worker_done = gather.worker_done
+    shared = SharedSearcher(searcher)
+    pipelines = [open_one((model, choice), shared) for _ in range(at_once)]
+    progress.stage(f"answers, {at_once} at once", len(items))
+    try:
+        return run_pool(pipelines, items, answer_item, progress, worker_done)
+    except BackendError as exc:
+        if mode != "parallel":
+            raise
+        from ragchat.bench.concurrency import PARALLEL_HINT
+
+        raise BackendError(f"{at_once} questions at once: {exc.message}",
+                           hint=f"{exc.hint}; {PARALLEL_HINT}" if exc.hint else PARALLEL_HINT
+                           ) from exc
+    finally:
+        for pipeline in pipelines:
+            pipeline.close()
 
 
 def _fraction(values: list[bool | None]) -> float | None:
@@ -206,8 +287,10 @@ def _fraction(values: list[bool | None]) -> float | None:
     return sum(known) / len(known) if known else None
 
 
-def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
-    """recall@c for c in 1, 3, 5, 10 up to k (and k), MRR@k; answer scores and latency."""
+def summarize(results: list[QuestionResult], k: int,
+              speed: Throughput | None = None) -> dict[str, Any]:
+    """recall@c for c in 1, 3, 5, 10 up to k (and k), MRR@k; answer scores, latency and
+    throughput."""
     judged = [r for r in results if r.item.judged]
     ranks = [r.retrieval.rank for r in judged]
     cutoffs = sorted({c for c in (1, 3, 5, 10) if c <= k} | {k})
@@ -235,4 +318,6 @@ def summarize(results: list[QuestionResult], k: int) -> dict[str, Any]:
             "latency_p90_s": latencies[math.ceil(0.9 * len(latencies)) - 1],
             "latency_max_s": latencies[-1],
         }
+        if speed is not None:
+            summary["answers"]["throughput"] = speed.to_json()
     return summary

@@ -101,22 +101,28 @@ def open_bench_pipeline(backend: Any, choice: Any, settings: Any, plan: BenchPla
                          chat_model=(model, choice))
 
 
+UNKNOWN_CACHE = ("cached prompt tokens unknown: the server does not report them (see "
+                 "docs/how-to/api-setup.md for servers that do)")
+
+
 def record_turn(rows: Collector, label: str, wall: float, result: Any) -> None:
     rows.add(label, "total", wall, "s", LOWER)
     for node, seconds in result.timings.items():
         rows.add(label, node, seconds, "s", LOWER)
     prompt = sum(c.prompt_tokens for c in result.llm_calls)
     cached = sum(c.cached_tokens for c in result.llm_calls)
+    known = all(c.cache_known for c in result.llm_calls)
     rows.add(label, "LLM calls", len(result.llm_calls), "calls")
-    rows.add(label, "prompt tokens", prompt, "tokens")
-    rows.add(label, "prefilled tokens", prompt - cached, "tokens")
-    rows.add(label, "cached", 100.0 * cached / prompt if prompt else 0.0, "%")
+    rows.add(label, "prompt tokens", prompt, "tokens", note="" if known else UNKNOWN_CACHE)
+    if known:  # where the server does not say, the cells stay empty, not 0
+        rows.add(label, "prefilled tokens", prompt - cached, "tokens")
+        rows.add(label, "cached", 100.0 * cached / prompt if prompt else 0.0, "%")
 
 
 def prefill_rate(results: list[Any]) -> float:
     """Prompt tokens per second of prefill, from the calls that prefilled enough to tell."""
-    calls = [c for r in results for c in r.llm_calls
-             if c.prompt_tokens - c.cached_tokens >= 32 and c.ttft_s > 0]
+    calls = [c for r in results for c in r.llm_calls if c.cache_known
+             and c.prompt_tokens - c.cached_tokens >= 32 and c.ttft_s > 0]
     seconds = sum(c.ttft_s for c in calls)
     return sum(c.prompt_tokens - c.cached_tokens for c in calls) / seconds if seconds else 0.0
 
@@ -142,7 +148,7 @@ def measure_turns(backend: Any, choice: Any, settings: Any, plan: BenchPlan,
         pipeline.close()
     rate = prefill_rate([r for _, r in results])
     for label, result in results:
-        if rate:
+        if rate and all(c.cache_known for c in result.llm_calls):
             cached = sum(c.cached_tokens for c in result.llm_calls)
             rows.add(label, "prefill saved by cache (est.)", cached / rate, "s")
     return rows.metrics()

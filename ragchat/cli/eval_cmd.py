@@ -20,12 +20,16 @@ from ragchat.cli.options import backend_flags, backend_options, collection_optio
               show_default=True, help="Retriever to score: the fusion, or one alone.")
 @click.option("--answers", is_flag=True,
               help="Also run the full pipeline per question: answer text, citations, latency.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True,
+              metavar="N",
+              help="With --answers: questions answered at once (parallel requests to a "
+                   "server, batches on exllamav2 when paged, one at a time otherwise).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object: the summary and every question's details.")
 @backend_options
 def eval(qa_file: Path, collection: str | None, k: int | None, mode: str, answers: bool,
-         as_json: bool, backend: str | None, use_api: bool, api_base: str | None,
-         api_model: str | None) -> None:
+         concurrency: int, as_json: bool, backend: str | None, use_api: bool,
+         api_base: str | None, api_model: str | None) -> None:
     """Score retrieval (recall@k, MRR) on the questions of QA.jsonl.
 
     One JSON object per line: "question", and optionally "answer" (text the right passage
@@ -39,12 +43,15 @@ def eval(qa_file: Path, collection: str | None, k: int | None, mode: str, answer
       ragchat eval qa.jsonl
       ragchat eval qa.jsonl -k 10 --mode bm25
       ragchat eval qa.jsonl --answers --json > report.json
+      ragchat eval qa.jsonl --answers --concurrency 8 --api-base http://gpu-box:8000/v1
     """
     from ragchat.bench.evaluate import evaluate, summarize
     from ragchat.bench.qa import read_qa
     from ragchat.cli.progress import progress_for_terminal
     from ragchat.config import load_settings
 
+    if concurrency > 1 and not answers:
+        raise click.UsageError("--concurrency applies to --answers")
     items = read_qa(qa_file)
     flags = {"collection": collection, "search_k": k,
              **backend_flags(backend, use_api, api_base, api_model)}
@@ -53,11 +60,12 @@ def eval(qa_file: Path, collection: str | None, k: int | None, mode: str, answer
 
     with progress_for_terminal() as progress:
         try:
-            results = evaluate(settings, items, k=settings.search_k, mode=mode,
-                               collection=collection, answers=answers, progress=progress)
+            results, speed = evaluate(settings, items, k=settings.search_k, mode=mode,
+                                      collection=collection, answers=answers,
+                                      concurrency=concurrency, progress=progress)
         except TurnCancelled:  # Ctrl-C during an answer
             raise KeyboardInterrupt from None
-    summary = summarize(results, settings.search_k)
+    summary = summarize(results, settings.search_k, speed)
     summary.update({"collection": collection or settings.collection, "mode": mode,
                     "file": str(qa_file)})
     if as_json:
@@ -93,7 +101,33 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
              " / ".join(f"{answers[key]:.2f} s" for key in
                         ("latency_median_s", "latency_p90_s", "latency_max_s"))),
         ]
+        rows += throughput_rows(answers.get("throughput"))
     return rows
+
+
+def throughput_rows(speed: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """How many questions ran at once, how, and how fast the answers came."""
+    if not speed:
+        return []
+    how = {"parallel": "parallel requests", "batched": "batched",
+           "sequential": "one after another"}.get(speed["mode"], speed["mode"])
+    at_once = f"{speed['at_once']} ({how})"
+    if speed["at_once"] != speed["concurrency"]:
+        at_once += f", {speed['concurrency']} asked"
+    return [("questions at once", at_once),
+            ("answers / min", f"{speed['answers_per_min']:.1f}"),
+            ("new tokens / s (all turns)", f"{speed['tokens_per_s']:.1f}"),
+            ("prompt tokens, cached", f"{speed['prompt_tokens']}, {cached_cell(speed)}")]
+
+
+def cached_cell(speed: dict[str, Any]) -> str:
+    """Cached prompt tokens; where only some calls reported them, of how many."""
+    cached, reported = speed["cached_tokens"], speed.get("cache_reported_prompt_tokens")
+    if cached is None:
+        return "unknown"
+    if reported is not None and reported < speed["prompt_tokens"]:
+        return f"{cached} of the {reported} reported"
+    return str(cached)
 
 
 def print_summary(summary: dict[str, Any], results: list[Any]) -> None:
@@ -108,8 +142,11 @@ def print_summary(summary: dict[str, Any], results: list[Any]) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in summary_rows(summary):
-        table.add_row(name, value)
+        table.add_row(escape(name), escape(value))
     console.print(table)
+    note = (summary.get("answers") or {}).get("throughput", {}).get("note")
+    if note:
+        console.print(f"[dim]{escape(note)}[/dim]")
     missed = [r for r in results if r.item.judged and r.retrieval.rank is None]
     if missed:
         console.print(f"[dim]not found in the top {summary['k']}:[/dim]")

@@ -93,12 +93,9 @@ def build_backend(name: str, settings: Any) -> Backend:
                                 max_seq_len=settings.max_seq_len,
                                 ngram_draft=settings.ngram_draft, draft_model_dir=draft)
     if name == "api":
-        from ragchat.llm.api import ApiBackend, find_token
+        from ragchat.llm.api import api_backend
 
-        token, _source = find_token()
-        return ApiBackend(model=settings.api_model, base_url=settings.api_base, token=token,
-                          timeout=settings.api_timeout,
-                          retries=getattr(settings, "api_retries", 3))
+        return api_backend(settings)
     raise BackendError(f"unknown backend {name!r}", hint="use exllamav2, llamacpp or api")
 
 

@@ -1,10 +1,14 @@
 """The API backend: a Hugging Face endpoint or any OpenAI-compatible server, streamed.
 
-`huggingface_hub.InferenceClient.chat_completion(stream=True)` against the HF router by
-default, or `--api-base URL` (a dedicated endpoint, TGI, vLLM, llama.cpp's server).
-Before the first token, 429 / 5xx / connection errors are retried with backoff (honouring
-Retry-After); after it, a failure ends the answer with a clear error. The token comes from
-HF_TOKEN or the hub's login and is never printed.
+The Hugging Face router by default, an Inference Endpoint, or `--api-base URL`: your own
+vLLM, TGI, llama.cpp or Ollama server (ragchat/llm/api_client.py says which client speaks
+to which, and why the hub's offline switches block only the hub). Before the first token,
+429 / 5xx / connection errors are retried with backoff (honouring Retry-After); after it,
+a failure ends the answer with a clear error. Keys are never printed.
+
+Cached prompt tokens are read where the server reports them: `usage.prompt_tokens_details.
+cached_tokens` (OpenAI, vLLM with --enable-prompt-tokens-details, llama.cpp's llama-server)
+or llama-server's `timings.cache_n`; where it says nothing the cache is "unknown", not 0.
 """
 
 from __future__ import annotations
@@ -18,11 +22,22 @@ from collections.abc import Iterator
 from typing import Any
 
 from ragchat.errors import BackendError
+from ragchat.llm.api_client import (
+    HF_ROUTER,
+    ApiTarget,
+    hf_offline_error,
+    is_hf_url,
+    offline_variable,
+    open_client,
+    openai_base,
+)
+from ragchat.llm.api_errors import ApiError, classify_error, retry_after, short
 from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
 from ragchat.llm.stops import StopFilter
 
-HF_ROUTER = "https://router.huggingface.co/v1"
-MAX_RETRY_AFTER_S = 60.0
+__all__ = ["HF_ROUTER", "ApiBackend", "api_backend", "estimate_tokens", "find_token",
+           "retry_after"]
+
 TOKEN_HINT = "set HF_TOKEN or run `hf auth login`, or point --api-base at your own server"
 
 
@@ -39,14 +54,30 @@ def find_token() -> tuple[str | None, str]:
     return (token, "hub login") if token else (None, "none")
 
 
-class ApiError(Exception):
-    """One failed attempt, sorted: retryable or not, and how long the server asked to wait."""
+def server_key(settings: Any) -> tuple[str | None, str]:
+    """The key of your own server: the variable `api_key_env` names ("env NAME"), or none."""
+    name = str(getattr(settings, "api_key_env", "") or "").strip()
+    if not name:
+        return None, "none"
+    value = os.environ.get(name, "")
+    if not value:
+        raise BackendError(f"api_key_env names {name}, which is not set",
+                           hint=f"export {name} with the server's key, or change api_key_env "
+                                f"({settings.source('api_key_env')})")
+    return value, f"env {name}"
 
-    def __init__(self, error: BackendError, *, retryable: bool, wait_s: float | None = None):
-        super().__init__(error.message)
-        self.error = error
-        self.retryable = retryable
-        self.wait_s = wait_s
+
+def api_backend(settings: Any) -> ApiBackend:
+    """The API backend the settings describe (the HF router, an endpoint or your server)."""
+    common = {"timeout": settings.api_timeout, "retries": getattr(settings, "api_retries", 3)}
+    if is_hf_url(settings.api_base):
+        token, source = find_token()
+        return ApiBackend(model=settings.api_model, base_url=settings.api_base, token=token,
+                          key_source=source, **common)
+    key, source = server_key(settings)
+    return ApiBackend(model=settings.api_model, base_url=settings.api_base, token=key,
+                      key_source=source, discover_model=settings.source("api_model") == "default",
+                      **common)
 
 
 class ApiBackend(Backend):
@@ -54,30 +85,39 @@ class ApiBackend(Backend):
     concurrent = True  # each call has its own HTTP client: calls may overlap
 
     def __init__(self, *, model: str, base_url: str = "", token: str | None = None,
-                 timeout: float = 60.0, retries: int = 3, backoff_s: float = 0.5) -> None:
-        if not token and not base_url:
+                 timeout: float = 60.0, retries: int = 3, backoff_s: float = 0.5,
+                 key_source: str = "", discover_model: bool = False) -> None:
+        hf = is_hf_url(base_url)
+        if hf and offline_variable():
+            raise hf_offline_error(offline_variable() or "HF_HUB_OFFLINE")
+        if hf and not token:
             raise BackendError("the API backend needs a Hugging Face token", hint=TOKEN_HINT)
+        self.base_url = base_url.strip().rstrip("/")  # as given: what describe() shows
+        url = self.base_url if hf else openai_base(self.base_url)
+        self.target = ApiTarget("hf" if hf else "openai", url, token or None,
+                                key_source or ("given" if token else "none"))
         self.model = model
-        self.base_url = base_url.rstrip("/")
-        self._token = token
+        self.discover_model = discover_model and not hf
+        self._served: str | None = None if self.discover_model else model
         self.timeout = timeout
         self.retries = max(retries, 0)
         self.backoff_s = backoff_s
         self._tokenizer: Any = None
 
-    def __repr__(self) -> str:  # never show the token
-        return f"ApiBackend(model={self.model!r}, base_url={self.base_url or HF_ROUTER!r})"
+    def __repr__(self) -> str:  # never show the key
+        return f"ApiBackend(model={self.model!r}, base_url={self.url!r})"
 
     def describe(self) -> str:
         return f"api:{self.base_url or self.model}"
 
     @property
     def url(self) -> str:
-        return self.base_url or HF_ROUTER
+        """Where the calls go (the router, or the base URL completed with /v1)."""
+        return self.target.base
 
     def count_tokens(self, text: str) -> int:
         if self._tokenizer is None:
-            self._tokenizer = _cached_tokenizer(self.model) or False
+            self._tokenizer = _cached_tokenizer(self._served or self.model) or False
         if self._tokenizer:
             return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
         return estimate_tokens(text)
@@ -119,37 +159,54 @@ class ApiBackend(Backend):
 
     def _once(self, messages: list[dict], body: dict, request: Request, state: _StreamState,
               call: CallStats) -> Iterator[str]:
-        from huggingface_hub import InferenceClient
-
         stops = StopFilter(request.stop)
-        with InferenceClient(base_url=self.url, token=self._token, timeout=self.timeout) as client:
-            def chunks() -> Iterator[Any]:
-                return client.chat_completion(
-                    messages, model=self.model, stream=True,
-                    stream_options={"include_usage": True}, **body)
-
+        with open_client(self.target, self.timeout) as client:
             try:
-                for chunk in pump(chunks, request.cancel):
+                model = self._model(client)
+                for chunk in pump(lambda: client.chat(model, messages, body), request.cancel):
                     piece = state.take(chunk, call)
                     text = stops.feed(piece) if piece else ""
                     if text:
                         yield text
                     if stops.stopped or request.cancelled:
                         return
+            except BackendError:
+                raise
             except Exception as exc:
                 raise self._classify(exc, state) from exc
         if not state.finished:
-            raise self._classify(ConnectionError("the stream ended before the answer did"), state)
+            raise self._classify(StreamEnded("the stream ended before the answer did"), state)
         tail = stops.flush()
         if tail:
             yield tail
 
+    def _model(self, client: Any) -> str:
+        """The model name to send: the one configured, or the one the server serves."""
+        if self._served is None:
+            self._served = pick_model(client.models(), self.model, self.url)
+        return self._served
+
     def _classify(self, exc: Exception, state: _StreamState) -> ApiError:
         if state.tokens:
             return ApiError(BackendError(
-                f"the API stream broke after {state.tokens} tokens: {_short(exc)}",
+                f"the API stream broke after {state.tokens} tokens: {short(exc)}",
                 hint="ask again; if it keeps happening, check the server's logs"), retryable=False)
-        return classify_error(exc, self.url, self.model, self.timeout)
+        return classify_error(exc, self.target, self._served or self.model, self.timeout)
+
+
+class StreamEnded(ConnectionError):
+    """The server closed the stream without saying the answer was complete."""
+
+
+def pick_model(served: list[str] | None, default: str, url: str) -> str:
+    """api_model was not set: the server's only model, else the default if it serves it."""
+    if not served or default in served:
+        return default
+    if len(served) == 1:
+        return served[0]
+    listed = ", ".join(served[:5]) + (", ..." if len(served) > 5 else "")
+    raise BackendError(f"the server at {url} serves {len(served)} models ({listed})",
+                       hint="choose one with --api-model (api_model)")
 
 
 def pump(start: Any, cancel: threading.Event | None, poll_s: float = 0.1) -> Iterator[Any]:
@@ -183,16 +240,20 @@ def pump(start: Any, cancel: threading.Event | None, poll_s: float = 0.1) -> Ite
 
 
 class _StreamState:
-    """What the chunks said so far: text pieces, finish, usage."""
+    """What the chunks said so far: text pieces, finish, usage, llama-server's timings."""
 
     def __init__(self) -> None:
         self.tokens = 0
         self.finished = False
         self.usage: Any = None
+        self.timings: Any = None
 
     def take(self, chunk: Any, call: CallStats) -> str:
         if getattr(chunk, "usage", None):
             self.usage = chunk.usage
+        timings = _field(chunk, "timings")
+        if timings:
+            self.timings = timings
         text = ""
         for choice in getattr(chunk, "choices", None) or []:
             delta = getattr(choice, "delta", None)
@@ -204,99 +265,46 @@ class _StreamState:
         return text
 
     def fill(self, call: CallStats, messages: list[dict], count: Any) -> None:
-        """Token counts from the server's usage, else estimated."""
-        usage = self.usage
+        """Token counts from the server's usage (or llama-server's timings), else estimated;
+        cached tokens only where the server reports them."""
+        usage, timings = self.usage, self.timings or {}
+        cached = _cached(usage, timings)
+        call.cache_known = cached is not None
+        call.cached_tokens = cached or 0
         if usage is not None and _field(usage, "prompt_tokens") is not None:
-            details = _field(usage, "prompt_tokens_details") or {}
-            cached = _field(details, "cached_tokens")
             call.prompt_tokens = int(_field(usage, "prompt_tokens") or 0)
-            call.cached_tokens = int(cached or 0)
-            call.cache_known = cached is not None
             call.new_tokens = int(_field(usage, "completion_tokens") or self.tokens)
-            return
-        call.prompt_tokens = sum(count(m["content"]) + 4 for m in messages)
-        call.new_tokens = self.tokens
-        call.estimated = True
-        call.cache_known = False
+        elif _field(timings, "prompt_n") is not None:
+            call.prompt_tokens = int(_field(timings, "prompt_n")) + int(cached or 0)
+            call.new_tokens = int(_field(timings, "predicted_n") or self.tokens)
+        else:
+            call.prompt_tokens = sum(count(m["content"]) + 4 for m in messages)
+            call.new_tokens = self.tokens
+            call.estimated = True
+
+
+def _cached(usage: Any, timings: Any) -> int | None:
+    """Cached prompt tokens as the server reports them, or None when it does not say."""
+    details = _field(usage, "prompt_tokens_details") if usage is not None else None
+    cached = _field(details, "cached_tokens") if details is not None else None
+    if cached is None:
+        cached = _field(timings, "cache_n")
+    return None if cached is None else max(int(cached), 0)
 
 
 def _field(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
     if isinstance(obj, dict):
         return obj.get(name)
     value = getattr(obj, name, None)
+    if value is None:
+        extra = getattr(obj, "model_extra", None)  # fields the client's model does not declare
+        if isinstance(extra, dict):
+            value = extra.get(name)
     if value is None and hasattr(obj, "get"):
         value = obj.get(name)
     return value
-
-
-def classify_error(exc: Exception, url: str, model: str, timeout: float) -> ApiError:
-    """Turn a client/transport exception into a user-facing error, and say if a retry may help."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    if status is not None:
-        return _http_error(int(status), exc, url, model)
-    if "OfflineModeIsEnabled" in names:
-        return ApiError(BackendError("HF_HUB_OFFLINE is set, so huggingface_hub makes no requests",
-                                     hint="unset HF_HUB_OFFLINE to use --api"), retryable=False)
-    if names & {"TimeoutException", "TimeoutError", "Timeout", "InferenceTimeoutError"}:
-        return ApiError(BackendError(f"the API at {url} did not answer within {timeout:g} s",
-                                     hint="raise api_timeout (RAGCHAT_API_TIMEOUT) or try later"),
-                        retryable=False)
-    if names & {"OverloadedError"}:
-        return ApiError(BackendError("the API model is overloaded", hint="try again later"),
-                        retryable=True)
-    if isinstance(exc, ConnectionError) or names & {"TransportError", "RequestException"}:
-        return ApiError(BackendError(f"cannot reach the API at {url}: {_short(exc)}",
-                                     hint="is the server up? check --api-base and your network"),
-                        retryable=True)
-    return ApiError(BackendError(f"the API call failed: {_short(exc)}",
-                                 hint="check --api-base / --api-model"), retryable=False)
-
-
-def _http_error(status: int, exc: Exception, url: str, model: str) -> ApiError:
-    wait = retry_after(getattr(exc, "response", None))
-    if status in (401, 403):
-        error = BackendError(f"the API refused the token (HTTP {status})",
-                             hint="check HF_TOKEN or run `hf auth login`; the token needs "
-                                  "permission to call Inference Providers")
-        return ApiError(error, retryable=False)
-    if status == 404:
-        return ApiError(BackendError(f"the API at {url} has no model {model!r} (HTTP 404)",
-                                     hint="check --api-model and --api-base"), retryable=False)
-    if status == 429:
-        return ApiError(BackendError("the API is rate limiting this token (HTTP 429)",
-                                     hint="wait a minute, or use a dedicated endpoint (--api-base)"),
-                        retryable=wait is None or wait <= MAX_RETRY_AFTER_S, wait_s=wait)
-    if status >= 500:
-        return ApiError(BackendError(f"the API server failed (HTTP {status})",
-                                     hint="try again later, or use another endpoint"),
-                        retryable=True, wait_s=wait)
-    return ApiError(BackendError(f"the API rejected the request (HTTP {status}): {_short(exc)}",
-                                 hint="check --api-model, max_new_tokens and temperature"),
-                    retryable=False)
-
-
-def retry_after(response: Any) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    value = getattr(response, "headers", {}).get("retry-after") if response is not None else None
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    from datetime import UTC, datetime
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 _WORD = re.compile(r"[A-Za-z]+|\d|\s+|[^\sA-Za-z\d]")

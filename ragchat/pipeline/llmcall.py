@@ -16,7 +16,7 @@ from ragchat.pipeline.prompts import Message
 from ragchat.pipeline.result import LLMCall, TurnCancelled
 
 _STAT_KEYS = ("backend", "prompt_tokens", "cached_tokens", "new_tokens", "ttft_s",
-              "decode_tps", "total_s")
+              "decode_tps", "total_s", "cache_known")
 
 
 def to_langchain(messages: Sequence[Message]) -> list[Any]:
@@ -54,6 +54,7 @@ def build_call(node: str, stats: dict[str, Any], ttft: float, total: float,
     details = usage.get("input_token_details") or {}
     prompt = stats.get("prompt_tokens", usage.get("input_tokens", 0)) or 0
     cached = stats.get("cached_tokens", details.get("cache_read", 0)) or 0
+    known = stats.get("cache_known", "cached_tokens" in stats or "cache_read" in details)
     new = stats.get("new_tokens", usage.get("output_tokens", pieces)) or 0
     ttft_s = float(stats.get("ttft_s", ttft) or 0.0)
     total_s = float(stats.get("total_s", total) or 0.0)
@@ -63,7 +64,8 @@ def build_call(node: str, stats: dict[str, Any], ttft: float, total: float,
         tps = (new - 1) / decode_time if new > 1 and decode_time > 0 else 0.0
     return LLMCall(node=node, prompt_tokens=int(prompt), cached_tokens=int(cached),
                    new_tokens=int(new), ttft_s=ttft_s, decode_tps=float(tps),
-                   total_s=total_s, backend=str(stats.get("backend", "")))
+                   total_s=total_s, backend=str(stats.get("backend", "")),
+                   cache_known=bool(known))
 
 
 class StopSignal:

@@ -25,13 +25,14 @@ class LLMCall:
     decode_tps: float
     total_s: float = 0.0
     backend: str = ""
+    cache_known: bool = True  # False: the engine does not say what it served from its cache
 
     def public(self) -> dict[str, Any]:
-        """The fields `ask --json` prints."""
+        """The fields `ask --json` prints (`cached_tokens` is null where it is unknown)."""
         return {
             "node": self.node,
             "prompt_tokens": self.prompt_tokens,
-            "cached_tokens": self.cached_tokens,
+            "cached_tokens": self.cached_tokens if self.cache_known else None,
             "new_tokens": self.new_tokens,
             "ttft_s": round(self.ttft_s, 4),
             "decode_tps": round(self.decode_tps, 2),
@@ -39,7 +40,10 @@ class LLMCall:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LLMCall:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if "cached_tokens" in values and values["cached_tokens"] is None:  # --json's null
+            values.update(cached_tokens=0, cache_known=False)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,15 @@ class TurnResult:
         return next((c for c in self.sources if c.n == n), None)
 
     def cache_ratio(self) -> float:
-        prompt = sum(c.prompt_tokens for c in self.llm_calls)
-        cached = sum(c.cached_tokens for c in self.llm_calls)
+        """Cached / prompt tokens of the calls whose engine reports its cache."""
+        known = [c for c in self.llm_calls if c.cache_known]
+        prompt = sum(c.prompt_tokens for c in known)
+        cached = sum(c.cached_tokens for c in known)
         return cached / prompt if prompt else 0.0
+
+    def cache_known(self) -> bool:
+        """False when no call of the turn says how much of its prompt came from a cache."""
+        return not self.llm_calls or any(c.cache_known for c in self.llm_calls)
 
     def to_json(self) -> dict[str, Any]:
         """The `ask --json` / `repl --json` object."""

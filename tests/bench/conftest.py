@@ -42,9 +42,10 @@ def llama_server(gguf_path, tmp_path_factory) -> str:
 
 @pytest.fixture
 def api_env(tmp_path) -> dict[str, str]:
-    """Environment for a ragchat process that talks to a loopback server (hub access on)."""
-    return {"HF_HUB_OFFLINE": "0", "RAGCHAT_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-            "HF_TOKEN": ""}
+    """Environment for a ragchat process that talks to a loopback server, as an air-gapped
+    site runs it: both hub offline switches on (they govern the hub, not your server)."""
+    return {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAGCHAT_OFFLINE": "1",
+            "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": ""}
 
 
 @pytest.fixture(scope="session")

@@ -53,3 +53,25 @@ def test_cache_reuse_with_the_tiny_model(tmp_path):
     assert summary["cached_share_warm"] > 0.5 > summary["cached_share_cold"]
     assert "bench-sample" not in os.listdir(Path(os.environ["RAGCHAT_HOME"]) / "data" /
                                             "collections")
+
+
+def test_eval_concurrency_against_the_llama_cpp_server(tmp_path):
+    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bees.md").write_text("# Bees\n\nHoney bees dance to show where flowers are.\n")
+    (docs / "owls.md").write_text("# Owls\n\nBarn owls sleep in old barns during the day.\n")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"question": "Why do bees dance?", "source": "bees.md"}) + "\n"
+                  + json.dumps({"question": "Where do owls sleep?", "answer": "barns"}) + "\n")
+    result = run_script("eval_concurrency.py", "--qa", str(qa), "--docs", str(docs),
+                        "--concurrency", "1,2", "--repeat", "1", "--max-new-tokens", "4",
+                        "--label", "test", out=tmp_path / "results")
+    assert result["server"]["program"] == "llama-cpp-python server"
+    one, two = result["summary"]
+    assert (one["concurrency"], one["mode"], two["concurrency"], two["mode"]) == (
+        1, "sequential", 2, "parallel")
+    assert one["answers_per_min_vs_first"] == 1.0
+    for run in result["runs"]:
+        assert run["answers"] == 2 and run["answers_per_min"] > 0 and run["tokens_per_s"] > 0
+        assert run["cached_tokens"] is None  # llama-cpp-python's server does not report it

@@ -138,3 +138,51 @@ def test_bound_for_the_gpu_backend_from_the_named_gpu(tmp_path):
 def test_no_bound_for_the_api():
     bound, why = bandwidth.decode_bound(_Api(), bandwidth_gbps=100)
     assert bound is None and "API" in why
+
+
+def _turn(known: bool):
+    from ragchat.pipeline.result import LLMCall, TurnResult
+
+    calls = (LLMCall("relevance_check", 300, 200 if known else 0, 20, 0.1, 50.0,
+                     cache_known=known),
+             LLMCall("llm_answer", 400, 300 if known else 0, 30, 0.2, 40.0, cache_known=known))
+    return TurnResult(question="q", standalone_question="q", route="retrieve", answer="a",
+                      sources=(), retrieved=(), grades_parsed=True,
+                      timings={"relevance_check": 0.5, "llm_answer": 1.0}, llm_calls=calls,
+                      backend="api:http://gpu-box:8000/v1")
+
+
+def test_a_turn_whose_server_does_not_report_its_cache_says_unknown_not_0():
+    from ragchat.bench.stats import Collector
+    from ragchat.bench.turns import UNKNOWN_CACHE, record_turn
+    from ragchat.cli.repl.render import format_timings
+
+    unknown, known = _turn(False), _turn(True)
+    assert not unknown.cache_known() and known.cache_known()
+    table = format_timings(unknown).splitlines()
+    assert table[1].split()[3] == "unknown" and table[-2].split()[3] == "unknown"
+    assert table[-1].startswith("cache: unknown")
+    assert format_timings(known).splitlines()[-1].startswith("cache: 71% of prompt tokens")
+    assert [c.public()["cached_tokens"] for c in unknown.llm_calls] == [None, None]
+    rows = Collector("pipeline")
+    record_turn(rows, "turn 1", 2.0, unknown)
+    record_turn(rows, "follow-up", 2.0, known)
+    names = {(m.label, m.name): m for m in rows.metrics()}
+    assert ("turn 1", "cached") not in names and ("turn 1", "prefilled tokens") not in names
+    assert names[("turn 1", "prompt tokens")].note == UNKNOWN_CACHE
+    assert names[("follow-up", "cached")].median == pytest.approx(500 / 7)
+
+
+def test_a_turn_with_some_calls_unreported_says_what_its_ratio_covers():
+    from dataclasses import replace
+
+    from ragchat.cli.repl.render import format_timings
+
+    turn = _turn(True)
+    turn = replace(turn, llm_calls=(turn.llm_calls[0], replace(turn.llm_calls[1],
+                                                               cached_tokens=0,
+                                                               cache_known=False)))
+    lines = format_timings(turn).splitlines()
+    assert lines[1].split()[3] == "200" and lines[2].split()[3] == "unknown"
+    assert lines[-1].startswith("cache: 67% of prompt tokens served from the KV cache "
+                                "(of the calls that report it)")

@@ -62,6 +62,7 @@ class Reply:
     pieces: tuple[str, ...] = ("Hello", " there", ".")
     finish: bool = True
     usage: dict | None = None
+    timings: dict | None = None  # llama-server's statistics, on the last chunk
     hang_s: float = 0.0
     break_after: int | None = None  # close the socket after this many content chunks
 
@@ -83,6 +84,16 @@ class FaultHandler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
+    def do_GET(self) -> None:
+        """GET /v1/models: the scripted list of model names (404 when there is none)."""
+        self.owner.requests.append({"path": self.path, "headers": _lower(self.headers),
+                                    "json": None, "time": time.monotonic()})
+        models = self.owner.models
+        if models is None or not self.path.endswith("/models"):
+            return self._send(Reply(status=404))
+        self._send(Reply(status=200, body=json.dumps(
+            {"object": "list", "data": [{"id": m, "object": "model"} for m in models]})))
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
@@ -92,12 +103,12 @@ class FaultHandler(BaseHTTPRequestHandler):
         if reply.hang_s:
             time.sleep(reply.hang_s)
         if reply.status != 200:
-            self._error(reply)
+            self._send(reply)
         else:
             self._stream(reply)
         self.owner.finished.append(self.path)
 
-    def _error(self, reply: Reply) -> None:
+    def _send(self, reply: Reply) -> None:
         data = (reply.body or json.dumps({"error": f"status {reply.status}"})).encode()
         self.send_response(reply.status)
         for key, value in reply.headers.items():
@@ -122,10 +133,13 @@ class FaultHandler(BaseHTTPRequestHandler):
         if reply.break_after is not None:
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        if reply.finish:
-            self.wfile.write(sse(chunk(None, "stop")))
+        last = [chunk(None, "stop")] if reply.finish else []
         if reply.usage is not None:
-            self.wfile.write(sse({**chunk(), "choices": [], "usage": reply.usage}))
+            last.append({**chunk(), "choices": [], "usage": reply.usage})
+        if reply.timings is not None and last:
+            last[-1]["timings"] = reply.timings
+        for data in last:
+            self.wfile.write(sse(data))
         if reply.finish:
             self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
@@ -133,10 +147,12 @@ class FaultHandler(BaseHTTPRequestHandler):
 
 
 class FaultServer(LoopbackServer):
-    """Answers POST /v1/chat/completions with the scripted replies, in order (the last repeats)."""
+    """Answers POST /v1/chat/completions with the scripted replies, in order (the last repeats),
+    and GET /v1/models with `models`."""
 
-    def __init__(self, *replies: Reply) -> None:
+    def __init__(self, *replies: Reply, models: list[str] | None = None) -> None:
         self.replies = list(replies) or [Reply()]
+        self.models = models  # what GET /v1/models lists; None = 404
         self.finished: list[str] = []  # requests fully answered
         self._lock = threading.Lock()
         super().__init__(type("Handler", (FaultHandler,), {}))

@@ -53,7 +53,8 @@ def _call_cells(calls: list[Any]) -> list[str]:
     ttft = calls[0].ttft_s
     rates = [c.decode_tps for c in calls if c.decode_tps]
     tps = sum(rates) / len(rates) if rates else 0.0
-    return [str(prompt), str(cached), str(new), f"{ttft:.3f}", f"{tps:.1f}"]
+    cached_cell = str(cached) if all(c.cache_known for c in calls) else "unknown"
+    return [str(prompt), cached_cell, str(new), f"{ttft:.3f}", f"{tps:.1f}"]
 
 
 def format_timings(result: Any) -> str:
@@ -68,9 +69,12 @@ def format_timings(result: Any) -> str:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
                        for i, cell in enumerate(row)) for row in [header, *rows]]
-    ratio = result.cache_ratio()
-    lines.append(f"cache: {ratio:.0%} of prompt tokens served from the KV cache; "
-                 f"backend: {result.backend or 'unknown'}")
+    cache = f"{result.cache_ratio():.0%} of prompt tokens served from the KV cache"
+    if not result.cache_known():
+        cache = "unknown (the server or engine does not report it)"
+    elif not all(c.cache_known for c in result.llm_calls):
+        cache += " (of the calls that report it)"
+    lines.append(f"cache: {cache}; backend: {result.backend or 'unknown'}")
     return "\n".join(line.rstrip() for line in lines)
 
 
