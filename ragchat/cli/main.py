@@ -7,6 +7,7 @@ Subcommands live in their own modules and are imported only when they run, so th
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -104,9 +105,27 @@ def _log_traceback() -> str | None:
         return None
 
 
+class _StderrNotices(logging.Handler):
+    """The library's warnings (notices about models, indexes, fallbacks) as one line each on
+    stderr, prefixed like every other message: the library itself writes no terminal output."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(f"ragchat: {record.getMessage()}", err=True)
+        except Exception:  # never let a notice break the command
+            self.handleError(record)
+
+
+def show_library_notices() -> None:
+    log = logging.getLogger("ragchat")
+    if not any(isinstance(h, _StderrNotices) for h in log.handlers):
+        log.addHandler(_StderrNotices(logging.WARNING))
+
+
 def main(argv: list[str] | None = None) -> None:
     from ragchat.errors import RagchatError
 
+    show_library_notices()
     debug = os.environ.get("RAGCHAT_DEBUG", "") not in ("", "0")
     try:
         cli.main(args=argv, prog_name="ragchat", standalone_mode=False)

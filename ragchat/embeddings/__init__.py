@@ -8,8 +8,8 @@ Names stored per collection:
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from typing import Protocol
 
 import numpy as np
@@ -19,6 +19,8 @@ from ragchat.errors import ConfigError, ModelError
 
 PREFERRED = "BAAI/bge-m3"
 BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
+
+log = logging.getLogger("ragchat.embeddings")
 
 
 class Embedder(Protocol):
@@ -154,7 +156,7 @@ def long_run_notice(model: str, chunks: int, settings: Settings) -> str | None:
 
 
 def _notice(text: str) -> None:
-    print(f"ragchat: {text}", file=sys.stderr)
+    log.warning(text)
 
 
 _LOADED: dict[tuple[str, str, str], Embedder] = {}

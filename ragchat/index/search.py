@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass
 
 from ragchat.config import Settings
@@ -18,6 +18,8 @@ MODES = ("hybrid", "dense", "bm25")
 # (measured on KorQuAD: recall@5 0.03 for MiniLM alone), so their vote is dropped for such queries.
 ENGLISH_ONLY = ("all-MiniLM", "all-mpnet", "multi-qa-MiniLM", "msmarco-", "bge-small-en",
                 "bge-base-en", "bge-large-en", "e5-small-v2", "e5-base-v2", "gte-small", "gte-base")
+
+log = logging.getLogger("ragchat.index")
 
 
 def dense_weight(model: str, query: str) -> float:
@@ -159,9 +161,9 @@ class Searcher:
         return self._index
 
     def _rebuild_in_memory(self, dim: int, live: int):
-        print(f"ragchat: the vector index of '{self.collection.name}' is missing or broken; "
-              "rebuilding it in memory from the stored vectors; repair it on disk with "
-              "`ragchat ingest --rebuild PATH` (nothing is embedded again)", file=sys.stderr)
+        log.warning("the vector index of '%s' is missing or broken; rebuilding it in memory "
+                    "from the stored vectors; repair it on disk with `ragchat ingest --rebuild "
+                    "PATH` (nothing is embedded again)", self.collection.name)
         rows = list(store.all_chunk_vec_keys(self.conn))
         if dim <= 0:
             raise IndexCorruptError("the index has no vector dimension recorded",

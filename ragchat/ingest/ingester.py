@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,8 @@ from ragchat.ingest.chunking import Chunk, chunk_sections
 from ragchat.ingest.readers import UnreadableFileError, file_kind, read_document
 from ragchat.ingest.report import FileReport
 from ragchat.ingest.walker import Candidate, WalkReport, walk
+
+log = logging.getLogger("ragchat.ingest")
 
 
 class Progress:
@@ -279,7 +281,7 @@ def _embed_missing(settings, conn, model, meta, planned, progress, report, timer
 
     notice = long_run_notice(model, len(missing), settings)
     if notice:
-        print(f"ragchat: {notice}", file=sys.stderr)
+        log.warning(notice)
     with timer("load model"):
         progress.stage("loading embedding model", None)
         embedder = load_embedder(model, settings, texts=len(missing))

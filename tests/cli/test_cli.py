@@ -120,3 +120,15 @@ def test_collections_list_and_rm(capsys, docs):
     code, out, _ = cli(capsys, "collections")
     assert "No collections yet" in out
     assert docs.joinpath("a.md").exists()  # the documents themselves are untouched
+
+
+def test_library_warnings_reach_stderr_as_ragchat_lines(capsys):
+    import logging
+
+    from ragchat.cli.main import show_library_notices
+
+    show_library_notices()
+    show_library_notices()  # once only
+    logging.getLogger("ragchat.index").warning("the vector index is %s", "broken")
+    logging.getLogger("ragchat.index").info("not shown")
+    assert capsys.readouterr().err == "ragchat: the vector index is broken\n"

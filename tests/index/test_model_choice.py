@@ -6,10 +6,17 @@ from ragchat.config import load_settings
 from ragchat.embeddings import BUNDLED, PREFERRED, choose_model
 
 
-def test_bundled_minilm_when_bge_m3_is_neither_cached_nor_reachable(monkeypatch, tmp_path, capsys):
+def notices(caplog) -> str:
+    """What the library said (a warning each; the CLI prints them on stderr) since last read."""
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "ragchat.embeddings")
+    caplog.clear()
+    return text
+
+
+def test_bundled_minilm_when_bge_m3_is_neither_cached_nor_reachable(monkeypatch, tmp_path, caplog):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     assert choose_model(load_settings()) == BUNDLED
-    assert "using the bundled all-MiniLM-L6-v2" in capsys.readouterr().err
+    assert "using the bundled all-MiniLM-L6-v2" in notices(caplog)
 
 
 def test_bge_m3_when_it_is_in_the_hub_cache(monkeypatch, tmp_path):
@@ -31,24 +38,24 @@ def test_explicit_choices(monkeypatch):
     assert choose_model(load_settings()) == "api:intfloat/multilingual-e5-small"
 
 
-def test_the_notice_says_why_for_this_machine(monkeypatch, tmp_path, capsys):
+def test_the_notice_says_why_for_this_machine(monkeypatch, tmp_path, caplog):
     import ragchat.embeddings as emb
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setattr(emb, "has_cuda_gpu", lambda: False)
     assert choose_model(load_settings()) == BUNDLED
-    err = capsys.readouterr().err
+    err = notices(caplog)
     assert "without a GPU" in err and "RAGCHAT_EMBEDDING_MODEL=BAAI/bge-m3" in err
     assert "offline" not in err
     monkeypatch.setattr(emb, "has_cuda_gpu", lambda: True)
     assert choose_model(load_settings()) == BUNDLED  # tests run with HF_HUB_OFFLINE=1
-    assert "downloads are off (HF_HUB_OFFLINE)" in capsys.readouterr().err
+    assert "downloads are off (HF_HUB_OFFLINE)" in notices(caplog)
     monkeypatch.setattr(emb, "hub_reachable", lambda: True)
     assert choose_model(load_settings()) == PREFERRED
-    assert "downloading BAAI/bge-m3 once (2.3 GB)" in capsys.readouterr().err
+    assert "downloading BAAI/bge-m3 once (2.3 GB)" in notices(caplog)
     monkeypatch.setenv("RAGCHAT_EMBEDDING_MODEL", "minilm")
     assert choose_model(load_settings()) == BUNDLED
-    assert capsys.readouterr().err == ""  # chosen on purpose: nothing to say
+    assert notices(caplog) == ""  # chosen on purpose: nothing to say
 
 
 def test_a_long_cpu_embedding_run_is_announced_with_its_eta(monkeypatch):
