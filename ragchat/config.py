@@ -1,13 +1,15 @@
 """Settings: flag > environment (RAGCHAT_<KEY>) > config file (TOML) > default.
 
-Every key is declared once in `KEYS`; docs/reference/config.md documents the same table.
+Every key is declared once, as a typed field of `Settings` with its default and its doc;
+`KEYS` lists them for the loader and for docs/reference/config.md (the same table).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,91 +28,146 @@ class Key:
         return "RAGCHAT_" + self.name.upper()
 
 
-KEYS: tuple[Key, ...] = (
-    Key("collection", "default", "Collection used when --collection is not given."),
-    Key("embedding_model", "auto",
-        "Embedding model: 'auto' (BAAI/bge-m3 if cached, or with a CUDA GPU if downloadable; "
-        "else the bundled all-MiniLM-L6-v2), 'minilm', a sentence-transformers name, or a "
-        "local folder."),
-    Key("embedding_provider", "local",
-        "'local' (sentence-transformers) or 'api' (Hugging Face feature extraction)."),
-    Key("embedding_device", "auto", "Device for local embeddings: auto, cpu, cuda."),
-    Key("embedding_runtime", "auto",
-        "Code that runs a local embedding model: 'numpy' (starts in a fraction of a second; "
-        "BERT and XLM-RoBERTa models), 'torch' (sentence-transformers; any model, GPUs), or "
-        "'auto' (numpy for queries and small ingests, torch for large ones or on cuda)."),
-    Key("embedding_batch_size", 32, "Chunks per embedding batch."),
-    Key("chunk_size", 0, "Target chunk size in characters; 0 picks one that suits the model."),
-    Key("chunk_overlap", 0.15, "Overlap between neighbouring chunks, as a fraction of chunk_size."),
-    Key("index_headings", True,
-        "Put each chunk's heading path into the text that is embedded and BM25-indexed "
-        "(measured in docs/performance.md; changing it re-embeds on the next ingest)."),
-    Key("max_file_mb", 20.0, "Files larger than this are skipped by ingest."),
-    Key("ocr", "auto",
-        "OCR of scanned PDF pages and pages whose text is font codes: 'auto' (with Tesseract, "
-        "when it is installed) or 'off' (such pages are only reported)."),
-    Key("search_k", 5, "Results returned by search and passed to the answer."),
-    Key("backend", "auto", "LLM backend: auto, exllamav2, llamacpp, api."),
-    Key("api_fallback", False, "In 'auto', use the API when no local GPU model can run."),
-    Key("api_base", "",
-        "Base URL of a Hugging Face Inference Endpoint or of your own OpenAI-compatible server "
-        "(vLLM, TGI, llama.cpp, Ollama); empty = the Hugging Face router."),
-    Key("api_model", "Qwen/Qwen2.5-14B-Instruct",
-        "Model name sent to the API; left unset, your own server's only model is used."),
-    Key("api_key_env", "",
-        "Name of the environment variable that holds your own server's key (sent as a bearer "
-        "token, never printed); empty = no key. The Hugging Face router uses HF_TOKEN."),
-    Key("api_timeout", 60.0, "Seconds to wait for the API before giving up."),
-    Key("gguf_model", "", "GGUF file for the llamacpp backend; empty = bundled SmolLM2-135M."),
-    Key("llamacpp_ctx", 8192, "Context length of the llamacpp backend."),
-    Key("llamacpp_repeat_penalty", 1.0,
-        "Repetition penalty of the llamacpp backend (1.0 = off); the bundled demo model "
-        "uses 1.15 unless this is set (it loops without one)."),
-    Key("llamacpp_gpu_layers", -1,
-        "Layers of the GGUF model llama.cpp offloads to a GPU: -1 = all when the installed "
-        "llama-cpp-python has a GPU backend (CUDA, Metal, Vulkan, ROCm), else none."),
-    Key("llamacpp_threads", 0, "CPU threads for llamacpp; 0 = half the usable cores."),
-    Key("exl2_model", "", "EXL2 model folder; empty = the model chosen with `ragchat model use`."),
-    Key("exl2_cache", "Q8", "ExLlamaV2 KV cache type: FP16, Q8, Q6, Q4."),
-    Key("max_seq_len", 0, "Context length for exllamav2; 0 = sized from free VRAM."),
-    Key("ngram_draft", False, "ExLlamaV2 n-gram speculative decoding."),
-    Key("exl2_draft_model", "", "EXL2 folder of a small draft model for speculative decoding."),
-    Key("api_retries", 3, "API retries before the first token (429, 5xx, connection errors)."),
-    Key("max_new_tokens", 512,
-        "Most tokens an answer may have (the bundled demo model uses 192 unless this is set)."),
-    Key("temperature", 0.2, "Sampling temperature of answers."),
-    Key("memory_token_budget", 1500, "History tokens kept verbatim before older turns are summarised."),
-    Key("context_token_budget", 4096,
-        "Tokens of past turns with their passages kept in the prompt; older turns drop their passages."),
-    Key("relevance_check", "auto",
-        "How passages are judged relevant: 'llm' (one grading call), 'scores' (retrieval "
-        "scores, no call), 'auto' (scores for the bundled demo model, llm otherwise)."),
-    Key("follow_up_rewrite", "auto",
-        "How a follow-up becomes a standalone search: 'llm' (a rewrite call), 'previous' "
-        "(the previous question and this one), 'auto' (previous for the bundled demo model)."),
-    Key("general_answers", True,
-        "When no passage is relevant, add a brief answer from general knowledge, labelled as such."),
-)
-
-_BY_NAME = {k.name: k for k in KEYS}
+def setting(default: Any, doc: str) -> Any:
+    """A key of the settings: its default and the sentence docs/reference/config.md shows."""
+    return field(default=default, metadata={"doc": doc})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings; `sources[name]` says where each value came from."""
+    """Resolved settings, one typed field per key; `source(name)` says where each value came
+    from (flag, env RAGCHAT_<KEY>, config <file>, default)."""
 
-    values: dict[str, Any]
-    sources: dict[str, str]
-    config_path: Path
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
+    collection: str = setting("default", "Collection used when --collection is not given.")
+    embedding_model: str = setting(
+        "auto",
+        "Embedding model: 'auto' (BAAI/bge-m3 if cached, or with a CUDA GPU if downloadable; "
+        "else the bundled all-MiniLM-L6-v2), 'minilm', a sentence-transformers name, or a "
+        "local folder.",
+    )
+    embedding_provider: str = setting(
+        "local", "'local' (sentence-transformers) or 'api' (Hugging Face feature extraction)."
+    )
+    embedding_device: str = setting("auto", "Device for local embeddings: auto, cpu, cuda.")
+    embedding_runtime: str = setting(
+        "auto",
+        "Code that runs a local embedding model: 'numpy' (starts in a fraction of a second; "
+        "BERT and XLM-RoBERTa models), 'torch' (sentence-transformers; any model, GPUs), or "
+        "'auto' (numpy for queries and small ingests, torch for large ones or on cuda).",
+    )
+    embedding_batch_size: int = setting(32, "Chunks per embedding batch.")
+    chunk_size: int = setting(
+        0, "Target chunk size in characters; 0 picks one that suits the model."
+    )
+    chunk_overlap: float = setting(
+        0.15, "Overlap between neighbouring chunks, as a fraction of chunk_size."
+    )
+    index_headings: bool = setting(
+        True,
+        "Put each chunk's heading path into the text that is embedded and BM25-indexed "
+        "(measured in docs/performance.md; changing it re-embeds on the next ingest).",
+    )
+    max_file_mb: float = setting(20.0, "Files larger than this are skipped by ingest.")
+    ocr: str = setting(
+        "auto",
+        "OCR of scanned PDF pages and pages whose text is font codes: 'auto' (with Tesseract,"
+        " when it is installed) or 'off' (such pages are only reported).",
+    )
+    search_k: int = setting(5, "Results returned by search and passed to the answer.")
+    backend: str = setting("auto", "LLM backend: auto, exllamav2, llamacpp, api.")
+    api_fallback: bool = setting(False, "In 'auto', use the API when no local GPU model can run.")
+    api_base: str = setting(
+        "",
+        "Base URL of a Hugging Face Inference Endpoint or of your own OpenAI-compatible "
+        "server (vLLM, TGI, llama.cpp, Ollama); empty = the Hugging Face router.",
+    )
+    api_model: str = setting(
+        "Qwen/Qwen2.5-14B-Instruct",
+        "Model name sent to the API; left unset, your own server's only model is used.",
+    )
+    api_key_env: str = setting(
+        "",
+        "Name of the environment variable that holds your own server's key (sent as a bearer "
+        "token, never printed); empty = no key. The Hugging Face router uses HF_TOKEN.",
+    )
+    api_timeout: float = setting(60.0, "Seconds to wait for the API before giving up.")
+    gguf_model: str = setting(
+        "", "GGUF file for the llamacpp backend; empty = bundled SmolLM2-135M."
+    )
+    llamacpp_ctx: int = setting(8192, "Context length of the llamacpp backend.")
+    llamacpp_repeat_penalty: float = setting(
+        1.0,
+        "Repetition penalty of the llamacpp backend (1.0 = off); the bundled demo model uses "
+        "1.15 unless this is set (it loops without one).",
+    )
+    llamacpp_gpu_layers: int = setting(
+        -1,
+        "Layers of the GGUF model llama.cpp offloads to a GPU: -1 = all when the installed "
+        "llama-cpp-python has a GPU backend (CUDA, Metal, Vulkan, ROCm), else none.",
+    )
+    llamacpp_threads: int = setting(0, "CPU threads for llamacpp; 0 = half the usable cores.")
+    exl2_model: str = setting(
+        "", "EXL2 model folder; empty = the model chosen with `ragchat model use`."
+    )
+    exl2_cache: str = setting("Q8", "ExLlamaV2 KV cache type: FP16, Q8, Q6, Q4.")
+    max_seq_len: int = setting(0, "Context length for exllamav2; 0 = sized from free VRAM.")
+    ngram_draft: bool = setting(False, "ExLlamaV2 n-gram speculative decoding.")
+    exl2_draft_model: str = setting(
+        "", "EXL2 folder of a small draft model for speculative decoding."
+    )
+    api_retries: int = setting(
+        3, "API retries before the first token (429, 5xx, connection errors)."
+    )
+    max_new_tokens: int = setting(
+        512, "Most tokens an answer may have (the bundled demo model uses 192 unless this is set)."
+    )
+    temperature: float = setting(0.2, "Sampling temperature of answers.")
+    memory_token_budget: int = setting(
+        1500, "History tokens kept verbatim before older turns are summarised."
+    )
+    context_token_budget: int = setting(
+        4096,
+        "Tokens of past turns with their passages kept in the prompt; older turns drop their "
+        "passages.",
+    )
+    relevance_check: str = setting(
+        "auto",
+        "How passages are judged relevant: 'llm' (one grading call), 'scores' (retrieval "
+        "scores, no call), 'auto' (scores for the bundled demo model, llm otherwise).",
+    )
+    follow_up_rewrite: str = setting(
+        "auto",
+        "How a follow-up becomes a standalone search: 'llm' (a rewrite call), 'previous' (the"
+        " previous question and this one), 'auto' (previous for the bundled demo model).",
+    )
+    general_answers: bool = setting(
+        True,
+        "When no passage is relevant, add a brief answer from general knowledge, labelled as such.",
+    )
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    config_path: Path = field(default_factory=paths.config_file, compare=False, repr=False)
 
     def source(self, name: str) -> str:
-        return self.sources[name]
+        return self.sources.get(name, "default")
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Every key's value, by name, in the order of the docs."""
+        return {key.name: getattr(self, key.name) for key in KEYS}
+
+    def with_values(self, **changes: Any) -> Settings:
+        """A copy with some keys changed (their source becomes "override")."""
+        unknown = sorted(set(changes) - set(_BY_NAME))
+        if unknown:
+            raise AttributeError(f"unknown settings {unknown}")
+        sources = {**self.sources, **dict.fromkeys(changes, "override")}
+        return replace(self, **changes, sources=sources)
+
+
+KEYS: tuple[Key, ...] = tuple(
+    Key(f.name, f.default, f.metadata["doc"]) for f in fields(Settings) if "doc" in f.metadata
+)
+_BY_NAME = {k.name: k for k in KEYS}
 
 
 def coerce(key: Key, raw: Any, origin: str) -> Any:
@@ -178,9 +235,7 @@ def load_settings(flags: dict[str, Any] | None = None) -> Settings:
         else:
             values[key.name] = key.default
             sources[key.name] = "default"
-    return Settings(values=values, sources=sources, config_path=path)
-
-
+    return Settings(**values, sources=sources, config_path=path)
 
 
 def keys_markdown() -> str:

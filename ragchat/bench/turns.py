@@ -13,7 +13,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +61,7 @@ def sample_collection(settings: Any) -> Iterator[str]:
     from ragchat.ingest.ingester import ingest_paths
 
     name = _free_name()
-    ingest_settings = replace(settings, values={**settings.values, "embedding_model": "minilm",
-                                                "embedding_provider": "local"})
+    ingest_settings = settings.with_values(embedding_model="minilm", embedding_provider="local")
     with tempfile.TemporaryDirectory(prefix="ragchat-bench-") as tmp:
         for file_name, text in SAMPLE_DOCS.items():
             (Path(tmp) / file_name).write_text(text, encoding="utf-8")
@@ -94,7 +92,7 @@ def open_bench_pipeline(backend: Any, choice: Any, settings: Any, plan: BenchPla
     from ragchat.pipeline.factory import open_pipeline
 
     tokens = plan.answer_tokens or settings.max_new_tokens
-    settings = replace(settings, values={**settings.values, "max_new_tokens": tokens})
+    settings = settings.with_values(max_new_tokens=tokens)
     model = BackendChatModel(backend=backend, max_new_tokens=tokens,
                              temperature=settings.temperature)
     return open_pipeline(settings, collection=collection, persistent=False,

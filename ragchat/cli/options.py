@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from ragchat.config import Settings
+
 BACKENDS = ("auto", "exllamav2", "llamacpp", "api")
 
 
@@ -39,7 +41,7 @@ def backend_flags(backend: str | None, use_api: bool, api_base: str | None,
     return {"backend": chosen, "api_base": api_base, "api_model": api_model}
 
 
-def demo_notice(settings: Any) -> str:
+def demo_notice(settings: Settings) -> str:
     """What the bundled demo model is, and the one command that gets this machine a real
     model (doctor's recommendation)."""
     text = ("answers come from SmolLM2-135M, a demo-size model bundled so that ragchat runs "
@@ -57,7 +59,7 @@ def demo_notice(settings: Any) -> str:
     return text + ' `ragchat search "..."` shows the exact passages.'
 
 
-def say_backend_choice(pipeline: Any, settings: Any) -> None:
+def say_backend_choice(pipeline: Any, settings: Settings) -> None:
     """One line on stderr when ragchat fell back or auto settled for the CPU model, and what
     the demo model is when it answers."""
     choice = getattr(pipeline, "choice", None)

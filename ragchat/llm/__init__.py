@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ragchat.config import Settings
 from ragchat.errors import BackendError, ModelError
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class BackendChoice:
     fallback_from: str | None = None
 
 
-def _origin(settings: Any) -> str:
+def _origin(settings: Settings) -> str:
     source = settings.source("backend")
     if source.startswith("env"):
         return "env"
@@ -42,7 +43,7 @@ def _origin(settings: Any) -> str:
     return "flag" if source == "flag" else "auto"
 
 
-def resolve_backend(settings: Any) -> BackendChoice:
+def resolve_backend(settings: Settings) -> BackendChoice:
     """Pick a backend from the settings and what this machine has; nothing is loaded."""
     wanted = str(settings.backend).strip().lower()
     origin = _origin(settings)
@@ -56,7 +57,7 @@ def resolve_backend(settings: Any) -> BackendChoice:
     return _auto(settings)
 
 
-def _auto(settings: Any) -> BackendChoice:
+def _auto(settings: Settings) -> BackendChoice:
     from ragchat.llm.probe import exllamav2_blocker
 
     blocker = exllamav2_blocker(settings)
@@ -69,7 +70,7 @@ def _auto(settings: Any) -> BackendChoice:
         "llamacpp", f"no local GPU model ({blocker}): using the embedded CPU model", "auto")
 
 
-def build_backend(name: str, settings: Any) -> Backend:
+def build_backend(name: str, settings: Settings) -> Backend:
     """Load one backend by name from the settings."""
     if name == "llamacpp":
         from ragchat.llm.llamacpp import LlamaCppBackend
@@ -102,7 +103,7 @@ def build_backend(name: str, settings: Any) -> Backend:
 DEMO_REPEAT_PENALTY = 1.15  # SmolLM2-135M loops on "The answer is:" without one
 
 
-def llamacpp_repeat_penalty(settings: Any) -> float:
+def llamacpp_repeat_penalty(settings: Settings) -> float:
     """The configured penalty; the bundled demo model's own unless it was set."""
     from ragchat.llm.models import is_demo_model
 
@@ -112,7 +113,7 @@ def llamacpp_repeat_penalty(settings: Any) -> float:
     return float(settings.llamacpp_repeat_penalty)
 
 
-def llamacpp_gpu_layers(settings: Any) -> int:
+def llamacpp_gpu_layers(settings: Settings) -> int:
     """-1 (all) when the llama.cpp build can offload to a GPU and the setting is auto."""
     from ragchat.llm.llama_context import build_info, gpu_layers
 
@@ -120,7 +121,7 @@ def llamacpp_gpu_layers(settings: Any) -> int:
     return gpu_layers(requested, build_info() if requested < 0 else None)
 
 
-def load_backend(settings: Any) -> tuple[Backend, BackendChoice]:
+def load_backend(settings: Settings) -> tuple[Backend, BackendChoice]:
     """Resolve and load; if a local model fails and api_fallback is on, use the API and say why."""
     choice = resolve_backend(settings)
     try:
@@ -138,7 +139,7 @@ def load_backend(settings: Any) -> tuple[Backend, BackendChoice]:
         return backend, BackendChoice("api", reason, choice.source, fallback_from=choice.name)
 
 
-def open_chat_model(settings: Any) -> tuple[BackendChatModel, BackendChoice]:
+def open_chat_model(settings: Settings) -> tuple[BackendChatModel, BackendChoice]:
     """The loaded backend as a LangChain chat model with the configured defaults."""
     from ragchat.llm.adapter import BackendChatModel
 

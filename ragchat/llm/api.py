@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from ragchat.config import Settings
 from ragchat.errors import BackendError
 from ragchat.llm.api_client import (
     HF_ROUTER,
@@ -54,7 +55,7 @@ def find_token() -> tuple[str | None, str]:
     return (token, "hub login") if token else (None, "none")
 
 
-def server_key(settings: Any) -> tuple[str | None, str]:
+def server_key(settings: Settings) -> tuple[str | None, str]:
     """The key of your own server: the variable `api_key_env` names ("env NAME"), or none."""
     name = str(getattr(settings, "api_key_env", "") or "").strip()
     if not name:
@@ -67,7 +68,7 @@ def server_key(settings: Any) -> tuple[str | None, str]:
     return value, f"env {name}"
 
 
-def api_backend(settings: Any) -> ApiBackend:
+def api_backend(settings: Settings) -> ApiBackend:
     """The API backend the settings describe (the HF router, an endpoint or your server)."""
     common = {"timeout": settings.api_timeout, "retries": getattr(settings, "api_retries", 3)}
     if is_hf_url(settings.api_base):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat import __version__, paths
+from ragchat.config import Settings
 from ragchat.llm import probe, vram
 from ragchat.llm.models import (
     DEFAULT_REPO,
@@ -26,7 +27,7 @@ DEFAULT_BPW = 4.25
 REFERENCE_CONTEXT = 16384  # shown when max_seq_len is 0 and no GPU can size it
 
 
-def collect(settings: Any) -> dict[str, Any]:
+def collect(settings: Settings) -> dict[str, Any]:
     gpu = probe.gpu_info()
     report = {
         "ragchat": {"version": __version__, "python": platform.python_version(),
@@ -55,7 +56,7 @@ def _gpu_section(gpu: probe.GpuInfo) -> dict[str, Any]:
             "error": gpu.error or None}
 
 
-def _engines_section(settings: Any) -> dict[str, Any]:
+def _engines_section(settings: Settings) -> dict[str, Any]:
     from ragchat.llm import llamacpp_gpu_layers
     from ragchat.llm.exl2_attention import PATHS, attention_path
     from ragchat.llm.llama_context import build_info
@@ -89,13 +90,13 @@ def _model_entry(path: Path | None, why: str) -> dict[str, Any]:
     return entry
 
 
-def _models_section(settings: Any) -> dict[str, Any]:
+def _models_section(settings: Settings) -> dict[str, Any]:
     return {"exl2": _model_entry(*resolve_exl2_model(settings)),
             "gguf": _model_entry(*resolve_gguf_model(settings)),
             "default_exl2": f"{DEFAULT_REPO}@{DEFAULT_REVISION}"}
 
 
-def vram_plan(settings: Any, gpu: probe.GpuInfo) -> dict[str, Any]:
+def vram_plan(settings: Settings, gpu: probe.GpuInfo) -> dict[str, Any]:
     """What the EXL2 model plus its cache need at the configured context."""
     path, _ = resolve_exl2_model(settings)
     known = path is not None and (path / "config.json").is_file()
@@ -118,7 +119,7 @@ def vram_plan(settings: Any, gpu: probe.GpuInfo) -> dict[str, Any]:
             "fits": (need <= gpu.free_bytes) if gpu.available else None}
 
 
-def _context(settings: Any, gpu: probe.GpuInfo, weights: int, per_token: int,
+def _context(settings: Settings, gpu: probe.GpuInfo, weights: int, per_token: int,
              shape: vram.ModelShape) -> tuple[int, str]:
     if settings.max_seq_len:
         return vram.round_to_page(min(settings.max_seq_len, shape.max_positions)), "max_seq_len"
@@ -129,7 +130,7 @@ def _context(settings: Any, gpu: probe.GpuInfo, weights: int, per_token: int,
     return min(REFERENCE_CONTEXT, shape.max_positions), "reference (max_seq_len is 0)"
 
 
-def _api_section(settings: Any) -> dict[str, Any]:
+def _api_section(settings: Settings) -> dict[str, Any]:
     from ragchat.llm.api import HF_ROUTER, find_token
 
     token, source = find_token()
@@ -138,7 +139,7 @@ def _api_section(settings: Any) -> dict[str, Any]:
             "fallback": settings.api_fallback}
 
 
-def _backend_section(settings: Any) -> dict[str, Any]:
+def _backend_section(settings: Settings) -> dict[str, Any]:
     from ragchat.llm import resolve_backend
 
     try:
@@ -153,7 +154,7 @@ def _backend_section(settings: Any) -> dict[str, Any]:
     return section
 
 
-def recommendation(settings: Any, gpu: probe.GpuInfo | None = None) -> dict[str, Any]:
+def recommendation(settings: Settings, gpu: probe.GpuInfo | None = None) -> dict[str, Any]:
     """The one thing to run next on this machine: {backend, preset, command, why}."""
     from ragchat.llm.presets import fit, recommend, this_machine
 
@@ -174,7 +175,7 @@ def recommendation(settings: Any, gpu: probe.GpuInfo | None = None) -> dict[str,
     return out
 
 
-def _preset_present(settings: Any, preset: Any) -> str | None:
+def _preset_present(settings: Settings, preset: Any) -> str | None:
     """"in use" when the backend loads this preset's model now, its name in `model list`
     when it is downloaded, else None."""
     from ragchat.llm.models import local_dir_for

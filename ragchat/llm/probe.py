@@ -7,7 +7,8 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from ragchat.config import Settings
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def flash_attn_version() -> str | None:
     return package_version("flash_attn") or package_version("flash-attn")
 
 
-def exllamav2_blocker(settings: Any) -> str | None:
+def exllamav2_blocker(settings: Settings) -> str | None:
     """Why exllamav2 cannot run here, cheapest check first; None when it can."""
     from ragchat.llm.models import resolve_exl2_model
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ragchat import paths
+from ragchat.config import Settings
 from ragchat.pipeline.chat import ChatPipeline
 from ragchat.pipeline.nodes import PipelineParams
 from ragchat.pipeline.retriever import Opener, Retriever
@@ -14,7 +15,7 @@ DEMO_MAX_NEW_TOKENS = 192  # the demo model's answers are short when they are an
 DEMO_PARAGRAPHS = 1  # after its first paragraph the demo model drifts (measured: see docs)
 
 
-def _mode(settings: Any, key: str, allowed: tuple[str, ...], demo: bool) -> str:
+def _mode(settings: Settings, key: str, allowed: tuple[str, ...], demo: bool) -> str:
     value = str(getattr(settings, key)).strip().lower()
     if value == "auto":
         return allowed[1] if demo else allowed[0]
@@ -26,7 +27,7 @@ def _mode(settings: Any, key: str, allowed: tuple[str, ...], demo: bool) -> str:
     return value
 
 
-def params_from_settings(settings: Any, k: int | None = None,
+def params_from_settings(settings: Settings, k: int | None = None,
                          demo: bool = False) -> PipelineParams:
     """Pipeline parameters; `demo`: the bundled demo-size model answers, which cannot
     rewrite or grade (measured: docs/explanation/pipeline-and-cache.md)."""
@@ -46,7 +47,7 @@ def params_from_settings(settings: Any, k: int | None = None,
     )
 
 
-def backend_label(settings: Any, choice: Any) -> str:
+def backend_label(settings: Settings, choice: Any) -> str:
     """The backend as `--json` names it: llamacpp, exllamav2 or api:<model or url>."""
     name = str(getattr(choice, "name", "") or settings.backend)
     if name == "api":
@@ -54,7 +55,7 @@ def backend_label(settings: Any, choice: Any) -> str:
     return name
 
 
-def load_chat_model(settings: Any) -> tuple[Any, Any]:
+def load_chat_model(settings: Settings) -> tuple[Any, Any]:
     """The configured backend as a langchain-core chat model, and why it was chosen."""
     from ragchat.llm import open_chat_model
 
@@ -62,7 +63,7 @@ def load_chat_model(settings: Any) -> tuple[Any, Any]:
 
 
 def open_pipeline(
-    settings: Any,
+    settings: Settings,
     *,
     collection: str | None = None,
     session: str | None = None,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ragchat.config import Settings
+
 Opener = Callable[[Any, str | None], Any]
 
 
-def _open_searcher(settings: Any, collection: str | None) -> Any:
+def _open_searcher(settings: Settings, collection: str | None) -> Any:
     from ragchat.index.search import open_searcher
 
     return open_searcher(settings, collection)
@@ -17,7 +19,7 @@ def _open_searcher(settings: Any, collection: str | None) -> Any:
 class Retriever:
     """Hybrid search over one collection; switch collections or reload after an ingest."""
 
-    def __init__(self, settings: Any, collection: str | None = None,
+    def __init__(self, settings: Settings, collection: str | None = None,
                  opener: Opener | None = None) -> None:
         self.settings = settings
         self.collection = collection or settings.collection

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ragchat.config import Settings
 from ragchat.errors import RagchatError
 
 CANCELLED = "Cancelled; the conversation is as it was before this question."
@@ -63,7 +64,7 @@ def ctrl_c_cancels(handle: Any) -> Iterator[None]:
 class Repl:
     """One chat over one pipeline. `console` gets answers; `info` gets everything else."""
 
-    def __init__(self, pipeline: Any, settings: Any, console: Any, *, info: Any = None,
+    def __init__(self, pipeline: Any, settings: Settings, console: Any, *, info: Any = None,
                  as_json: bool = False, k: int | None = None) -> None:
         self.pipeline = pipeline
         self.settings = settings
@@ -204,7 +205,7 @@ class Repl:
         return 0
 
 
-def banner(pipeline: Any, settings: Any = None) -> str:
+def banner(pipeline: Any, settings: Settings = None) -> str:
     choice = getattr(pipeline, "choice", None)
     reason = "the bundled demo model" if getattr(pipeline, "demo", False) else \
         getattr(choice, "reason", "")
