@@ -129,7 +129,7 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(v) for v in args.concurrency.split(",")]
 
-    from ragchat.llm.models import bundled_gguf
+    from ragchat.models.registry import bundled_gguf
 
     gguf = bundled_gguf()
     if gguf is None:

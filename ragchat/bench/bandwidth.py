@@ -81,7 +81,7 @@ def weight_bytes_of(backend: Any) -> int:
     """Bytes of weights one decode step reads, from the model files; 0 when unknown (API)."""
     model_dir = getattr(backend, "model_dir", None)
     if model_dir is not None:  # EXL2: the files minus the FP16 embedding ExLlamaV2 keeps on the CPU
-        from ragchat.llm.vram import model_footprint
+        from ragchat.models.vram import model_footprint
 
         return int(model_footprint(Path(model_dir))[1])
     model_path = getattr(backend, "model_path", None)

@@ -22,8 +22,8 @@ def doctor(backend: str | None, use_api: bool, api_base: str | None, api_model: 
     Backend flags (--backend, --api, ...) show what that choice would do.
     """
     from ragchat.config import load_settings
+    from ragchat.doctor import collect
     from ragchat.ingest.ocr import status as ocr_status
-    from ragchat.llm.diagnose import collect
 
     settings = load_settings(backend_flags(backend, use_api, api_base, api_model))
     report = collect(settings)

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ragchat.llm.models import DEFAULT_REPO, DEFAULT_REVISION
+from ragchat.models.registry import DEFAULT_REPO, DEFAULT_REVISION
 
 
 @click.group()
@@ -47,14 +47,14 @@ def pull(repo: str, revision: str | None, include: tuple[str, ...], quiet: bool)
 
     A preset (`ragchat model presets`) becomes the model in use once downloaded.
     """
-    from ragchat.llm.presets import find_preset
+    from ragchat.models.presets import find_preset
 
     preset = find_preset(repo)
     if preset is not None:
         _pull_preset(preset, quiet)
         return
-    from ragchat.llm import models
-    from ragchat.llm.download import pull_model
+    from ragchat.models import registry as models
+    from ragchat.models.download import pull_model
 
     revision = revision or (DEFAULT_REVISION if repo == DEFAULT_REPO else "main")
     click.echo(f"Downloading {repo}@{revision} ...", err=True)
@@ -68,8 +68,8 @@ def pull(repo: str, revision: str | None, include: tuple[str, ...], quiet: bool)
 
 def _pull_preset(preset, quiet: bool) -> None:
     from ragchat.errors import ModelError
-    from ragchat.llm import models
-    from ragchat.llm.download import pull_model
+    from ragchat.models import registry as models
+    from ragchat.models.download import pull_model
 
     what = f"{preset.repo}@{preset.revision}" + (f" {preset.file}" if preset.file else "")
     click.echo(f"Downloading {preset.name}: {what} (about {_size(preset.download_bytes)}) ...",
@@ -92,7 +92,7 @@ def _pull_preset(preset, quiet: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 def presets(as_json: bool) -> None:
     """Named models for every kind of machine: download size, memory needed, fits here?"""
-    from ragchat.llm.presets import PRESETS, fit, recommend, this_machine
+    from ragchat.models.presets import PRESETS, fit, recommend, this_machine
 
     machine = this_machine()
     best = recommend(machine)
@@ -124,7 +124,7 @@ def presets(as_json: bool) -> None:
 def list_(as_json: bool) -> None:
     """Local EXL2 and GGUF models, their size and bits per weight; * marks those in use."""
     from ragchat.config import load_settings
-    from ragchat.llm import models
+    from ragchat.models import registry as models
 
     settings = load_settings()
     in_use = {models.resolve_exl2_model(settings)[0], models.resolve_gguf_model(settings)[0]}
@@ -150,8 +150,8 @@ def _row_dict(m, used: bool) -> dict:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def rm(name: str, yes: bool) -> None:
     """Delete a downloaded model (by its name in `model list`)."""
-    from ragchat.llm.download import remove_model
-    from ragchat.llm.models import find_model
+    from ragchat.models.download import remove_model
+    from ragchat.models.registry import find_model
 
     info = find_model(name)
     if not yes:
@@ -170,7 +170,7 @@ def use(name: str) -> None:
     NAME is a name from `model list` (or part of one) or a path.
     """
     from ragchat.config import load_settings
-    from ragchat.llm import models
+    from ragchat.models import registry as models
 
     info = models.find_model(name)
     models.select(info)

@@ -47,7 +47,7 @@ def demo_notice(settings: Settings) -> str:
     text = ("answers come from SmolLM2-135M, a demo-size model bundled so that ragchat runs "
             "anywhere; expect weak answers.")
     try:
-        from ragchat.llm.diagnose import recommendation
+        from ragchat.doctor import recommendation
 
         command = recommendation(settings).get("command")
     except Exception:  # the notice must never stop an answer

@@ -74,7 +74,7 @@ def build_backend(name: str, settings: Settings) -> Backend:
     """Load one backend by name from the settings."""
     if name == "llamacpp":
         from ragchat.llm.llamacpp import LlamaCppBackend
-        from ragchat.llm.models import resolve_gguf_model
+        from ragchat.models.registry import resolve_gguf_model
 
         path, why = resolve_gguf_model(settings)
         if path is None:
@@ -86,7 +86,7 @@ def build_backend(name: str, settings: Settings) -> Backend:
                                repeat_penalty=llamacpp_repeat_penalty(settings))
     if name == "exllamav2":
         from ragchat.llm.exl2 import ExLlamaV2Backend
-        from ragchat.llm.models import resolve_exl2_model
+        from ragchat.models.registry import resolve_exl2_model
 
         path, _why = resolve_exl2_model(settings)
         draft = getattr(settings, "exl2_draft_model", "") or None
@@ -105,7 +105,7 @@ DEMO_REPEAT_PENALTY = 1.15  # SmolLM2-135M loops on "The answer is:" without one
 
 def llamacpp_repeat_penalty(settings: Settings) -> float:
     """The configured penalty; the bundled demo model's own unless it was set."""
-    from ragchat.llm.models import is_demo_model
+    from ragchat.models.registry import is_demo_model
 
     if settings.source("llamacpp_repeat_penalty") == "default" and \
             is_demo_model(settings, "llamacpp"):

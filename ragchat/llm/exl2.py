@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import BackendError, ModelError
-from ragchat.llm import vram
 from ragchat.llm.base import Backend, CallStats, Completion, Request
-from ragchat.llm.models import read_json
 from ragchat.llm.templates import ChatTemplate, template_from_tokenizer_config
+from ragchat.models import vram
+from ragchat.models.registry import read_json
 
 NEEDS_GPU = "the exllamav2 backend needs an NVIDIA GPU with CUDA: use --api or the CPU model"
 STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")

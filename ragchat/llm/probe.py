@@ -79,7 +79,7 @@ def flash_attn_version() -> str | None:
 
 def exllamav2_blocker(settings: Settings) -> str | None:
     """Why exllamav2 cannot run here, cheapest check first; None when it can."""
-    from ragchat.llm.models import resolve_exl2_model
+    from ragchat.models.registry import resolve_exl2_model
 
     if not has_module("exllamav2"):
         return "exllamav2 is not installed"

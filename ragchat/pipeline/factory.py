@@ -86,7 +86,7 @@ def open_pipeline(
     except BaseException:
         retriever.close()
         raise
-    from ragchat.llm.models import is_demo_model
+    from ragchat.models.registry import is_demo_model
 
     demo = is_demo_model(settings, str(getattr(choice, "name", "")))
     return ChatPipeline(

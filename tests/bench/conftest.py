@@ -23,7 +23,7 @@ NOTES = {
 
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
-    from ragchat.llm.models import bundled_gguf
+    from ragchat.models.registry import bundled_gguf
 
     path = bundled_gguf()
     if path is None:

@@ -10,7 +10,7 @@ from ragchat.bench import bandwidth
 from ragchat.bench.plan import ROWS, BenchPlan, parse_counts, parse_rows
 from ragchat.bench.stats import HIGHER, LOWER, Collector, Metric, ratio
 from ragchat.errors import UsageError
-from ragchat.llm import vram
+from ragchat.models import vram
 
 
 def test_metric_median_and_spread():

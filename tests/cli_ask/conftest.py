@@ -29,7 +29,7 @@ def fake_searcher(tmp_path) -> FakeSearcher:
 @pytest.fixture
 def fakes(monkeypatch, fake_llm, fake_searcher):
     """Every pipeline the CLI opens gets the fake model and searcher."""
-    import ragchat.llm.models as models
+    import ragchat.models.registry as models
     import ragchat.pipeline.factory as factory
     import ragchat.pipeline.retriever as retriever
 

@@ -162,7 +162,7 @@ def test_the_conversation_measure_runs_on_the_embedded_model(tmp_path):
     from measure import conversation
 
     from ragchat.llm.llamacpp import LlamaCppBackend
-    from ragchat.llm.models import bundled_gguf
+    from ragchat.models.registry import bundled_gguf
 
     backend = LlamaCppBackend(bundled_gguf(), n_ctx=8192)
     try:

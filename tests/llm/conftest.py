@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ragchat.llm.models import bundled_gguf
+from ragchat.models.registry import bundled_gguf
 from tests.llama_server import llama_server as start_llama_server
 
 TEST_CTX = 2048

@@ -152,7 +152,7 @@ PRESET_FILE = "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf"
 @pytest.fixture
 def small_cpu_machine(monkeypatch):
     """A 2-core machine with 16 GB and no GPU, whatever runs the tests."""
-    from ragchat.llm import presets
+    from ragchat.models import presets
 
     monkeypatch.setattr(presets, "cores", lambda: 2)
     monkeypatch.setattr(presets, "ram_bytes", lambda: 16 * 10**9)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragchat.llm.presets import PRESETS, Machine, find_preset, fit, recommend
+from ragchat.models.presets import PRESETS, Machine, find_preset, fit, recommend
 
 GB = 10**9
 

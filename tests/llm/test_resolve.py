@@ -105,7 +105,7 @@ def test_open_chat_model_loads_the_embedded_model(monkeypatch, gguf_path):
 
 
 def test_model_use_selection_is_what_llamacpp_loads(monkeypatch, gguf_path, ragchat_home):
-    from ragchat.llm import models
+    from ragchat.models import registry as models
 
     copy = ragchat_home / "data" / "models" / "tiny.gguf"
     copy.parent.mkdir(parents=True)

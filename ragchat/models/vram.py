@@ -134,7 +134,7 @@ def model_footprint(model_dir) -> tuple[ModelShape, int]:
     """A model folder's shape (config.json) and the VRAM its weights take (from its files)."""
     from pathlib import Path
 
-    from ragchat.llm.models import read_json
+    from ragchat.models.registry import read_json
 
     folder = Path(model_dir)
     shape = ModelShape.from_config(read_json(folder / "config.json"))
