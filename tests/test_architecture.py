@@ -1,0 +1,80 @@
+"""The layout shows the architecture: imports point down, and only the CLI talks to a terminal.
+
+    cli -> bench, doctor -> pipeline -> index, ingest, llm, models -> embeddings -> config
+
+A new edge that is not listed here fails this test: add it here on purpose, or move the code.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ragchat"
+BASE = {"config", "errors", "paths", "locations", "__version__"}  # usable by every layer
+ALLOWED = {
+    "cli": {"bench", "doctor", "pipeline", "index", "ingest", "llm", "models", "embeddings"},
+    "__main__": {"cli"},
+    "bench": {"pipeline", "index", "ingest", "llm", "models", "embeddings"},
+    "doctor": {"llm", "models", "index", "ingest", "embeddings"},
+    "pipeline": {"index", "llm", "models", "embeddings"},
+    "ingest": {"index", "embeddings"},
+    "index": {"embeddings"},
+    "llm": {"models"},
+    "models": {"llm"},  # presets read the machine (llm.probe) and llama.cpp's build
+    "embeddings": set(),
+    "config": set(),
+}
+TERMINAL = {"click", "rich", "prompt_toolkit"}
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            if node.module == "ragchat":
+                names.update(f"ragchat.{alias.name}" for alias in node.names)
+    return names
+
+
+def layer_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def test_imports_point_down():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        layer = layer_of(path)
+        if layer in BASE or layer == "__init__":
+            continue
+        allowed = ALLOWED[layer] | BASE | {layer}
+        for name in imports_of(path):
+            if name.startswith("ragchat."):
+                target = name.split(".")[1]
+                if target not in allowed:
+                    wrong.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_only_the_cli_talks_to_the_terminal():
+    wrong = [f"{path.relative_to(PACKAGE.parent)} imports {name}"
+             for path in sorted(PACKAGE.rglob("*.py")) if layer_of(path) != "cli"
+             for name in imports_of(path) if name.split(".")[0] in TERMINAL]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_library_code_does_not_print():
+    """Library code logs; the CLI decides what reaches the terminal."""
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if layer_of(path) in ("cli", "__main__"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print":
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    # config.py prints its docs table when run as a script (python -m ragchat.config).
+    assert [w for w in wrong if not w.startswith("ragchat/config.py:")] == []
