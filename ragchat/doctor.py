@@ -100,10 +100,12 @@ def _models_section(settings: Settings) -> dict[str, Any]:
 def vram_plan(settings: Settings, gpu: probe.GpuInfo) -> dict[str, Any]:
     """What the EXL2 model plus its cache need at the configured context."""
     path, _ = resolve_exl2_model(settings)
+    shape, weights, bpw = vram.QWEN25_14B, 0, None
     known = path is not None and (path / "config.json").is_file()
-    shape = vram.ModelShape.from_config(read_json(path / "config.json")) if known else vram.QWEN25_14B
-    _, weights = vram.model_footprint(path) if known else (None, 0)
-    bpw = exl2_bpw(path) if known else None
+    if path is not None and known:
+        shape = vram.ModelShape.from_config(read_json(path / "config.json"))
+        _, weights = vram.model_footprint(path)
+        bpw = exl2_bpw(path)
     weights = weights or vram.weight_bytes(shape, bpw or DEFAULT_BPW)
     try:
         cache = vram.parse_cache_type(settings.exl2_cache)
@@ -147,7 +149,8 @@ def _backend_section(settings: Settings) -> dict[str, Any]:
         choice = resolve_backend(settings)
     except Exception as exc:
         return {"error": getattr(exc, "message", str(exc))}
-    section = {"name": choice.name, "reason": choice.reason, "source": choice.source}
+    section: dict[str, Any] = {"name": choice.name, "reason": choice.reason,
+                               "source": choice.source}
     blocker = probe.exllamav2_blocker(settings)
     section["exllamav2_ready"] = blocker is None
     if blocker:
@@ -166,8 +169,8 @@ def recommendation(settings: Settings, gpu: probe.GpuInfo | None = None) -> dict
                 "why": "no preset fits this machine's memory: the bundled demo model stays; "
                        "`--api` or `--api-base` reach a server with a larger model"}
     where = fit(preset, machine)
-    out = {"backend": preset.backend, "preset": preset.name, "command": preset.command,
-           "why": f"{preset.use}; {where.why}"}
+    out: dict[str, Any] = {"backend": preset.backend, "preset": preset.name,
+                           "command": preset.command, "why": f"{preset.use}; {where.why}"}
     present = _preset_present(settings, preset)
     if present == "in use":
         out.update(command=None, why=f"{preset.name} is in use; {where.why}")

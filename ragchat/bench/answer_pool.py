@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ragchat.bench.plan import Progress
+from ragchat.progress import Progress
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ import statistics
 from typing import Any
 
 from ragchat.bench.inference import fresh_messages
-from ragchat.bench.plan import BenchPlan, Progress
+from ragchat.bench.plan import BenchPlan
 from ragchat.bench.stats import HIGHER, LOWER, Collector, Metric
 from ragchat.errors import BackendError
 from ragchat.llm.base import Completion
+from ragchat.progress import Progress
 
 PARALLEL_HINT = ("some servers end a stream when another request arrives; llama-cpp-python's "
                  "server does unless started with --interrupt_requests False")

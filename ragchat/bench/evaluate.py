@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ragchat.bench.plan import Progress
 from ragchat.bench.qa import QAItem, contains, same_source
 from ragchat.errors import BackendError
+from ragchat.progress import Progress
 
 if TYPE_CHECKING:
     from ragchat.bench.answer_pool import Throughput

@@ -114,6 +114,7 @@ class GatheringBackend(Backend):
         for (max_new, temperature, stop), slots in groups.items():
             self.batches.append(len(slots))
             started = time.perf_counter()
+            done: list[Any]
             try:
                 done = self.inner.complete_many([s.request.messages for s in slots],
                                                 max_new_tokens=max_new, temperature=temperature,

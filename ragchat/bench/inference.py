@@ -10,8 +10,9 @@ import itertools
 from typing import Any
 
 from ragchat.bench.bandwidth import Bound
-from ragchat.bench.plan import BenchPlan, Progress
+from ragchat.bench.plan import BenchPlan
 from ragchat.bench.stats import HIGHER, LOWER, Collector, Metric
+from ragchat.progress import Progress
 
 CONTEXT = """\
 Retrieval-augmented generation answers a question in two steps. First a retriever finds the \

@@ -71,9 +71,3 @@ def parse_counts(text: str, option: str, *, low: int = 1, high: int = 100_000) -
     return values
 
 
-class Progress:
-    """Told about the work as it goes; the CLI draws bars, tests and scripts ignore it."""
-
-    def stage(self, name: str, total: int | None) -> None: ...
-
-    def advance(self, n: int = 1) -> None: ...

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragchat.bench.bandwidth import Bound, decode_bound
-from ragchat.bench.plan import ROW_TITLES, BenchPlan, Progress
+from ragchat.bench.plan import ROW_TITLES, BenchPlan
 from ragchat.bench.stats import Metric, ratio
 from ragchat.errors import RagchatError
+from ragchat.progress import Progress
 
 
 @dataclass

@@ -15,9 +15,10 @@ import sys
 import time
 from typing import Any
 
-from ragchat.bench.plan import BenchPlan, Progress
+from ragchat.bench.plan import BenchPlan
 from ragchat.bench.stats import LOWER, Collector, Metric
 from ragchat.errors import BackendError
+from ragchat.progress import Progress
 
 PROBE_TIMEOUT_S = 900
 

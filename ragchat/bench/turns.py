@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.bench.inference import evict_cache
-from ragchat.bench.plan import BenchPlan, Progress
+from ragchat.bench.plan import BenchPlan
 from ragchat.bench.stats import LOWER, Collector, Metric
+from ragchat.progress import Progress
 
 SAMPLE_DOCS = {
     "garden.md": (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -96,7 +97,7 @@ def presets(as_json: bool) -> None:
 
     machine = this_machine()
     best = recommend(machine)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in PRESETS:
         where = fit(p, machine)
         rows.append({"name": p.name, "backend": p.backend, "repo": p.repo,
@@ -183,7 +184,7 @@ def use(name: str) -> None:
                    "unset it to use this choice", err=True)
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from ragchat.ingest.ingester import Progress
+from ragchat.progress import Progress
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
-class RichProgress(Progress):
+class TerminalProgress(Progress):
+    """A Progress used as a context manager; this one shows nothing (no terminal, or quiet)."""
+
+    def __enter__(self) -> TerminalProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class RichProgress(TerminalProgress):
     """One bar per stage, with counts, rate and ETA."""
 
     def __init__(self) -> None:
@@ -27,13 +41,13 @@ class RichProgress(Progress):
             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             console=Console(stderr=True), transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
         self.bar.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._finish()
         self.bar.stop()
 
@@ -53,15 +67,7 @@ class RichProgress(Progress):
             self.bar.advance(self.task, n)
 
 
-class NullProgress(Progress):
-    def __enter__(self) -> NullProgress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-
-def progress_for_terminal(quiet: bool = False) -> Progress:
+def progress_for_terminal(quiet: bool = False) -> TerminalProgress:
     if not quiet and sys.stderr.isatty():
         return RichProgress()
-    return NullProgress()
+    return TerminalProgress()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,11 +32,11 @@ class EncoderConfig:
     hidden: int
     eps: float
     pad_id: int
-    pooling: str  # "mean" or "cls"
+    pooling: str | None  # "mean" or "cls" (read_config runs after supports() checked it)
     max_tokens: int
 
 
-def _read_json(path: Path) -> dict | list:
+def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 

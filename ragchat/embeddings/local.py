@@ -22,7 +22,9 @@ class NumpyEmbedder:
 
         self.name = name
         self.batch_size = settings.embedding_batch_size
-        self.encoder = NumpyEncoder(model_folder(name), max_tokens=MAX_SEQ_CAP)
+        folder = model_folder(name)
+        assert folder is not None  # model_folder downloads or raises
+        self.encoder = NumpyEncoder(folder, max_tokens=MAX_SEQ_CAP)
         self.dim = self.encoder.dim
         self.max_chars = self.encoder.config.max_tokens * 3
 

@@ -32,16 +32,9 @@ from ragchat.ingest.chunking import Chunk, chunk_sections
 from ragchat.ingest.readers import UnreadableFileError, file_kind, read_document
 from ragchat.ingest.report import FileReport
 from ragchat.ingest.walker import Candidate, WalkReport, walk
+from ragchat.progress import Progress
 
 log = logging.getLogger("ragchat.ingest")
-
-
-class Progress:
-    """Called by the ingester as it works; the CLI shows it, tests ignore it."""
-
-    def stage(self, name: str, total: int | None) -> None: ...
-
-    def advance(self, n: int = 1) -> None: ...
 
 
 @dataclass

@@ -77,6 +77,8 @@ class OcrError(Exception):
 
 def ocr_png(png: bytes, tesseract: Tesseract) -> str:
     """The text Tesseract reads in one PNG page image (Korean and English)."""
+    if tesseract.path is None:
+        raise OcrError("Tesseract is not installed")
     argv = [tesseract.path, "stdin", "stdout", "-l", tesseract.lang_arg, "--psm", "3"]
     env = dict(os.environ, OMP_THREAD_LIMIT="1")  # one page at a time; threads only contend
     try:

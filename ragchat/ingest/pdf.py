@@ -133,7 +133,7 @@ def _ocr_pages(path: Path, n_pages: int, sections: list[Section], bad: dict[int,
                tesseract) -> Document:
     from ragchat.ingest.ocr import OcrError, ocr_png
 
-    by_page = {s.page: s for s in sections}
+    by_page = {s.page: s for s in sections if s.page is not None}
     done: list[int] = []
     failed: dict[int, str] = {}
     for number, png in render_pages(path, sorted(bad)):

@@ -155,7 +155,7 @@ def read_document(path: Path, ocr: str = "auto") -> Document:
         raise
     except Exception as exc:  # noqa: BLE001 - one damaged file, not the whole ingest
         raise UnreadableFileError(
-            f"cannot read this {kind.upper()} file ({type(exc).__name__}: {exc})") from exc
+            f"cannot read this {(kind or '').upper()} file ({type(exc).__name__}: {exc})") from exc
 
 
 def _structured_reader(kind: str | None):

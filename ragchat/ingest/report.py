@@ -68,7 +68,7 @@ def from_stored(path: str, info: str | None, status: str = "unchanged") -> FileR
         d = {}
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()
               if k in FileReport.__dataclass_fields__ and k not in ("path", "status")}
-    return replace(FileReport(path, status), **fields)
+    return replace(FileReport(path, status), **fields)  # type: ignore[arg-type]  # JSON values
 
 
 def failed(path: str, kind: str, reason: str) -> FileReport:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragchat.config import Settings
@@ -89,7 +90,7 @@ def build_backend(name: str, settings: Settings) -> Backend:
         from ragchat.models.registry import resolve_exl2_model
 
         path, _why = resolve_exl2_model(settings)
-        draft = getattr(settings, "exl2_draft_model", "") or None
+        draft = Path(settings.exl2_draft_model) if settings.exl2_draft_model else None
         return ExLlamaV2Backend(path, cache_type=settings.exl2_cache,
                                 max_seq_len=settings.max_seq_len,
                                 ngram_draft=settings.ngram_draft, draft_model_dir=draft)

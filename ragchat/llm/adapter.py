@@ -14,6 +14,7 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
@@ -33,7 +34,7 @@ def to_chat_messages(messages: list[BaseMessage]) -> list[dict]:
     return out
 
 
-def usage_of(stats: GenerationStats) -> dict[str, Any]:
+def usage_of(stats: GenerationStats) -> UsageMetadata:
     return {
         "input_tokens": stats.prompt_tokens,
         "output_tokens": stats.new_tokens,
@@ -111,10 +112,12 @@ class BackendChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None,
                   **kwargs: Any) -> ChatResult:
-        text, meta, usage = "", {}, None
+        text, meta, usage = "", dict[str, Any](), None
         for chunk in self._stream(messages, stop, run_manager, **kwargs):
-            text += chunk.message.content
-            meta = chunk.message.response_metadata or meta
-            usage = chunk.message.usage_metadata or usage
+            piece = chunk.message
+            assert isinstance(piece, AIMessageChunk)
+            text += piece.text
+            meta = piece.response_metadata or meta
+            usage = piece.usage_metadata or usage
         message = AIMessage(content=text, usage_metadata=usage, response_metadata=meta)
         return ChatResult(generations=[ChatGeneration(message=message)])

@@ -57,7 +57,7 @@ def find_token() -> tuple[str | None, str]:
 
 def server_key(settings: Settings) -> tuple[str | None, str]:
     """The key of your own server: the variable `api_key_env` names ("env NAME"), or none."""
-    name = str(getattr(settings, "api_key_env", "") or "").strip()
+    name = settings.api_key_env.strip()
     if not name:
         return None, "none"
     value = os.environ.get(name, "")
@@ -70,15 +70,15 @@ def server_key(settings: Settings) -> tuple[str | None, str]:
 
 def api_backend(settings: Settings) -> ApiBackend:
     """The API backend the settings describe (the HF router, an endpoint or your server)."""
-    common = {"timeout": settings.api_timeout, "retries": getattr(settings, "api_retries", 3)}
     if is_hf_url(settings.api_base):
         token, source = find_token()
         return ApiBackend(model=settings.api_model, base_url=settings.api_base, token=token,
-                          key_source=source, **common)
+                          key_source=source, timeout=settings.api_timeout,
+                          retries=settings.api_retries)
     key, source = server_key(settings)
     return ApiBackend(model=settings.api_model, base_url=settings.api_base, token=key,
                       key_source=source, discover_model=settings.source("api_model") == "default",
-                      **common)
+                      timeout=settings.api_timeout, retries=settings.api_retries)
 
 
 class ApiBackend(Backend):

@@ -107,8 +107,8 @@ class HfChat:
         self._client.close()
 
     def chat(self, model: str, messages: list[dict], body: dict) -> Iterator[Any]:
-        return self._client.chat_completion(messages, model=model, stream=True,
-                                            stream_options={"include_usage": True}, **body)
+        return self._client.chat_completion(  # type: ignore[call-overload]  # **body: sampling
+            messages, model=model, stream=True, stream_options={"include_usage": True}, **body)
 
     def models(self) -> list[str] | None:
         return None  # the router serves every model it has; nothing to discover
@@ -131,7 +131,7 @@ class OpenAIChat:
         self._client.close()
 
     def chat(self, model: str, messages: list[dict], body: dict) -> Iterator[Any]:
-        stream = self._client.chat.completions.create(
+        stream = self._client.chat.completions.create(  # type: ignore[call-overload]  # **body
             model=model, messages=messages, stream=True,
             stream_options={"include_usage": True},
             **{k: v for k, v in body.items() if v is not None})

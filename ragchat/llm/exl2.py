@@ -162,7 +162,7 @@ class ExLlamaV2Backend(Backend):
         draft = self._load_model(self.draft_dir) if self.draft_dir else (None, None)
         self.tokenizer = self._lib.ExLlamaV2Tokenizer(self.model.config)
         self.paged = bool(has_flash_attn_with_paged) and not self.model.config.no_flash_attn
-        self.generator = ExLlamaV2DynamicGenerator(
+        self.generator: Any = ExLlamaV2DynamicGenerator(
             model=self.model, cache=self.cache, tokenizer=self.tokenizer,
             draft_model=draft[0], draft_cache=draft[1],
             use_ngram_draft=ngram_draft and draft[0] is None,

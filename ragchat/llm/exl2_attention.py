@@ -19,6 +19,7 @@ exllamav2 (its import may start a long CUDA build).
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +64,13 @@ def _version(text: str | None) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def attention_path(env: dict[str, str] | None = None) -> str:
+def attention_path(environ: Mapping[str, str] | None = None) -> str:
     """The key of PATHS that exllamav2 would take on this machine (no import of exllamav2)."""
     import os
 
     from ragchat.llm.probe import has_module, package_version
 
-    env = os.environ if env is None else env
+    env = os.environ if environ is None else environ
     flash = package_version("flash_attn") or package_version("flash-attn")
     if flash and "EXLLAMA_NO_FLASH_ATTN" not in env and _version(flash) >= (2, 2, 1):
         return "flash-attn" if _version(flash) >= FLASH_PAGED_MIN else "flash-attn-unpaged"
@@ -130,8 +131,8 @@ def make_fixed_attn_torch(attn_module: Any, original: Any) -> Any:
         out = F.scaled_dot_product_attention(q, k, v, mask, scale=self.scaling)
         return out.transpose(1, 2).reshape((batch_size, q_len, heads * head_dim))
 
-    _attn_torch.ragchat_causal_fix = True
-    _attn_torch.__wrapped__ = original
+    _attn_torch.ragchat_causal_fix = True  # type: ignore[attr-defined]  # marks it patched
+    _attn_torch.__wrapped__ = original  # type: ignore[attr-defined]
     return _attn_torch
 
 

@@ -11,7 +11,7 @@ and one test, not the backend. The tested range is pinned in pyproject.toml.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,7 @@ class LlamaContext:
     def eval(self, tokens: list[int]) -> None:
         self._llm.eval(tokens)
 
-    def generate(self, prompt: list[int], **sampling: Any) -> Iterator[int]:
+    def generate(self, prompt: list[int], **sampling: Any) -> Generator[int, None, None]:
         """Tokens sampled after `prompt` (of which all but the new part is evaluated)."""
         return self._llm.generate(prompt, **sampling)
 

@@ -153,6 +153,7 @@ class LlamaCppBackend(Backend):
         return not is_cancelled(cancel)
 
     def close(self) -> None:
-        ctx, self._ctx = getattr(self, "_ctx", None), None
+        ctx = getattr(self, "_ctx", None)
+        self._ctx = None  # type: ignore[assignment]  # closed: no call after this
         if ctx is not None:
             ctx.close()

@@ -180,7 +180,7 @@ class AnswerCleaner:
         reason, at = cut
         stopped_already = self.raw_cut  # an inline stop in this same text came first
         self._stop(reason, shown=at)
-        if stopped_already is not None and stopped_already < self.raw_cut:
+        if stopped_already is not None and (self.raw_cut is None or stopped_already < self.raw_cut):
             self.raw_cut = stopped_already
         return text[: max(at - start, 0)]
 
@@ -194,9 +194,9 @@ class AnswerCleaner:
         loop = LOOP.search(self.shown, max(len(self.shown) - 600, 0))
         if loop:
             return STOPPED_REPEAT, max(loop.start() + len(loop.group(1)), start)
-        end = self._paragraphs_end(start)
-        if end is not None:
-            return STOPPED_ENOUGH, end
+        enough = self._paragraphs_end(start)
+        if enough is not None:
+            return STOPPED_ENOUGH, enough
         echo = self._echo_start(start)
         if echo is not None:
             return STOPPED_SCAFFOLD, max(echo, start)

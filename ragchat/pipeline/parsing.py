@@ -99,6 +99,7 @@ def parse_rewrite(text: str, raw_question: str) -> Rewrite:
         if search is False:
             return Rewrite(raw_question, False, True)
         return Rewrite(raw_question, True, False)
+    assert question is not None  # _plausible said so
     return Rewrite(question.strip(), search is not False, True)
 
 

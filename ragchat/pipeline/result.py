@@ -171,7 +171,7 @@ def hit_to_dict(hit: Any) -> dict[str, Any]:
     data = asdict(hit) if hasattr(hit, "__dataclass_fields__") else dict(vars(hit))
     keep = ("path", "location", "heading", "text", "score", "start_line", "end_line", "page",
             "dense_similarity", "bm25_rank")
-    out = {k: data.get(k) for k in keep}
+    out: dict[str, Any] = {k: data.get(k) for k in keep}
     out["path"] = str(out["path"])
     out["location"] = out["location"] or ""
     out["score"] = float(out["score"] or 0.0)

@@ -205,7 +205,7 @@ class Repl:
         return 0
 
 
-def banner(pipeline: Any, settings: Settings = None) -> str:
+def banner(pipeline: Any, settings: Settings | None = None) -> str:
     choice = getattr(pipeline, "choice", None)
     reason = "the bundled demo model" if getattr(pipeline, "demo", False) else \
         getattr(choice, "reason", "")
