@@ -21,6 +21,8 @@ from pathlib import Path
 from common import embedding_env, load_squad, run_ragchat, save_results, table
 from retrieval_quality import build_corpus, gold_rank, sample
 
+from ragchat.bench.scoring import rank_scores
+
 RRF_K = 60
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 LETTER = re.compile(r"[^\W\d_]")
@@ -120,10 +122,7 @@ def evaluate(items, lists: list[Lists], chunks: dict, layout: str, k: int) -> di
         for it, pair in zip(items, lists):
             top = [chunks[i] for i in fuse(it.question.text, pair)[:k] if i in chunks]
             ranks.append(gold_rank(it, top, layout))
-        n = len(items)
-        out[name] = {"recall@1": sum(r == 1 for r in ranks) / n,
-                     f"recall@{k}": sum(r is not None for r in ranks) / n,
-                     f"mrr@{k}": sum(1 / r for r in ranks if r) / n}
+        out[name] = rank_scores(ranks, k)
     return out
 
 

@@ -36,6 +36,7 @@ from common import REPO_DIR, load_squad, save_results, table
 
 sys.path.insert(0, str(REPO_DIR))
 
+from ragchat.bench.scoring import first_hit, rank_scores  # noqa: E402
 from ragchat.index import store  # noqa: E402
 from ragchat.index.tokenize import QUERY_STOPWORDS  # noqa: E402
 from ragchat.index.tokenize import tokens as bigram_tokens
@@ -116,12 +117,9 @@ def quality(name: str, tokenize, texts, owner, questions, work: Path) -> dict:
     for question, gold in questions:
         hits = store.bm25_search(conn, query_tokens(tokenize, question), DEPTH)
         passages = list(dict.fromkeys(owner[rowid - 1] for rowid, _ in hits))[:K]
-        ranks.append(passages.index(gold) + 1 if gold in passages else None)
+        ranks.append(first_hit(passages, lambda passage, gold=gold: passage == gold))
     conn.close()
-    n = len(ranks)
-    return {"questions": n, "recall@1": sum(r == 1 for r in ranks) / n,
-            f"recall@{K}": sum(r is not None for r in ranks) / n,
-            f"mrr@{K}": sum(1 / r for r in ranks if r) / n,
+    return {"questions": len(ranks), **rank_scores(ranks, K),
             "index_build_seconds": round(build, 2)}
 
 

@@ -43,6 +43,8 @@ from common import (
     table,
 )
 
+from ragchat.bench.scoring import first_hit, rank_scores
+
 MODES = ("hybrid", "dense", "bm25")
 
 
@@ -84,12 +86,12 @@ def _norm(text: str) -> str:
 def gold_rank(item: Item, results: list[dict], layout: str) -> int | None:
     """1-based rank of the first result that is the gold passage, or None."""
     answers = [_norm(a) for a in item.question.answers]
-    for rank, res in enumerate(results, 1):
-        if Path(res["path"]).resolve() != item.gold_file:
-            continue
-        if layout == "passage" or any(a in _norm(res.get("text", "")) for a in answers):
-            return rank
-    return None
+
+    def is_gold(res: dict) -> bool:
+        return Path(res["path"]).resolve() == item.gold_file and (
+            layout == "passage" or any(a in _norm(res.get("text", "")) for a in answers))
+
+    return first_hit(results, is_gold)
 
 
 def answer_found(item: Item, results: list[dict]) -> bool:
@@ -101,10 +103,7 @@ def score(items: list[Item], outputs: list[dict], layout: str, k: int) -> dict:
     ranks = [gold_rank(it, out["results"][:k], layout) for it, out in zip(items, outputs)]
     n = len(items)
     return {
-        "questions": n,
-        "recall@1": sum(r == 1 for r in ranks) / n,
-        f"recall@{k}": sum(r is not None for r in ranks) / n,
-        f"mrr@{k}": sum(1 / r for r in ranks if r) / n,
+        "questions": n, **rank_scores(ranks, k),
         f"answer@{k}": sum(answer_found(it, o["results"][:k]) for it, o in zip(items, outputs)) / n,
         "misses": [it.question.qid for it, r in zip(items, ranks) if r is None],
     }
