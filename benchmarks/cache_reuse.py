@@ -25,7 +25,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from common import save_results, table
+from common import save_results
+from tables import markdown_table, number, read_results, run_name, table, table_mode
 
 QUESTIONS = ("How often should I water the tomatoes?", "And how much sun do they need?",
              "What about the roses?", "When should I prune them?", "When does the night train "
@@ -85,33 +86,25 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def markdown_table(paths: list[Path]) -> str:
+def markdown(paths: list[Path]) -> str:
     """Per turn of each results file: its LLM calls (cached / prompt tokens), the share of
     the turn's prompt tokens served from the cache, and the tokens prefilled (warm run)."""
-    import json
-
     from ragchat.bench.conversation import cache_totals
 
-    rows = ["| run | turn | calls (cached / prompt tokens) | cached share | prefilled tokens |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = []
     for path in paths:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        name = Path(path).stem.removeprefix("cache-reuse-")
-        for turn in data["warm"]:
+        for turn in read_results(path)["warm"]:
             calls = ", ".join(f"{c['node']} {c['cached_tokens']} / {c['prompt_tokens']}"
                               for c in turn["calls"])
             totals = cache_totals(turn["calls"])
-            rows.append(f"| {name} | {turn['turn']} | {calls} | "
-                        f"{totals['cached_share']:.2f} | {totals['prefilled_tokens']} |")
-    return "\n".join(rows) + "\n"
+            rows.append([run_name(path, "cache-reuse-"), turn["turn"], calls,
+                         number(totals["cached_share"]), totals["prefilled_tokens"]])
+    return markdown_table(["run", "turn", "calls (cached / prompt tokens)", "cached share",
+                           "prefilled tokens"], rows)
 
 
 def main() -> None:
-    import sys
 
-    if sys.argv[1:2] == ["--table"]:
-        print(markdown_table([Path(p) for p in sys.argv[2:]]), end="")
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="llamacpp", help="exllamav2, llamacpp or api")
     parser.add_argument("--api-base", default=None, help="OpenAI-compatible server (api)")
@@ -172,5 +165,8 @@ def _questions(args: argparse.Namespace) -> list[str]:
     return found[: max(args.turns, 1)]
 
 
-if __name__ == "__main__":
+TABLES = {"turns": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

@@ -18,8 +18,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from common import embedding_env, load_squad, run_ragchat, save_results, table
+from common import embedding_env, ingest_folder, load_squad, save_results, script_parser
 from retrieval_quality import build_corpus, gold_rank, sample
+from tables import markdown_table, number, read_results, run_name, table, table_mode
 
 from ragchat.bench.scoring import rank_scores
 
@@ -127,17 +128,15 @@ def evaluate(items, lists: list[Lists], chunks: dict, layout: str, k: int) -> di
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__, name=None)
     ap.add_argument("qa_file", type=Path)
     ap.add_argument("--work-dir", type=Path, required=True, help="corpus and index (reused)")
-    ap.add_argument("--name", help="label for the results file (default: the file's stem)")
     ap.add_argument("--layout", choices=("passage", "article"), default="passage")
     ap.add_argument("--depth", type=int, default=40, help="candidates taken from each list")
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--embedding-model", default="minilm")
-    ap.add_argument("--out-dir", type=Path)
     return ap.parse_args(argv)
 
 
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     fresh = not (home / "data").is_dir()
     items = build_corpus(load_squad(args.qa_file), corpus, args.layout, write=fresh)
     if fresh:
-        run_ragchat(["ingest", str(corpus), "--json"], home, env=env)
+        ingest_folder(corpus, home, env)
     os.environ.update({"RAGCHAT_HOME": str(home), **env})
     items = sample(items, args.limit, args.seed)
     lists, chunks = candidate_lists(items, args.depth)
@@ -163,5 +162,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nwrote {path}")
 
 
-if __name__ == "__main__":
+def markdown(paths: list[Path]) -> str:
+    """Every fusion rule (rows) on each data set (columns: recall@1, recall@k, MRR@k)."""
+    runs = [(run_name(p, "fusion-"), read_results(p)) for p in paths]
+    headers = ["fusion"]
+    for name, data in runs:
+        headers += [f"{name} recall@1", f"recall@{data['k']}", f"MRR@{data['k']}"]
+    rows = [[variant, *(number(data["variants"][variant][key], 3) for _, data in runs
+                        for key in ("recall@1", f"recall@{data['k']}", f"mrr@{data['k']}"))]
+            for variant in runs[0][1]["variants"]]
+    return markdown_table(headers, rows)
+
+
+TABLES = {"variants": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

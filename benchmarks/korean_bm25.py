@@ -22,7 +22,6 @@ Writes benchmarks/results/korean-bm25-NAME.json.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 import sqlite3
@@ -32,7 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO_DIR, load_squad, save_results, table
+from common import REPO_DIR, load_squad, save_results, script_parser
+from tables import table
 
 sys.path.insert(0, str(REPO_DIR))
 
@@ -175,13 +175,11 @@ def kiwi_throughput(passages: list[str]) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__, name="korquad-dev")
     ap.add_argument("qa_file", type=Path)
-    ap.add_argument("--name", default="korquad-dev")
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out-dir", type=Path, help="where the results file goes (default: results/)")
     args = ap.parse_args()
     articles = load_squad(args.qa_file)
     texts, owner, questions = chunk_passages(articles)

@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import save_results, table
+from common import save_results
+from tables import table
 
 NODES = ("contextualize", "retrieve", "relevance_check", "llm_answer", "save_memory")
 
