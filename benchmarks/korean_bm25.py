@@ -37,6 +37,7 @@ from tables import table
 sys.path.insert(0, str(REPO_DIR))
 
 from ragchat.bench.scoring import first_hit, rank_scores  # noqa: E402
+from ragchat.bench.stats import percentile  # noqa: E402
 from ragchat.index import store  # noqa: E402
 from ragchat.index.tokenize import QUERY_STOPWORDS  # noqa: E402
 from ragchat.index.tokenize import tokens as bigram_tokens
@@ -152,15 +153,10 @@ def latency(name: str, tokenize, sentences: list[str], n_chunks: int, queries: l
     conn.close()
     return {"chunks": n_chunks, "queries": len(queries),
             "search_ms_p50": round(statistics.median(search_ms), 2),
-            "search_ms_p99": round(_p99(search_ms), 2),
+            "search_ms_p99": round(percentile(search_ms, 0.99), 2),
             "tokenize_ms_p50": round(statistics.median(tokenize_ms), 3),
             "total_ms_p50": round(statistics.median(a + b for a, b in zip(tokenize_ms,
                                                                           search_ms)), 2)}
-
-
-def _p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 def kiwi_throughput(passages: list[str]) -> dict:

@@ -28,6 +28,8 @@ from typing import Any
 from common import save_results
 from tables import table
 
+from ragchat.bench.stats import percentile
+
 NODES = ("contextualize", "retrieve", "relevance_check", "llm_answer", "save_memory")
 
 
@@ -105,11 +107,6 @@ def run_turns(persistent: bool, sessions: int, turns: int, answer_words: int,
     return records
 
 
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(int(0.9 * len(ordered) + 0.999999) - 1, 0)]
-
-
 def summarize(records: list[dict]) -> dict:
     walls = [r["wall_s"] for r in records]
     in_nodes = [sum(r["nodes"].values()) for r in records]
@@ -117,7 +114,7 @@ def summarize(records: list[dict]) -> dict:
     nodes = {name: statistics.median(r["nodes"].get(name, 0.0) for r in records)
              for name in NODES}
     return {"turns": len(records), "wall_ms_median": 1e3 * statistics.median(walls),
-            "wall_ms_p90": 1e3 * p90(walls), "nodes_ms_median": 1e3 * statistics.median(in_nodes),
+            "wall_ms_p90": 1e3 * percentile(walls, 0.9), "nodes_ms_median": 1e3 * statistics.median(in_nodes),
             "outside_nodes_ms_median": 1e3 * statistics.median(rest),
             "node_ms_median": {k: 1e3 * v for k, v in nodes.items()},
             "llm_calls_median": statistics.median(r["calls"] for r in records)}

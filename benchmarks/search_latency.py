@@ -50,6 +50,8 @@ from common import (
 from ingest_throughput import NoteWriter, english_sentences, korean_sentences
 from tables import markdown_table, number, read_results, table, table_mode
 
+from ragchat.bench.stats import percentile
+
 SECTIONS_PER_FILE = 10
 
 
@@ -131,7 +133,7 @@ def timed(fn, *args) -> float:
 def stats_ms(samples: list[float]) -> dict:
     ordered = sorted(samples)
     return {"p50": statistics.median(ordered),
-            "p99": ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))],
+            "p99": percentile(ordered, 0.99),
             "mean": statistics.fmean(ordered), "n": len(ordered)}
 
 

@@ -13,7 +13,6 @@ For a question the documents do not cover, the reply should say so and list no s
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ragchat.bench.plan import Progress
 from ragchat.bench.qa import QAItem, contains, same_source
 from ragchat.bench.scoring import first_hit, mean_reciprocal_rank, recall_at
+from ragchat.bench.stats import percentile
 from ragchat.errors import BackendError
 
 if TYPE_CHECKING:
@@ -312,7 +312,7 @@ def summarize(results: list[QuestionResult], k: int,
             "follow_up_search_hit": _fraction([a.search_hit for a in follow_ups]),
             "said_not_covered": _fraction([a.said_not_covered for a in replies]),
             "latency_median_s": statistics.median(latencies),
-            "latency_p90_s": latencies[math.ceil(0.9 * len(latencies)) - 1],
+            "latency_p90_s": percentile(latencies, 0.9),
             "latency_max_s": latencies[-1],
         }
         if speed is not None:
