@@ -23,26 +23,25 @@ from retrieval_quality import build_corpus, gold_rank, sample
 from tables import markdown_table, number, read_results, run_name, table, table_mode
 
 from ragchat.bench.scoring import rank_scores
+from ragchat.index.search import rrf_fuse
 
-RRF_K = 60
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 LETTER = re.compile(r"[^\W\d_]")
 
 Lists = tuple[list[tuple[int, float]], list[tuple[int, float]]]  # (dense, bm25), best first
 
 
-def rrf(dense_w: float, rrf_k: int = RRF_K) -> Callable[[str, Lists], list[int]]:
+def rrf(dense_w: float) -> Callable[[str, Lists], list[int]]:
     def fuse(query: str, lists: Lists) -> list[int]:
-        return _rrf(lists, dense_w, rrf_k)
+        return _rrf(lists, dense_w)
     return fuse
 
 
-def _rrf(lists: Lists, dense_w: float, rrf_k: int = RRF_K) -> list[int]:
-    scores: dict[int, float] = {}
-    for weight, ranked in zip((dense_w, 1.0), lists):
-        for rank, (item, _) in enumerate(ranked, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
-    return sorted(scores, key=lambda i: (-scores[i], i))
+def _rrf(lists: Lists, dense_w: float) -> list[int]:
+    """ragchat's own fusion (rrf_fuse), with this weight for the dense list."""
+    ranked = [[item for item, _ in found] for found in lists]
+    every = len(set(ranked[0]) | set(ranked[1]))
+    return [item for item, _, _ in rrf_fuse(ranked, every, weights=[dense_w, 1.0])]
 
 
 def hangul_share(query: str) -> float:
