@@ -21,7 +21,6 @@ import os
 import re
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +80,10 @@ class InstantSearcher:
         pass
 
 
-def run_turns(persistent: bool, sessions: int, turns: int, answer_words: int,
+def time_turns(persistent: bool, sessions: int, turns: int, answer_words: int,
               prefix: str = "overhead") -> list[dict]:
     """Every turn's wall time and node timings, through `open_pipeline` as the CLI uses it."""
+    from ragchat.bench.conversation import run_turns
     from ragchat.config import load_settings
     from ragchat.pipeline.factory import open_pipeline
 
@@ -92,19 +92,14 @@ def run_turns(persistent: bool, sessions: int, turns: int, answer_words: int,
     pipeline = open_pipeline(settings, persistent=persistent, require_index=False,
                              chat_model=(make_model(answer_words), None),
                              opener=lambda _s, _c: searcher)
-    records = []
-    try:
-        for s in range(sessions):
-            pipeline.switch(f"{prefix}-{s}")  # a new conversation
-            for t in range(turns):
-                start = time.perf_counter()
-                result = pipeline.ask(f"Question {t + 1}: what about the tomatoes?")
-                wall = time.perf_counter() - start
-                records.append({"turn": t + 1, "wall_s": wall, "nodes": dict(result.timings),
-                                "calls": len(result.llm_calls)})
+    questions = [f"Question {t + 1}: what about the tomatoes?" for t in range(turns)]
+    try:  # each session a new conversation
+        asked = [turn for s in range(sessions)
+                 for turn in run_turns(pipeline, questions, session=f"{prefix}-{s}")]
     finally:
         pipeline.close()
-    return records
+    return [{"turn": t.number, "wall_s": t.wall_s, "nodes": dict(t.result.timings),
+             "calls": len(t.result.llm_calls)} for t in asked]
 
 
 def summarize(records: list[dict]) -> dict:
@@ -132,8 +127,8 @@ def main() -> None:
         os.environ["RAGCHAT_HOME"] = home  # the SQLite sessions file goes here
         results: dict[str, dict] = {}
         for name, persistent in (("memory", False), ("sqlite", True)):
-            run_turns(persistent, 1, 2, args.answer_words, "warm-up")  # imports, graph compile
-            records = run_turns(persistent, args.sessions, args.turns, args.answer_words)
+            time_turns(persistent, 1, 2, args.answer_words, "warm-up")  # imports, graph compile
+            records = time_turns(persistent, args.sessions, args.turns, args.answer_words)
             results[name] = {"first": summarize([r for r in records if r["turn"] == 1]),
                              "follow_up": summarize([r for r in records if r["turn"] > 1])}
     rows = []
