@@ -135,9 +135,21 @@ def _children_cpu() -> float:
 
 def ingest_folder(folder: Path, home: Path, env: dict[str, str] | None = None,
                   *flags: str) -> tuple[Run, dict]:
-    """`ragchat ingest FOLDER --json` into `home`: the run, and the report it printed."""
+    """`ragchat ingest FOLDER --json` into `home`: the run, and the report it printed with
+    the paths of files in FOLDER relative to it (a results file names no temporary folder)."""
     run = run_ragchat(["ingest", str(folder), "--json", *flags], home, env=env)
-    return run, last_json(run.stdout)
+    return run, relative_to(last_json(run.stdout), Path(folder).resolve())
+
+
+def relative_to(data: object, folder: Path) -> object:
+    """`data` with every string that is a path inside `folder` made relative to it."""
+    if isinstance(data, dict):
+        return {key: relative_to(value, folder) for key, value in data.items()}
+    if isinstance(data, list):
+        return [relative_to(value, folder) for value in data]
+    if isinstance(data, str) and data.startswith(f"{folder}{os.sep}"):
+        return data[len(str(folder)) + 1:]
+    return data
 
 
 def last_json(text: str) -> dict:

@@ -133,3 +133,14 @@ def test_table_mode_prints_the_named_view(capsys, tmp_path):
     assert capsys.readouterr().out == "first 2\n"
     assert table_mode(views, ["--table", str(path), "--view", "second"])
     assert capsys.readouterr().out == "second\n"
+
+
+def test_results_name_files_inside_the_ingested_folder_relative_to_it(tmp_path):
+    from common import relative_to
+
+    folder = tmp_path / "corpus"
+    report = {"files": [{"path": str(folder / "a" / "b.md"), "chunks": 2}],
+              "failed": [str(folder / "c.pdf")], "model": "minilm", "other": str(tmp_path)}
+    assert relative_to(report, folder) == {
+        "files": [{"path": "a/b.md", "chunks": 2}], "failed": ["c.pdf"], "model": "minilm",
+        "other": str(tmp_path)}
