@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from common import REPO_DIR as REPO
+from common import git_commit, shown_path
 from tables import markdown_table, number, read_results, table_mode
 
 sys.path.insert(0, str(REPO))
@@ -100,23 +101,9 @@ def judge(items: list[Any], replies: list[dict], judged: list[int], settings: An
     return out
 
 
-def shown_path(path: str) -> str:
-    """A path as the results file records it: relative to this repository, else its name."""
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return Path(path).name
-
-
 def shown_setting(pair: str) -> str:
     key, _, value = pair.partition("=")
     return f"{key}={Path(value).name}" if "/" in value else pair
-
-
-def commit_of(checkout: Path) -> str | None:
-    proc = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True)
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 COLUMNS = (("clean", "clean"), ("contains_answer", "contains the answer"),
@@ -183,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(results, settings.search_k)
     report = {"label": args.label, "qa": shown_path(args.qa), "docs_name": Path(args.docs).name,
               "settings": [shown_setting(s) for s in args.set],
-              "ragchat_commit": commit_of(Path(args.ragchat_path) if args.ragchat_path else REPO),
+              "ragchat_commit": git_commit(Path(args.ragchat_path) if args.ragchat_path else REPO),
               "seconds": round(seconds, 1),
               "summary": summary.get("answers"),
               "replies": [r.to_json() for r in results]}

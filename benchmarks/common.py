@@ -192,11 +192,12 @@ def machine() -> dict:
     return info
 
 
-def git_commit() -> str | None:
+def git_commit(checkout: Path = REPO_DIR) -> str | None:
+    """The short commit of a git checkout (this repository's by default), None if none."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR,
+        out = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, check=True)
-        return out.stdout.strip()
+        return out.stdout.strip() or None
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -214,16 +215,14 @@ def save_results(name: str, payload: dict, out_dir: Path | None = None) -> Path:
 
 
 def shown_command(argv: list[str]) -> str:
-    """The command line as a results file records it: paths inside this repository relative
-    to it, other absolute paths by their name only (no paths of the machine it ran on)."""
-    repo = RESULTS_DIR.parent.parent
-    out = []
-    for arg in argv:
-        if arg.startswith("/"):
-            path = Path(arg)
-            try:
-                arg = str(path.resolve().relative_to(repo.resolve()))
-            except ValueError:
-                arg = path.name
-        out.append(arg)
-    return " ".join(out)
+    """The command line as a results file records it: absolute paths as `shown_path` shows
+    them (no paths of the machine it ran on)."""
+    return " ".join(shown_path(arg) if arg.startswith("/") else arg for arg in argv)
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as a results file records it: relative to this repository, else its name."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_DIR.resolve()))
+    except ValueError:
+        return Path(path).name
