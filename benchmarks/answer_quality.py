@@ -30,7 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO_DIR as REPO
+from common import git_commit, shown_path
+from tables import markdown_table, number, read_results, table_mode
+
 sys.path.insert(0, str(REPO))
 
 
@@ -98,23 +101,9 @@ def judge(items: list[Any], replies: list[dict], judged: list[int], settings: An
     return out
 
 
-def shown_path(path: str) -> str:
-    """A path as the results file records it: relative to this repository, else its name."""
-    try:
-        return str(Path(path).resolve().relative_to(REPO))
-    except ValueError:
-        return Path(path).name
-
-
 def shown_setting(pair: str) -> str:
     key, _, value = pair.partition("=")
     return f"{key}={Path(value).name}" if "/" in value else pair
-
-
-def commit_of(checkout: Path) -> str | None:
-    proc = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True)
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 COLUMNS = (("clean", "clean"), ("contains_answer", "contains the answer"),
@@ -123,32 +112,21 @@ COLUMNS = (("clean", "clean"), ("contains_answer", "contains the answer"),
            ("said_not_covered", "off-topic: said so"), ("latency_median_s", "median s"))
 
 
-def markdown_table(paths: list[Path]) -> str:
-    """The results files as the markdown table docs/explanation/pipeline-and-cache.md shows
-    (a test checks that the doc holds exactly this)."""
-    head = "| run | commit | " + " | ".join(title for _, title in COLUMNS) + " |"
-    rows = [head, "|" + " --- |" * (len(COLUMNS) + 2)]
+def markdown(paths: list[Path]) -> str:
+    """The results files as the table docs/explanation/pipeline-and-cache.md shows."""
+    rows = []
     for path in paths:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        summary = data["summary"]
-        cells = [_cell(summary.get(key), key) for key, _ in COLUMNS]
-        rows.append(f"| {data['label']} | {data.get('ragchat_commit') or '-'} | "
-                    + " | ".join(cells) + " |")
-    return "\n".join(rows) + "\n"
+        data = read_results(path)
+        rows.append([data["label"], data.get("ragchat_commit") or "-",
+                     *(_cell(data["summary"].get(key), key) for key, _ in COLUMNS)])
+    return markdown_table(["run", "commit", *(title for _, title in COLUMNS)], rows)
 
 
 def _cell(value: Any, key: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}" if key.endswith("_s") else f"{value:.2f}"
+    return number(value, 1 if key.endswith("_s") else 2)
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:
-        argv = sys.argv[1:]
-    if argv[:1] == ["--table"]:
-        print(markdown_table([Path(p) for p in argv[1:]]), end="")
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
@@ -192,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(results, settings.search_k)
     report = {"label": args.label, "qa": shown_path(args.qa), "docs_name": Path(args.docs).name,
               "settings": [shown_setting(s) for s in args.set],
-              "ragchat_commit": commit_of(Path(args.ragchat_path) if args.ragchat_path else REPO),
+              "ragchat_commit": git_commit(Path(args.ragchat_path) if args.ragchat_path else REPO),
               "seconds": round(seconds, 1),
               "summary": summary.get("answers"),
               "replies": [r.to_json() for r in results]}
@@ -203,5 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+TABLES = {"answers": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     sys.exit(main())

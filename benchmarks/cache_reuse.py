@@ -22,116 +22,89 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-from common import save_results, table
+from common import save_results
+from tables import markdown_table, number, read_results, run_name, table, table_mode
 
 QUESTIONS = ("How often should I water the tomatoes?", "And how much sun do they need?",
              "What about the roses?", "When should I prune them?", "When does the night train "
              "to Vienna leave?", "How early should I book it?")
 
 
-class ColdCache:
-    """A Backend wrapper that evicts the cached prompt before every call."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    def describe(self) -> str:
-        return self.inner.describe()
-
-    def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
-
-    def stream(self, messages: list[dict], **kwargs: Any) -> Any:
-        from ragchat.bench.inference import evict_cache
-
-        evict_cache(self.inner)
-        return self.inner.stream(messages, **kwargs)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def conversation(backend: Any, choice: Any, settings: Any, collection: str,
-                 questions: list[str], answer_tokens: int) -> list[dict]:
-    """One conversation; per turn: wall time and every LLM call's statistics."""
-    from ragchat.llm.adapter import BackendChatModel
+                 questions: list[str], answer_tokens: int, cold: bool = False) -> list[dict]:
+    """One conversation (`cold`: every call misses the cache); per turn: wall time and every
+    LLM call's cache figures."""
+    from ragchat.bench.conversation import chat_model, run_turns
     from ragchat.pipeline.factory import open_pipeline
 
-    model = BackendChatModel(backend=backend, max_new_tokens=answer_tokens, temperature=0.0)
+    model = chat_model(backend, answer_tokens, cold=cold)
     pipeline = open_pipeline(settings, collection=collection, persistent=False,
                              chat_model=(model, choice))
-    turns = []
     try:
         pipeline.retriever.search(questions[0], 1)  # load the embedding model first
-        for n, question in enumerate(questions, start=1):
-            start = time.perf_counter()
-            result = pipeline.ask(question)
-            turns.append({"turn": n, "wall_s": time.perf_counter() - start,
-                          "calls": [{"node": c.node, "prompt_tokens": c.prompt_tokens,
-                                     "cached_tokens": c.cached_tokens, "ttft_s": c.ttft_s}
-                                    for c in result.llm_calls]})
+        return [turn.to_json() for turn in run_turns(pipeline, questions)]
     finally:
         pipeline.close()
-    return turns
 
 
 def compare(warm: list[dict], cold: list[dict]) -> tuple[list[list], dict]:
+    from ragchat.bench.conversation import cache_totals
+
     rows, saved = [], []
     for w, c in zip(warm, cold):
         for wc, cc in zip(w["calls"], c["calls"]):
             rows.append([w["turn"], wc["node"], wc["prompt_tokens"], wc["cached_tokens"],
                          cc["cached_tokens"], wc["ttft_s"], cc["ttft_s"]])
             saved.append(cc["ttft_s"] - wc["ttft_s"])
+    warm_totals = [cache_totals(t["calls"]) for t in warm]
     summary = {
         "turn_wall_s_warm": [round(t["wall_s"], 4) for t in warm],
         "turn_wall_s_cold": [round(t["wall_s"], 4) for t in cold],
         "ttft_saved_s_median": statistics.median(saved) if saved else None,
         "ttft_saved_s_total": sum(saved),
         "cached_share_warm": _share(warm), "cached_share_cold": _share(cold),
-        "turn_cached_share_warm": [round(_share([t]), 4) for t in warm],
-        "turn_prefilled_tokens_warm": [sum(c["prompt_tokens"] - c["cached_tokens"]
-                                           for c in t["calls"]) for t in warm],
+        "turn_cached_share_warm": [_round(t["cached_share"]) for t in warm_totals],
+        "turn_prefilled_tokens_warm": [t["prefilled_tokens"] for t in warm_totals],
     }
     return rows, summary
 
 
-def _share(turns: list[dict]) -> float:
-    prompt = sum(c["prompt_tokens"] for t in turns for c in t["calls"])
-    cached = sum(c["cached_tokens"] for t in turns for c in t["calls"])
-    return cached / prompt if prompt else 0.0
+def _share(turns: list[dict]) -> float | None:
+    from ragchat.bench.conversation import cache_totals
+
+    return cache_totals(c for t in turns for c in t["calls"])["cached_share"]
 
 
-def markdown_table(paths: list[Path]) -> str:
+def _percent(share: float | None) -> str:
+    return "unknown" if share is None else f"{share:.0%}"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def markdown(paths: list[Path]) -> str:
     """Per turn of each results file: its LLM calls (cached / prompt tokens), the share of
     the turn's prompt tokens served from the cache, and the tokens prefilled (warm run)."""
-    import json
+    from ragchat.bench.conversation import cache_totals
 
-    rows = ["| run | turn | calls (cached / prompt tokens) | cached share | prefilled tokens |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = []
     for path in paths:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        name = Path(path).stem.removeprefix("cache-reuse-")
-        for turn in data["warm"]:
+        for turn in read_results(path)["warm"]:
             calls = ", ".join(f"{c['node']} {c['cached_tokens']} / {c['prompt_tokens']}"
                               for c in turn["calls"])
-            prompt = sum(c["prompt_tokens"] for c in turn["calls"])
-            cached = sum(c["cached_tokens"] for c in turn["calls"])
-            rows.append(f"| {name} | {turn['turn']} | {calls} | "
-                        f"{cached / prompt if prompt else 0:.2f} | {prompt - cached} |")
-    return "\n".join(rows) + "\n"
+            totals = cache_totals(turn["calls"])
+            rows.append([run_name(path, "cache-reuse-"), turn["turn"], calls,
+                         number(totals["cached_share"]), totals["prefilled_tokens"]])
+    return markdown_table(["run", "turn", "calls (cached / prompt tokens)", "cached share",
+                           "prefilled tokens"], rows)
 
 
 def main() -> None:
-    import sys
 
-    if sys.argv[1:2] == ["--table"]:
-        print(markdown_table([Path(p) for p in sys.argv[2:]]), end="")
-        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", default="llamacpp", help="exllamav2, llamacpp or api")
     parser.add_argument("--api-base", default=None, help="OpenAI-compatible server (api)")
@@ -162,18 +135,18 @@ def run(args: argparse.Namespace) -> None:
     try:
         with contextlib.ExitStack() as stack:
             collection = args.collection or stack.enter_context(sample_collection(settings))
-            warm = conversation(backend, choice, settings, collection, questions,
-                                args.answer_tokens)
-            cold = conversation(ColdCache(backend), choice, settings, collection, questions,
-                                args.answer_tokens)
+            warm, cold = (conversation(backend, choice, settings, collection, questions,
+                                       args.answer_tokens, cold=cold) for cold in (False, True))
     finally:
         backend.close()
     rows, summary = compare(warm, cold)
     print(table(rows, ["turn", "node", "prompt", "cached warm", "cached cold",
                        "TTFT warm s", "TTFT cold s"]))
-    print(f"\nshare of prompt tokens from the cache: warm {summary['cached_share_warm']:.0%}, "
-          f"cold {summary['cached_share_cold']:.0%}; TTFT saved per call (median) "
-          f"{summary['ttft_saved_s_median'] or 0:.3f} s, in all {summary['ttft_saved_s_total']:.2f} s")
+    warm_share, cold_share = (_percent(summary[f"cached_share_{run}"]) for run in ("warm", "cold"))
+    print(f"\nshare of prompt tokens from the cache: warm {warm_share}, "
+          f"cold {cold_share}; TTFT saved per call (median) "
+          f"{summary['ttft_saved_s_median'] or 0:.3f} s, "
+          f"in all {summary['ttft_saved_s_total']:.2f} s")
     path = save_results(args.name or f"cache-reuse-{choice.name}", {
         "backend": backend.describe(), "reason": choice.reason, "questions": questions,
         "answer_tokens": args.answer_tokens, "warm": warm, "cold": cold, "summary": summary},
@@ -192,5 +165,8 @@ def _questions(args: argparse.Namespace) -> list[str]:
     return found[: max(args.turns, 1)]
 
 
-if __name__ == "__main__":
+TABLES = {"turns": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

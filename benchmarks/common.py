@@ -7,12 +7,17 @@ results per run under benchmarks/results/.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +64,34 @@ def load_squad(path: Path) -> list[Article]:
     return articles
 
 
+def script_parser(doc: str, name: str | None = "default",
+                  work_dir: bool = False) -> argparse.ArgumentParser:
+    """A script's argument parser with the options they all have: --name (of the results
+    file) and --out-dir; with `work_dir`, --work-dir too (see `work_folder`)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--name", default=name,
+                        help=f"label for the results file [{name or 'from the input'}]")
+    parser.add_argument("--out-dir", type=Path, help="where results go [benchmarks/results]")
+    if work_dir:
+        parser.add_argument("--work-dir", type=Path,
+                            help="keep corpus and index here instead of a tmp dir")
+    return parser
+
+
+@contextlib.contextmanager
+def work_folder(keep: Path | None) -> Iterator[Path]:
+    """`keep` (a --work-dir, left as it is for the next run), else a temporary folder that
+    is removed afterwards."""
+    if keep:
+        yield keep
+        return
+    work = Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def ragchat_command() -> list[str]:
     """How to start ragchat: $RAGCHAT_BENCH_CMD if set, else this Python's `-m ragchat`."""
     custom = os.environ.get("RAGCHAT_BENCH_CMD")
@@ -98,6 +131,25 @@ def _children_cpu() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def ingest_folder(folder: Path, home: Path, env: dict[str, str] | None = None,
+                  *flags: str) -> tuple[Run, dict]:
+    """`ragchat ingest FOLDER --json` into `home`: the run, and the report it printed with
+    the paths of files in FOLDER relative to it (a results file names no temporary folder)."""
+    run = run_ragchat(["ingest", str(folder), "--json", *flags], home, env=env)
+    return run, relative_to(last_json(run.stdout), Path(folder).resolve())
+
+
+def relative_to(data: object, folder: Path) -> object:
+    """`data` with every string that is a path inside `folder` made relative to it."""
+    if isinstance(data, dict):
+        return {key: relative_to(value, folder) for key, value in data.items()}
+    if isinstance(data, list):
+        return [relative_to(value, folder) for value in data]
+    if isinstance(data, str) and data.startswith(f"{folder}{os.sep}"):
+        return data[len(str(folder)) + 1:]
+    return data
 
 
 def last_json(text: str) -> dict:
@@ -140,11 +192,12 @@ def machine() -> dict:
     return info
 
 
-def git_commit() -> str | None:
+def git_commit(checkout: Path = REPO_DIR) -> str | None:
+    """The short commit of a git checkout (this repository's by default), None if none."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR,
+        out = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, check=True)
-        return out.stdout.strip()
+        return out.stdout.strip() or None
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -162,34 +215,14 @@ def save_results(name: str, payload: dict, out_dir: Path | None = None) -> Path:
 
 
 def shown_command(argv: list[str]) -> str:
-    """The command line as a results file records it: paths inside this repository relative
-    to it, other absolute paths by their name only (no paths of the machine it ran on)."""
-    repo = RESULTS_DIR.parent.parent
-    out = []
-    for arg in argv:
-        if arg.startswith("/"):
-            path = Path(arg)
-            try:
-                arg = str(path.resolve().relative_to(repo.resolve()))
-            except ValueError:
-                arg = path.name
-        out.append(arg)
-    return " ".join(out)
+    """The command line as a results file records it: absolute paths as `shown_path` shows
+    them (no paths of the machine it ran on)."""
+    return " ".join(shown_path(arg) if arg.startswith("/") else arg for arg in argv)
 
 
-def table(rows: list[list], headers: list[str]) -> str:
-    """A plain-text table, numbers right-aligned."""
-    cells = [[_fmt(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
-    for row, raw in zip(cells, rows):
-        lines.append("  ".join(c.rjust(w) if isinstance(v, int | float) else c.ljust(w)
-                               for c, w, v in zip(row, widths, raw)))
-    return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
+def shown_path(path: str | Path) -> str:
+    """A path as a results file records it: relative to this repository, else its name."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_DIR.resolve()))
+    except ValueError:
+        return Path(path).name

@@ -28,7 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from common import load_squad, machine, save_results, table
+from common import load_squad, machine, save_results, script_parser
+from tables import markdown_table, number, read_results, table, table_mode
 
 BGE_M3_CONFIG = {  # config.json of BAAI/bge-m3 as published
     "model_type": "xlm-roberta", "vocab_size": 250002, "hidden_size": 1024,
@@ -126,7 +127,7 @@ def load_seconds(runtime: str) -> float:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__)
     ap.add_argument("--folder", type=Path, required=True, help="English documents to chunk")
     ap.add_argument("--korean", type=Path, help="KorQuAD-format file for Korean passages")
     ap.add_argument("--chunks", type=int, default=64, help="chunks per language")
@@ -134,8 +135,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="of those, how many the (slow) bge-m3 stand-in embeds")
     ap.add_argument("--batch", type=int, default=32, help="embedding batch (ragchat's default)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--name", default="default", help="label for the results file")
-    ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
     return ap.parse_args(argv)
 
 
@@ -168,5 +167,21 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nwrote {path}")
 
 
-if __name__ == "__main__":
+def markdown(paths: list[Path]) -> str:
+    """Chunks per second per language and model, and MiniLM's speed over bge-m3's."""
+    rows = []
+    for path in paths:
+        for language, rate in read_results(path)["languages"].items():
+            rows.append([f"{language} ({rate['mean_tokens']:.0f})",
+                         *(number(rate[f"{key}_chunks_per_s"], 3 if key.startswith("bge") else 2)
+                           for key in ("minilm_torch", "minilm_numpy", "bge_m3_architecture")),
+                         number(rate["minilm_torch_over_bge_m3"], 1)])
+    return markdown_table(["chunks (mean tokens)", "MiniLM, torch /s", "MiniLM, NumPy /s",
+                           "bge-m3 architecture, torch /s", "MiniLM / bge-m3"], rows)
+
+
+TABLES = {"rates": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

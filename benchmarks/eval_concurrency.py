@@ -33,7 +33,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_DIR, last_json, run_ragchat, save_results, table  # noqa: E402
+from common import REPO_DIR, last_json, run_ragchat, save_results  # noqa: E402
+from tables import markdown_table, number, read_results, table, table_mode  # noqa: E402
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAGCHAT_OFFLINE": "1"}
 
@@ -164,5 +165,24 @@ def main() -> None:
     print(f"results: {path}")
 
 
-if __name__ == "__main__":
+def markdown(paths: list[Path]) -> str:
+    """Per server and level: answers per minute, new tokens per second, median latency."""
+    rows = []
+    for path in paths:
+        data = read_results(path)
+        server = data["server"]
+        name = server["program"] + (f" -np {server['parallel']}" if server["parallel"] > 1
+                                    else "")
+        for level in data["summary"]:
+            rows.append([name, f"{level['concurrency']} ({level['mode']})",
+                         *(number(level[key], 1) for key in
+                           ("answers_per_min", "tokens_per_s", "latency_median_s"))])
+    return markdown_table(["server", "at once", "answers / min", "new tokens / s",
+                           "median latency per question s"], rows)
+
+
+TABLES = {"levels": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

@@ -18,28 +18,30 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from common import embedding_env, load_squad, run_ragchat, save_results, table
+from common import embedding_env, ingest_folder, load_squad, save_results, script_parser
 from retrieval_quality import build_corpus, gold_rank, sample
+from tables import markdown_table, number, read_results, run_name, table, table_mode
 
-RRF_K = 60
+from ragchat.bench.scoring import rank_scores
+from ragchat.index.search import rrf_fuse
+
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 LETTER = re.compile(r"[^\W\d_]")
 
 Lists = tuple[list[tuple[int, float]], list[tuple[int, float]]]  # (dense, bm25), best first
 
 
-def rrf(dense_w: float, rrf_k: int = RRF_K) -> Callable[[str, Lists], list[int]]:
+def rrf(dense_w: float) -> Callable[[str, Lists], list[int]]:
     def fuse(query: str, lists: Lists) -> list[int]:
-        return _rrf(lists, dense_w, rrf_k)
+        return _rrf(lists, dense_w)
     return fuse
 
 
-def _rrf(lists: Lists, dense_w: float, rrf_k: int = RRF_K) -> list[int]:
-    scores: dict[int, float] = {}
-    for weight, ranked in zip((dense_w, 1.0), lists):
-        for rank, (item, _) in enumerate(ranked, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank)
-    return sorted(scores, key=lambda i: (-scores[i], i))
+def _rrf(lists: Lists, dense_w: float) -> list[int]:
+    """ragchat's own fusion (rrf_fuse), with this weight for the dense list."""
+    ranked = [[item for item, _ in found] for found in lists]
+    every = len(set(ranked[0]) | set(ranked[1]))
+    return [item for item, _, _ in rrf_fuse(ranked, every, weights=[dense_w, 1.0])]
 
 
 def hangul_share(query: str) -> float:
@@ -120,25 +122,20 @@ def evaluate(items, lists: list[Lists], chunks: dict, layout: str, k: int) -> di
         for it, pair in zip(items, lists):
             top = [chunks[i] for i in fuse(it.question.text, pair)[:k] if i in chunks]
             ranks.append(gold_rank(it, top, layout))
-        n = len(items)
-        out[name] = {"recall@1": sum(r == 1 for r in ranks) / n,
-                     f"recall@{k}": sum(r is not None for r in ranks) / n,
-                     f"mrr@{k}": sum(1 / r for r in ranks if r) / n}
+        out[name] = rank_scores(ranks, k)
     return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__, name=None)
     ap.add_argument("qa_file", type=Path)
     ap.add_argument("--work-dir", type=Path, required=True, help="corpus and index (reused)")
-    ap.add_argument("--name", help="label for the results file (default: the file's stem)")
     ap.add_argument("--layout", choices=("passage", "article"), default="passage")
     ap.add_argument("--depth", type=int, default=40, help="candidates taken from each list")
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--embedding-model", default="minilm")
-    ap.add_argument("--out-dir", type=Path)
     return ap.parse_args(argv)
 
 
@@ -149,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     fresh = not (home / "data").is_dir()
     items = build_corpus(load_squad(args.qa_file), corpus, args.layout, write=fresh)
     if fresh:
-        run_ragchat(["ingest", str(corpus), "--json"], home, env=env)
+        ingest_folder(corpus, home, env)
     os.environ.update({"RAGCHAT_HOME": str(home), **env})
     items = sample(items, args.limit, args.seed)
     lists, chunks = candidate_lists(items, args.depth)
@@ -164,5 +161,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nwrote {path}")
 
 
-if __name__ == "__main__":
+def markdown(paths: list[Path]) -> str:
+    """Every fusion rule (rows) on each data set (columns: recall@1, recall@k, MRR@k)."""
+    runs = [(run_name(p, "fusion-"), read_results(p)) for p in paths]
+    headers = ["fusion"]
+    for name, data in runs:
+        headers += [f"{name} recall@1", f"recall@{data['k']}", f"MRR@{data['k']}"]
+    rows = [[variant, *(number(data["variants"][variant][key], 3) for _, data in runs
+                        for key in ("recall@1", f"recall@{data['k']}", f"mrr@{data['k']}"))]
+            for variant in runs[0][1]["variants"]]
+    return markdown_table(headers, rows)
+
+
+TABLES = {"variants": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

@@ -19,7 +19,6 @@ Writes benchmarks/results/hwp-readers-NAME.json.
 
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 import sys
@@ -27,7 +26,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from common import REPO_DIR, save_results, table
+from common import REPO_DIR, save_results, script_parser
+from tables import table
 
 sys.path.insert(0, str(REPO_DIR))
 
@@ -166,10 +166,8 @@ def pair_agreement(name: str, files: list[Path]) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__, name="samples")
     ap.add_argument("folder", type=Path, help="folder searched for .hwp and .hwpx files")
-    ap.add_argument("--name", default="samples")
-    ap.add_argument("--out-dir", type=Path, help="where the results file goes (default: results/)")
     args = ap.parse_args()
     files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in (".hwp", ".hwpx"))
     results, rows, unavailable = {}, [], {}

@@ -26,11 +26,19 @@ import os
 import random
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from common import Run, embedding_env, last_json, load_squad, run_ragchat, save_results, table
+from common import (
+    Run,
+    embedding_env,
+    ingest_folder,
+    load_squad,
+    save_results,
+    script_parser,
+    work_folder,
+)
+from tables import markdown_table, percent, read_results, run_name, seconds, table, table_mode
 
 
 def english_sentences() -> list[str]:
@@ -128,7 +136,7 @@ def chunk_count(stats: dict) -> int | None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__, work_dir=True)
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--korean", type=Path, help="KorQuAD-format file to mix Korean notes from")
@@ -137,27 +145,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--embedding-model", help="sets RAGCHAT_EMBEDDING_MODEL (default: ragchat's)")
     ap.add_argument("--runtime", choices=("auto", "numpy", "torch"),
                     help="sets RAGCHAT_EMBEDDING_RUNTIME (torch: as before the NumPy encoder)")
-    ap.add_argument("--name", default="default", help="label for the results file")
-    ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
-    ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
-    try:
+    with work_folder(args.work_dir) as work:
         report = measure(args, work)
-    finally:
-        if not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
     path = save_results(f"ingest-{args.name}", report, args.out_dir)
     print(f"\nwrote {path}")
-
-
-def ingest(corpus: Path, home: Path, env: dict) -> tuple[Run, dict]:
-    run = run_ragchat(["ingest", str(corpus), "--json"], home, env=env)
-    return run, last_json(run.stdout)
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict:
@@ -170,11 +166,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     if args.runtime:
         env["RAGCHAT_EMBEDDING_RUNTIME"] = args.runtime
     print(f"corpus: {args.files} markdown files, {size / 1e6:.1f} MB")
-    runs = {"first": ingest(corpus, home, env), "unchanged": ingest(corpus, home, env)}
+    runs = {"first": ingest_folder(corpus, home, env), "unchanged": ingest_folder(corpus, home, env)}
     touch_all(corpus)
-    runs["touched"] = ingest(corpus, home, env)
+    runs["touched"] = ingest_folder(corpus, home, env)
     edited = edit_some(corpus, args.edit_fraction, args.seed)
-    runs["edited"] = ingest(corpus, home, env)
+    runs["edited"] = ingest_folder(corpus, home, env)
     report = summarize(runs, edited)
     report.update({"files": args.files, "bytes": size, "korean": bool(args.korean),
                    "korean_share": args.korean_share if args.korean else 0.0,
@@ -212,5 +208,41 @@ def summarize(runs: dict[str, tuple[Run, dict]], edited: int) -> dict:
     return report
 
 
-if __name__ == "__main__":
+RUN_TITLES = {"first": "first ingest", "unchanged": "again, nothing changed",
+              "touched": "again, every file touched (same content)"}
+
+
+def runs_table(paths: list[Path]) -> str:
+    """Each run of each results file: wall and CPU seconds, share of the first ingest's
+    wall time, vectors embedded, and seconds of it loading the embedding model."""
+    rows = []
+    for path in paths:
+        data = read_results(path)
+        name = f"{run_name(path, 'ingest-')}: " if len(paths) > 1 else ""
+        for run, stats in data["runs"].items():
+            edited = data["edited_files"]
+            title = RUN_TITLES.get(run, f"again, {edited} file{'s' * (edited != 1)} edited")
+            rows.append([name + title, seconds(data[f"{run}_seconds"]),
+                         seconds(data[f"{run}_cpu_seconds"]), percent(data[f"{run}_ratio"]),
+                         f"{stats['vectors_embedded']:,}",
+                         seconds(stats["timings"].get("load model"))])
+    return markdown_table(["run", "wall s", "CPU s", "share of the first (wall)",
+                           "vectors embedded", "of it loading the model s"], rows)
+
+
+def stages_table(paths: list[Path]) -> str:
+    """Where the first ingest's time went: seconds per stage and outside any stage."""
+    [data] = [read_results(p) for p in paths]
+    wall = data["first_seconds"]
+    stages = [*data["stages"].items(), ("(not in a stage: start-up, planning)",
+                                        data["untimed_seconds"])]
+    return markdown_table(["stage", "seconds", "share of the first ingest"],
+                          [[name, seconds(value), percent(value / wall)]
+                           for name, value in stages])
+
+
+TABLES = {"runs": runs_table, "stages": stages_table}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

@@ -22,7 +22,6 @@ Writes benchmarks/results/korean-bm25-NAME.json.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 import sqlite3
@@ -32,10 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO_DIR, load_squad, save_results, table
+from common import REPO_DIR, load_squad, save_results, script_parser
+from tables import table
 
 sys.path.insert(0, str(REPO_DIR))
 
+from ragchat.bench.scoring import first_hit, rank_scores  # noqa: E402
+from ragchat.bench.stats import percentile  # noqa: E402
 from ragchat.index import store  # noqa: E402
 from ragchat.index.tokenize import QUERY_STOPWORDS  # noqa: E402
 from ragchat.index.tokenize import tokens as bigram_tokens
@@ -116,12 +118,9 @@ def quality(name: str, tokenize, texts, owner, questions, work: Path) -> dict:
     for question, gold in questions:
         hits = store.bm25_search(conn, query_tokens(tokenize, question), DEPTH)
         passages = list(dict.fromkeys(owner[rowid - 1] for rowid, _ in hits))[:K]
-        ranks.append(passages.index(gold) + 1 if gold in passages else None)
+        ranks.append(first_hit(passages, lambda passage, gold=gold: passage == gold))
     conn.close()
-    n = len(ranks)
-    return {"questions": n, "recall@1": sum(r == 1 for r in ranks) / n,
-            f"recall@{K}": sum(r is not None for r in ranks) / n,
-            f"mrr@{K}": sum(1 / r for r in ranks if r) / n,
+    return {"questions": len(ranks), **rank_scores(ranks, K),
             "index_build_seconds": round(build, 2)}
 
 
@@ -154,15 +153,10 @@ def latency(name: str, tokenize, sentences: list[str], n_chunks: int, queries: l
     conn.close()
     return {"chunks": n_chunks, "queries": len(queries),
             "search_ms_p50": round(statistics.median(search_ms), 2),
-            "search_ms_p99": round(_p99(search_ms), 2),
+            "search_ms_p99": round(percentile(search_ms, 0.99), 2),
             "tokenize_ms_p50": round(statistics.median(tokenize_ms), 3),
             "total_ms_p50": round(statistics.median(a + b for a, b in zip(tokenize_ms,
                                                                           search_ms)), 2)}
-
-
-def _p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 def kiwi_throughput(passages: list[str]) -> dict:
@@ -177,13 +171,11 @@ def kiwi_throughput(passages: list[str]) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__, name="korquad-dev")
     ap.add_argument("qa_file", type=Path)
-    ap.add_argument("--name", default="korquad-dev")
     ap.add_argument("--chunks", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out-dir", type=Path, help="where the results file goes (default: results/)")
     args = ap.parse_args()
     articles = load_squad(args.qa_file)
     texts, owner, questions = chunk_passages(articles)

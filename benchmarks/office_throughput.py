@@ -21,7 +21,6 @@ Writes benchmarks/results/office-ingest-NAME.json.
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 import shutil
@@ -30,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO_DIR, embedding_env, last_json, load_squad, run_ragchat, save_results, table
+from common import REPO_DIR, embedding_env, ingest_folder, load_squad, save_results, script_parser
+from tables import markdown_table, number, read_results, table, table_mode
 
 sys.path.insert(0, str(REPO_DIR))
 
@@ -131,15 +131,13 @@ def read_alone(folder: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__)
     ap.add_argument("--korean", type=Path, required=True, help="KorQuAD-format file")
     ap.add_argument("--hwp-samples", type=Path, help="folder of .hwp/.hwpx files to add")
     ap.add_argument("--files", type=int, default=40, help="files of each office kind")
     ap.add_argument("--scans", type=int, default=5,
                     help="copies of the image-only Korean test PDF (OCR'd if Tesseract is there)")
-    ap.add_argument("--name", default="default")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out-dir", type=Path, help="where the results file goes (default: results/)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder, home = Path(tmp) / "docs", Path(tmp) / "home"
@@ -147,9 +145,7 @@ def main() -> None:
         build(folder, passages_of(args.korean), args.files, args.hwp_samples, args.seed,
               args.scans)
         kinds = read_alone(folder)
-        run = run_ragchat(["ingest", str(folder), "--json", "-q"], home,
-                          env=embedding_env("minilm"))
-        report = last_json(run.stdout)
+        run, report = ingest_folder(folder, home, embedding_env("minilm"), "-q")
     timings = {k: round(v, 2) for k, v in report.get("timings", {}).items()}
     rows = [[kind, k["files"], k["unreadable"], round(k["bytes"] / 1e6, 2), k["chars"],
              k["chunks"], k["files_per_s"], k["mb_per_s"], k["chars_per_s"]]
@@ -170,5 +166,18 @@ def main() -> None:
     print(f"wrote {path}")
 
 
-if __name__ == "__main__":
+def markdown(paths: list[Path]) -> str:
+    """Reading alone, per kind of file: files, size, text, and how fast."""
+    [data] = [read_results(p) for p in paths]
+    rows = [[kind, k["files"], k["unreadable"], number(k["bytes"] / 1e6, 1), f"{k['chars']:,}",
+             f"{k['chunks']:,}", number(k["files_per_s"], 0 if k["files_per_s"] >= 10 else 1),
+             f"{k['chars_per_s']:,}"] for kind, k in data["reading"].items()]
+    return markdown_table(["kind", "files read", "not readable", "MB", "characters", "chunks",
+                           "files/s", "characters/s"], rows)
+
+
+TABLES = {"reading": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

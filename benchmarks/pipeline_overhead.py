@@ -21,11 +21,13 @@ import os
 import re
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from common import save_results, table
+from common import save_results
+from tables import table
+
+from ragchat.bench.stats import percentile
 
 NODES = ("contextualize", "retrieve", "relevance_check", "llm_answer", "save_memory")
 
@@ -78,9 +80,10 @@ class InstantSearcher:
         pass
 
 
-def run_turns(persistent: bool, sessions: int, turns: int, answer_words: int,
+def time_turns(persistent: bool, sessions: int, turns: int, answer_words: int,
               prefix: str = "overhead") -> list[dict]:
     """Every turn's wall time and node timings, through `open_pipeline` as the CLI uses it."""
+    from ragchat.bench.conversation import run_turns
     from ragchat.config import load_settings
     from ragchat.pipeline.factory import open_pipeline
 
@@ -89,24 +92,14 @@ def run_turns(persistent: bool, sessions: int, turns: int, answer_words: int,
     pipeline = open_pipeline(settings, persistent=persistent, require_index=False,
                              chat_model=(make_model(answer_words), None),
                              opener=lambda _s, _c: searcher)
-    records = []
-    try:
-        for s in range(sessions):
-            pipeline.switch(f"{prefix}-{s}")  # a new conversation
-            for t in range(turns):
-                start = time.perf_counter()
-                result = pipeline.ask(f"Question {t + 1}: what about the tomatoes?")
-                wall = time.perf_counter() - start
-                records.append({"turn": t + 1, "wall_s": wall, "nodes": dict(result.timings),
-                                "calls": len(result.llm_calls)})
+    questions = [f"Question {t + 1}: what about the tomatoes?" for t in range(turns)]
+    try:  # each session a new conversation
+        asked = [turn for s in range(sessions)
+                 for turn in run_turns(pipeline, questions, session=f"{prefix}-{s}")]
     finally:
         pipeline.close()
-    return records
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(int(0.9 * len(ordered) + 0.999999) - 1, 0)]
+    return [{"turn": t.number, "wall_s": t.wall_s, "nodes": dict(t.result.timings),
+             "calls": len(t.result.llm_calls)} for t in asked]
 
 
 def summarize(records: list[dict]) -> dict:
@@ -116,7 +109,7 @@ def summarize(records: list[dict]) -> dict:
     nodes = {name: statistics.median(r["nodes"].get(name, 0.0) for r in records)
              for name in NODES}
     return {"turns": len(records), "wall_ms_median": 1e3 * statistics.median(walls),
-            "wall_ms_p90": 1e3 * p90(walls), "nodes_ms_median": 1e3 * statistics.median(in_nodes),
+            "wall_ms_p90": 1e3 * percentile(walls, 0.9), "nodes_ms_median": 1e3 * statistics.median(in_nodes),
             "outside_nodes_ms_median": 1e3 * statistics.median(rest),
             "node_ms_median": {k: 1e3 * v for k, v in nodes.items()},
             "llm_calls_median": statistics.median(r["calls"] for r in records)}
@@ -134,8 +127,8 @@ def main() -> None:
         os.environ["RAGCHAT_HOME"] = home  # the SQLite sessions file goes here
         results: dict[str, dict] = {}
         for name, persistent in (("memory", False), ("sqlite", True)):
-            run_turns(persistent, 1, 2, args.answer_words, "warm-up")  # imports, graph compile
-            records = run_turns(persistent, args.sessions, args.turns, args.answer_words)
+            time_turns(persistent, 1, 2, args.answer_words, "warm-up")  # imports, graph compile
+            records = time_turns(persistent, args.sessions, args.turns, args.answer_words)
             results[name] = {"first": summarize([r for r in records if r["turn"] == 1]),
                              "follow_up": summarize([r for r in records if r["turn"] > 1])}
     rows = []

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +34,18 @@ from common import (
     Article,
     Question,
     embedding_env,
+    ingest_folder,
     json_lines,
     last_json,
     load_squad,
     run_ragchat,
     save_results,
-    table,
+    script_parser,
+    work_folder,
 )
+from tables import markdown_table, number, read_results, run_name, table, table_mode
+
+from ragchat.bench.scoring import first_hit, rank_scores
 
 MODES = ("hybrid", "dense", "bm25")
 
@@ -84,12 +88,12 @@ def _norm(text: str) -> str:
 def gold_rank(item: Item, results: list[dict], layout: str) -> int | None:
     """1-based rank of the first result that is the gold passage, or None."""
     answers = [_norm(a) for a in item.question.answers]
-    for rank, res in enumerate(results, 1):
-        if Path(res["path"]).resolve() != item.gold_file:
-            continue
-        if layout == "passage" or any(a in _norm(res.get("text", "")) for a in answers):
-            return rank
-    return None
+
+    def is_gold(res: dict) -> bool:
+        return Path(res["path"]).resolve() == item.gold_file and (
+            layout == "passage" or any(a in _norm(res.get("text", "")) for a in answers))
+
+    return first_hit(results, is_gold)
 
 
 def answer_found(item: Item, results: list[dict]) -> bool:
@@ -101,10 +105,7 @@ def score(items: list[Item], outputs: list[dict], layout: str, k: int) -> dict:
     ranks = [gold_rank(it, out["results"][:k], layout) for it, out in zip(items, outputs)]
     n = len(items)
     return {
-        "questions": n,
-        "recall@1": sum(r == 1 for r in ranks) / n,
-        f"recall@{k}": sum(r is not None for r in ranks) / n,
-        f"mrr@{k}": sum(1 / r for r in ranks if r) / n,
+        "questions": n, **rank_scores(ranks, k),
         f"answer@{k}": sum(answer_found(it, o["results"][:k]) for it, o in zip(items, outputs)) / n,
         "misses": [it.question.qid for it, r in zip(items, ranks) if r is None],
     }
@@ -151,9 +152,8 @@ def sample(items: list[Item], limit: int | None, seed: int) -> list[Item]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__, name=None, work_dir=True)
     ap.add_argument("qa_file", type=Path, help="SQuAD-format JSON (SQuAD, KorQuAD)")
-    ap.add_argument("--name", help="label for the results file (default: the file's stem)")
     ap.add_argument("--layout", choices=("passage", "article"), default="passage")
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated search modes")
     ap.add_argument("-k", type=int, default=5)
@@ -161,8 +161,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--embedding-model", help="sets RAGCHAT_EMBEDDING_MODEL (default: ragchat's)")
     ap.add_argument("--examples", type=int, default=5, help="misses shown per mode")
-    ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
-    ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
     ap.add_argument("--docs", type=Path, metavar="FOLDER",
                     help="QA is a ragchat eval JSONL file about this documentation folder")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
@@ -175,12 +173,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     name = args.name or args.qa_file.stem
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
-    try:
+    with work_folder(args.work_dir) as work:
         report = evaluate_docs(args, work) if args.docs else evaluate(args, work)
-    finally:
-        if not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
     path = save_results(f"retrieval-{name}", report, args.out_dir)
     print(f"\nwrote {path}")
 
@@ -191,8 +185,7 @@ def evaluate_docs(args: argparse.Namespace, work: Path) -> dict:
     shutil.rmtree(home, ignore_errors=True)
     env = {**embedding_env(args.embedding_model),
            **dict(pair.split("=", 1) for pair in args.env)}
-    ingest = run_ragchat(["ingest", str(args.docs.resolve()), "--json"], home, env=env)
-    info = last_json(ingest.stdout)
+    ingest, info = ingest_folder(args.docs.resolve(), home, env)
     print(f"ingested {info['files_seen']} files, {info['chunks_total']} chunks "
           f"in {ingest.seconds:.1f} s")
     modes, rows = {}, []
@@ -223,7 +216,7 @@ def evaluate(args: argparse.Namespace, work: Path) -> dict:
     items = sample(build_corpus(articles, corpus, args.layout, write=not reuse),
                    args.limit, args.seed)
     env = embedding_env(args.embedding_model)
-    ingest = run_ragchat(["ingest", str(corpus), "--json"], home, env=env)
+    ingest, report = ingest_folder(corpus, home, env)
     print(f"ingested {sum(len(a.paragraphs) for a in articles)} passages "
           f"in {ingest.seconds:.1f} s; {len(items)} questions")
     modes, rows = {}, []
@@ -242,7 +235,7 @@ def evaluate(args: argparse.Namespace, work: Path) -> dict:
     return {"qa_file": args.qa_file.name, "layout": args.layout, "k": args.k,
             "articles": len(articles), "passages": sum(len(a.paragraphs) for a in articles),
             "questions": len(items), "limit": args.limit, "seed": args.seed,
-            "ingest": last_json(ingest.stdout), "ingest_seconds": ingest.seconds,
+            "ingest": report, "ingest_seconds": ingest.seconds,
             "modes": modes}
 
 
@@ -259,5 +252,38 @@ def _without_text(example: dict) -> dict:
             "top3": [t["file"] for t in example["top3"]]}
 
 
-if __name__ == "__main__":
+def modes_table(paths: list[Path]) -> str:
+    """A SQuAD-format run: recall@1, recall@k, MRR@k and answer@k per search mode."""
+    rows, k = [], None
+    for path in paths:
+        data = read_results(path)
+        k = data["k"]
+        name = f"{run_name(path, 'retrieval-')}: " if len(paths) > 1 else ""
+        for mode, got in data["modes"].items():
+            rows.append([name + mode, *(number(got[key], 3) for key in
+                                         ("recall@1", f"recall@{k}", f"mrr@{k}", f"answer@{k}"))])
+    return markdown_table(["mode", "recall@1", f"recall@{k}", f"MRR@{k}", f"answer@{k}"], rows)
+
+
+def docs_table(paths: list[Path]) -> str:
+    """--docs runs side by side: chunks, hybrid recall@1, recall@k and MRR@k, and the MRR@k
+    of dense and BM25 alone where the run has them."""
+    rows, k = [], None
+    for path in paths:
+        data = read_results(path)
+        k, modes = data["k"], data["modes"]
+        hybrid = modes["hybrid"]["summary"]
+        alone = [number(modes[m]["summary"]["mrr"], 3) if m in modes else "-"
+                 for m in ("dense", "bm25")]
+        rows.append([run_name(path, "retrieval-"), f"{data['chunks']:,}",
+                     number(hybrid["recall"]["1"], 3), number(hybrid["recall"][str(k)], 3),
+                     number(hybrid["mrr"], 3), *alone])
+    return markdown_table(["run", "chunks", "hybrid recall@1", f"recall@{k}", f"MRR@{k}",
+                           f"dense alone MRR@{k}", f"BM25 alone MRR@{k}"], rows)
+
+
+TABLES = {"modes": modes_table, "docs": docs_table}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

@@ -32,15 +32,25 @@ import argparse
 import hashlib
 import os
 import random
-import shutil
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import load_squad, machine, run_ragchat, save_results, table
+from common import (
+    ingest_folder,
+    last_json,
+    load_squad,
+    machine,
+    run_ragchat,
+    save_results,
+    script_parser,
+    work_folder,
+)
 from ingest_throughput import NoteWriter, english_sentences, korean_sentences
+from tables import markdown_table, number, read_results, table, table_mode
+
+from ragchat.bench.stats import percentile
 
 SECTIONS_PER_FILE = 10
 
@@ -123,7 +133,7 @@ def timed(fn, *args) -> float:
 def stats_ms(samples: list[float]) -> dict:
     ordered = sorted(samples)
     return {"p50": statistics.median(ordered),
-            "p99": ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))],
+            "p99": percentile(ordered, 0.99),
             "mean": statistics.fmean(ordered), "n": len(ordered)}
 
 
@@ -148,7 +158,7 @@ def measure_latency(searcher, queries: list[str], k: int) -> dict[str, dict]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__, work_dir=True)
     ap.add_argument("--sizes", default="10000,100000", help="chunk counts, ascending")
     ap.add_argument("--queries", type=int, default=300, help="queries timed per size")
     ap.add_argument("--qa-file", type=Path, help="take queries from this SQuAD-format file")
@@ -157,9 +167,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--threads", type=int, help="torch threads for the query embedding")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--name", default="default", help="label for the results file")
-    ap.add_argument("--out-dir", type=Path, help="where results go (default benchmarks/results)")
-    ap.add_argument("--work-dir", type=Path, help="keep corpus and index here instead of a tmp dir")
     ap.add_argument("--one-shot", type=Path, metavar="FOLDER",
                     help="time one-query `ragchat search` processes on this folder instead")
     ap.add_argument("--repeat", type=int, default=7, help="processes per mode (--one-shot)")
@@ -169,14 +176,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="ragchat-bench-"))
-    os.environ["RAGCHAT_HOME"] = str(work / "home")
-    os.environ["RAGCHAT_EMBEDDING_MODEL"] = "minilm"
-    try:
+    with work_folder(args.work_dir) as work:
+        os.environ["RAGCHAT_HOME"] = str(work / "home")
+        os.environ["RAGCHAT_EMBEDDING_MODEL"] = "minilm"
         report = run_one_shot(args, work) if args.one_shot else run(args, work)
-    finally:
-        if not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
     path = save_results(f"search-latency-{args.name}", report, args.out_dir)
     print(f"\nwrote {path}")
 
@@ -224,9 +227,9 @@ ONE_SHOT_QUERIES = ("how do I install it", "what does the search command print",
 def run_one_shot(args: argparse.Namespace, work: Path) -> dict:
     """Fresh processes, one query each: hybrid and BM25-only interleaved, per runtime."""
     home = work / "home"
-    ingest = run_ragchat(["ingest", str(args.one_shot.resolve()), "--json"], home)
-    report: dict = {"folder_files": ingest_json(ingest)["files_seen"],
-                    "chunks": ingest_json(ingest)["chunks_total"], "repeat": args.repeat,
+    _, ingest = ingest_folder(args.one_shot.resolve(), home)
+    report: dict = {"folder_files": ingest["files_seen"],
+                    "chunks": ingest["chunks_total"], "repeat": args.repeat,
                     "machine": machine(), "runtimes": {}}
     for runtime in args.runtimes.split(","):
         env = {"RAGCHAT_EMBEDDING_RUNTIME": runtime}
@@ -238,7 +241,7 @@ def run_one_shot(args: argparse.Namespace, work: Path) -> dict:
                 seconds[mode].append(run.seconds)
         for i in range(max(1, args.repeat // 3)):  # an ask loads the LLM too: fewer of them
             run = run_ragchat(["ask", ONE_SHOT_QUERIES[i % 4], "--json"], home, env=env)
-            seconds["ask_retrieve"].append(ingest_json(run)["timings"]["retrieve"])
+            seconds["ask_retrieve"].append(last_json(run.stdout)["timings"]["retrieve"])
         medians = {name: statistics.median(values) for name, values in seconds.items()}
         report["runtimes"][runtime] = {
             "seconds": seconds, "median_s": medians,
@@ -249,10 +252,33 @@ def run_one_shot(args: argparse.Namespace, work: Path) -> dict:
     return report
 
 
-def ingest_json(run) -> dict:
-    import json
+LATENCY_ROWS = (("hybrid", "hybrid search (total)"), ("dense", "dense search (total)"),
+                ("bm25_mode", "BM25 search (total)"),
+                ("embed", "of which: query embedding"), ("hnsw", "of which: hnswlib lookup"),
+                ("bm25", "of which: FTS5 BM25"))
 
-    return json.loads(run.stdout.strip().splitlines()[-1])
+
+def latency_table(paths: list[Path]) -> str:
+    """Milliseconds per query, p50 and p99 at each size, of one results file."""
+    [data] = [read_results(p) for p in paths]
+    headers = ["ms per query"]
+    for size in data["sizes"]:
+        headers += [f"{size['chunks'] / 1000:g}k chunks p50", "p99"]
+    rows = [[title, *(number(s["latency_ms"][key][q], 1) for s in data["sizes"]
+                      for q in ("p50", "p99"))] for key, title in LATENCY_ROWS]
+    return markdown_table(headers, rows)
+
+
+def one_shot_table(paths: list[Path]) -> str:
+    """--one-shot: median seconds of a one-query process, per embedding runtime."""
+    rows = []
+    for path in paths:
+        for runtime, run in read_results(path)["runtimes"].items():
+            median = run["median_s"]
+            rows.append([runtime, number(median["hybrid"]), number(median["bm25"]),
+                         number(run["hybrid_over_bm25"], 1), number(median["ask_retrieve"])])
+    return markdown_table(["embedding runtime", "hybrid search s", "BM25-only search s",
+                           "hybrid / BM25", "`ask`: retrieve step s"], rows)
 
 
 def _print_size(entry: dict) -> None:
@@ -262,5 +288,8 @@ def _print_size(entry: dict) -> None:
     print(table(rows, ["ms per query", "p50", "p99", "mean"]))
 
 
-if __name__ == "__main__":
+TABLES = {"latency": latency_table, "one-shot": one_shot_table}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

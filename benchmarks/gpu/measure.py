@@ -232,26 +232,29 @@ class FixedRetriever:
 
 
 def conversation(backend: Any) -> dict:
-    """Three turns of the real pipeline on the real engine: cached/prompt over each turn's
-    LLM calls, and the answer call's TTFT of turn 3 against turn 1."""
-    from ragchat.llm.adapter import BackendChatModel
+    """Three turns of the real pipeline on the real engine (ragchat.bench.conversation):
+    cached/prompt over each turn's LLM calls, and the answer call's TTFT of turn 3 against
+    turn 1."""
+    from ragchat.bench.conversation import chat_model, run_turns
     from ragchat.pipeline.chat import ChatPipeline
     from ragchat.pipeline.nodes import PipelineParams
     from ragchat.pipeline.sessions import open_checkpointer
 
-    model = BackendChatModel(backend=backend, max_new_tokens=48, temperature=0.0)
-    pipeline = ChatPipeline(model, retriever=FixedRetriever(), checkpointer=open_checkpointer(None),
-                            session="gpu-check", params=PipelineParams(max_new_tokens=48),
-                            backend="exllamav2")
+    pipeline = ChatPipeline(chat_model(backend, 48), retriever=FixedRetriever(),
+                            checkpointer=open_checkpointer(None), session="gpu-check",
+                            params=PipelineParams(max_new_tokens=48), backend="exllamav2")
+    try:
+        asked = run_turns(pipeline, ("How do I ingest a folder?",
+                                     "And how do I search it afterwards?",
+                                     "Which backends can answer?"))
+    finally:
+        pipeline.close()
     turns = []
-    for question in ("How do I ingest a folder?", "And how do I search it afterwards?",
-                     "Which backends can answer?"):
-        result = pipeline.ask(question)
-        answer = next(c for c in result.llm_calls if c.node == "llm_answer")
-        turns.append({"calls": [c.public() for c in result.llm_calls],
-                      "cached_share": round(result.cache_ratio(), 4),
-                      "answer_ttft_s": round(answer.ttft_s, 4)})
-    pipeline.close()
+    for turn in asked:
+        answer = next(c for c in turn.calls if c["node"] == "llm_answer")
+        share = turn.totals["cached_share"]
+        turns.append({**turn.to_json(), "cached_share": None if share is None else round(share, 4),
+                      "answer_ttft_s": answer["ttft_s"]})
     return {"turns": turns, "turn3_cached_share": turns[2]["cached_share"],
             "turn3_vs_turn1_ttft": round(turns[2]["answer_ttft_s"] / turns[0]["answer_ttft_s"], 3)
             if turns[0]["answer_ttft_s"] else None}

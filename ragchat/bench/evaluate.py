@@ -13,13 +13,14 @@ For a question the documents do not cover, the reply should say so and list no s
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ragchat.bench.qa import QAItem, contains, same_source
+from ragchat.bench.scoring import first_hit, mean_reciprocal_rank, recall_at
+from ragchat.bench.stats import percentile
 from ragchat.errors import BackendError
 from ragchat.progress import Progress
 
@@ -95,11 +96,8 @@ def hit_matches(path: str, text: str, item: QAItem) -> str | None:
 
 
 def judge_retrieval(item: QAItem, hits: list[Any]) -> Retrieval:
-    rank = matched = None
-    for position, hit in enumerate(hits, start=1):
-        how = hit_matches(hit.path, hit.text, item)
-        if how and rank is None:
-            rank, matched = position, how
+    rank = first_hit(hits, lambda hit: hit_matches(hit.path, hit.text, item))
+    matched = hit_matches(hits[rank - 1].path, hits[rank - 1].text, item) if rank else None
     shown = tuple({"rank": i, "path": h.path, "location": h.location,
                    "score": round(float(h.score), 6)} for i, h in enumerate(hits, start=1))
     return Retrieval(rank if item.judged else None, matched, shown)
@@ -296,9 +294,8 @@ def summarize(results: list[QuestionResult], k: int,
     cutoffs = sorted({c for c in (1, 3, 5, 10) if c <= k} | {k})
     summary: dict[str, Any] = {
         "questions": len(results), "judged": len(judged), "k": k,
-        "recall": {str(c): (sum(1 for x in ranks if x and x <= c) / len(ranks)) if ranks
-                   else None for c in cutoffs},
-        "mrr": (sum(1 / x for x in ranks if x) / len(ranks)) if ranks else None,
+        "recall": {str(c): recall_at(ranks, c) for c in cutoffs},
+        "mrr": mean_reciprocal_rank(ranks),
     }
     replies = [r.answer for r in results if r.answer is not None]
     if replies:
@@ -315,7 +312,7 @@ def summarize(results: list[QuestionResult], k: int,
             "follow_up_search_hit": _fraction([a.search_hit for a in follow_ups]),
             "said_not_covered": _fraction([a.said_not_covered for a in replies]),
             "latency_median_s": statistics.median(latencies),
-            "latency_p90_s": latencies[math.ceil(0.9 * len(latencies)) - 1],
+            "latency_p90_s": percentile(latencies, 0.9),
             "latency_max_s": latencies[-1],
         }
         if speed is not None:

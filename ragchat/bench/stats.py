@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +69,15 @@ def _round(value: float) -> float | None:
     if value != value:  # NaN
         return None
     return round(float(value), 6)
+
+
+def percentile(values: Iterable[float], share: float) -> float:
+    """The nearest-rank percentile: the smallest value that at least `share` of the values
+    do not exceed (share 0.9: p90)."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    return ordered[max(math.ceil(share * len(ordered)) - 1, 0)]
 
 
 def ratio(metric: Metric, baseline: Metric) -> float | None:

@@ -10,12 +10,12 @@ that results are comparable between machines; it is removed afterwards.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ragchat.bench.conversation import cache_totals, call_json, chat_model, run_turns
 from ragchat.bench.inference import evict_cache
 from ragchat.bench.plan import BenchPlan
 from ragchat.bench.stats import LOWER, Collector, Metric
@@ -89,13 +89,11 @@ def questions(plan: BenchPlan) -> tuple[str, str]:
 
 def open_bench_pipeline(backend: Any, choice: Any, settings: Any, plan: BenchPlan,
                         collection: str) -> Any:
-    from ragchat.llm.adapter import BackendChatModel
     from ragchat.pipeline.factory import open_pipeline
 
     tokens = plan.answer_tokens or settings.max_new_tokens
     settings = settings.with_values(max_new_tokens=tokens)
-    model = BackendChatModel(backend=backend, max_new_tokens=tokens,
-                             temperature=settings.temperature)
+    model = chat_model(backend, tokens, settings.temperature)
     return open_pipeline(settings, collection=collection, persistent=False,
                          chat_model=(model, choice))
 
@@ -108,14 +106,14 @@ def record_turn(rows: Collector, label: str, wall: float, result: Any) -> None:
     rows.add(label, "total", wall, "s", LOWER)
     for node, seconds in result.timings.items():
         rows.add(label, node, seconds, "s", LOWER)
-    prompt = sum(c.prompt_tokens for c in result.llm_calls)
-    cached = sum(c.cached_tokens for c in result.llm_calls)
-    known = all(c.cache_known for c in result.llm_calls)
+    totals = cache_totals(call_json(c) for c in result.llm_calls)
+    known = totals["cached_tokens"] is not None
     rows.add(label, "LLM calls", len(result.llm_calls), "calls")
-    rows.add(label, "prompt tokens", prompt, "tokens", note="" if known else UNKNOWN_CACHE)
+    rows.add(label, "prompt tokens", totals["prompt_tokens"], "tokens",
+             note="" if known else UNKNOWN_CACHE)
     if known:  # where the server does not say, the cells stay empty, not 0
-        rows.add(label, "prefilled tokens", prompt - cached, "tokens")
-        rows.add(label, "cached", 100.0 * cached / prompt if prompt else 0.0, "%")
+        rows.add(label, "prefilled tokens", totals["prefilled_tokens"], "tokens")
+        rows.add(label, "cached", 100.0 * totals["cached_share"], "%")
 
 
 def prefill_rate(results: list[Any]) -> float:
@@ -128,20 +126,18 @@ def prefill_rate(results: list[Any]) -> float:
 
 def measure_turns(backend: Any, choice: Any, settings: Any, plan: BenchPlan,
                   progress: Progress, collection: str) -> list[Metric]:
-    first, follow_up = questions(plan)
+    asked = questions(plan)
     rows = Collector("pipeline")
     results: list[tuple[str, Any]] = []
     pipeline = open_bench_pipeline(backend, choice, settings, plan, collection)
     try:
-        pipeline.retriever.search(first, 1)  # load the embedding model before timing
+        pipeline.retriever.search(asked[0], 1)  # load the embedding model before timing
         for rep in range(plan.repeat):
             evict_cache(backend)  # turn 1 must not reuse the previous repetition's turn 1
-            pipeline.switch(f"bench-{rep + 1}")
-            for label, question in (("turn 1", first), ("follow-up", follow_up)):
-                start = time.perf_counter()
-                result = pipeline.ask(question)
-                record_turn(rows, label, time.perf_counter() - start, result)
-                results.append((label, result))
+            for label, turn in zip(("turn 1", "follow-up"),
+                                   run_turns(pipeline, asked, session=f"bench-{rep + 1}")):
+                record_turn(rows, label, turn.wall_s, turn.result)
+                results.append((label, turn.result))
                 progress.advance()
     finally:
         pipeline.close()

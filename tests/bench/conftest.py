@@ -21,6 +21,17 @@ NOTES = {
 }
 
 
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """`ragchat ARGS` in this process: exit code, stdout and stderr."""
+    from ragchat.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
     from ragchat.models.registry import bundled_gguf

@@ -75,3 +75,33 @@ def test_eval_concurrency_against_the_llama_cpp_server(tmp_path):
     for run in result["runs"]:
         assert run["answers"] == 2 and run["answers_per_min"] > 0 and run["tokens_per_s"] > 0
         assert run["cached_tokens"] is None  # llama-cpp-python's server does not report it
+
+
+def test_answer_quality_judges_a_repl_conversation(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bees.md").write_text("# Bees\n\nHoney bees dance to show where flowers are.\n")
+    (docs / "owls.md").write_text("# Owls\n\nBarn owls sleep in old barns during the day.\n")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(q) for q in (
+        {"question": "Why do bees dance?", "answer": "flowers", "source": "bees.md"},
+        {"question": "And where do owls sleep?", "context": ["Why do bees dance?"],
+         "source": "owls.md"},
+        {"question": "Who won the 1998 World Cup?", "covered": False})) + "\n")
+    out = tmp_path / "answers-test.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "answer_quality.py"), "--qa", str(qa),
+                           "--docs", str(docs), "--label", "test", "--out", str(out),
+                           "--set", "max_new_tokens=8", "--set", "embedding_model=minilm"],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["label"] == "test" and result["qa"] == "qa.jsonl"
+    assert result["settings"] == ["max_new_tokens=8", "embedding_model=minilm"]
+    assert result["summary"]["answered"] == 3
+    bees, owls, off_topic = result["replies"]
+    assert owls["context"] == ["Why do bees dance?"]  # asked first, in the same conversation
+    assert isinstance(bees["search_hit"], bool) and off_topic["covered"] is False
+    assert isinstance(off_topic["said_not_covered"], bool)
+    table = subprocess.run([sys.executable, str(BENCH / "answer_quality.py"), "--table",
+                            str(out)], capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0 and table.stdout.splitlines()[2].startswith("| test | ")

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ragchat.cli.main import main
+from .conftest import cli
 
 pytestmark = pytest.mark.slow
 
@@ -19,14 +19,6 @@ QA = [
     {"question": "Where do barn owls sleep?", "source": "owls.txt"},
     {"question": "And what do they hunt?", "context": ["Where do barn owls sleep?"]},
 ]
-
-
-def cli(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 @pytest.fixture

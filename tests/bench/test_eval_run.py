@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ragchat.cli.main import main
+from .conftest import cli
 
 QA = [
     {"question": "Why do honey bees dance?", "answer": "waggle dance", "source": "bees.md"},
@@ -16,14 +16,6 @@ QA = [
     {"question": "What is the capital of Mongolia?", "source": "geography.md"},
     {"question": "Tell me something nice."},
 ]
-
-
-def cli(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 @pytest.fixture

@@ -186,3 +186,14 @@ def test_a_turn_with_some_calls_unreported_says_what_its_ratio_covers():
     assert lines[1].split()[3] == "200" and lines[2].split()[3] == "unknown"
     assert lines[-1].startswith("cache: 67% of prompt tokens served from the KV cache "
                                 "(of the calls that report it)")
+
+
+def test_percentile_is_the_nearest_rank():
+    from ragchat.bench.stats import percentile
+
+    values = [float(v) for v in range(100, 0, -1)]
+    assert percentile(values, 0.5) == 50.0 and percentile(values, 0.99) == 99.0
+    assert percentile(values, 0.9) == 90.0 and percentile(values, 1.0) == 100.0
+    assert percentile([3.0, 1.0, 2.0], 0.9) == 3.0 and percentile([7.0], 0.01) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 0.5)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 
 import numpy as np
-from common import load_squad, table
+from common import load_squad
 from ingest_throughput import make_corpus, stage_times
 from retrieval_quality import build_corpus, gold_rank, sample, score
 from search_latency import SECTIONS_PER_FILE, RandomEmbedder, stats_ms, write_notes
+from tables import markdown_table, number, percent, seconds, table, table_mode
 
 
 def test_load_squad_drops_unanswerable_questions(qa_file):
@@ -113,3 +114,33 @@ def test_table_aligns_columns():
     lines = text.splitlines()
     assert lines[0].split() == ["mode", "recall", "n"] and "0.500" in lines[2]
     assert len({len(line) for line in lines}) == 1
+
+
+def test_markdown_cells_and_tables():
+    assert markdown_table(["run", "s"], [["a", "0.29"], ["b", 600]]) == (
+        "| run | s |\n| --- | --- |\n| a | 0.29 |\n| b | 600 |\n")
+    assert number(None) == "-" and number(1234.5678, 1) == "1,234.6" and number(0.5, 3) == "0.500"
+    assert [seconds(v) for v in (0.294, 7.38, 599.9, None)] == ["0.29", "7.4", "600", "-"]
+    assert [percent(v) for v in (1.0, 0.0123, 0.00049)] == ["100 %", "1.2 %", "0.05 %"]
+
+
+def test_table_mode_prints_the_named_view(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text('{"x": 1}')
+    views = {"first": lambda paths: f"first {len(paths)}\n", "second": lambda paths: "second\n"}
+    assert not table_mode(views, ["--name", "x"])
+    assert table_mode(views, ["--table", str(path), str(path)])
+    assert capsys.readouterr().out == "first 2\n"
+    assert table_mode(views, ["--table", str(path), "--view", "second"])
+    assert capsys.readouterr().out == "second\n"
+
+
+def test_results_name_files_inside_the_ingested_folder_relative_to_it(tmp_path):
+    from common import relative_to
+
+    folder = tmp_path / "corpus"
+    report = {"files": [{"path": str(folder / "a" / "b.md"), "chunks": 2}],
+              "failed": [str(folder / "c.pdf")], "model": "minilm", "other": str(tmp_path)}
+    assert relative_to(report, folder) == {
+        "files": [{"path": "a/b.md", "chunks": 2}], "failed": ["c.pdf"], "model": "minilm",
+        "other": str(tmp_path)}

@@ -50,6 +50,9 @@ def test_ingest_throughput(tmp_path):
     assert result["runs"]["edited"]["changed"] == result["edited_files"] == 1
     assert "embed" in result["stages"]
     assert result["unchanged_ratio"] > 0
+    # files by their place in the corpus, not by the temporary folder it was written to
+    paths = [f["path"] for f in result["runs"]["first"]["files"]]
+    assert len(paths) == 6 and not any(p.startswith("/") for p in paths)
 
 
 def test_search_latency(qa_file, tmp_path):
