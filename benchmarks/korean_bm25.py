@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from common import REPO_DIR, load_squad, save_results, script_parser
-from tables import table
+from tables import markdown_table, number, read_results, table, table_mode
 
 sys.path.insert(0, str(REPO_DIR))
 
@@ -216,5 +216,36 @@ def main() -> None:
     print(f"wrote {path}")
 
 
-if __name__ == "__main__":
+LABELS = {"bigram (ragchat)": "**character bigrams (ragchat)**",
+          "kiwi, all morphemes": "Kiwi, every morpheme",
+          "kiwi, content morphemes": "Kiwi, content morphemes (nouns, stems, adverbs, foreign "
+                                     "words, numbers)",
+          "kiwi content + bigram": "Kiwi content morphemes + bigrams"}
+
+
+def markdown(paths: list[Path]) -> str:
+    """Quality and latency per tokenizer, the best of each quality column in bold."""
+    [data] = [read_results(p) for p in paths]
+    runs = data["tokenizers"]
+    columns = ["recall@1", f"recall@{K}", f"mrr@{K}"]
+    best = {c: max(round(r["quality"][c], 3) for r in runs.values()) for c in columns}
+    rows = []
+    for name, run in runs.items():
+        q, lat = run["quality"], run["latency"]
+        cells = [number(q[c], 3) for c in columns]
+        cells = [f"**{cell}**" if round(q[c], 3) == best[c] else cell
+                 for c, cell in zip(columns, cells)]
+        rows.append([LABELS.get(name, name), *cells,
+                     f"{lat['search_ms_p50']:.0f} / {lat['search_ms_p99']:.0f} ms",
+                     f"{lat['tokenize_ms_p50']:.2g} ms"])
+    chunks = next(iter(runs.values()))["latency"]["chunks"]
+    return markdown_table(["BM25 tokens", "recall@1", f"recall@{K}", f"MRR@{K}",
+                           f"BM25 p50 / p99 at {chunks // 1000}k chunks", "query tokenizing"],
+                          rows)
+
+
+TABLES = {"quality": markdown}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()

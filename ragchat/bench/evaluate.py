@@ -26,6 +26,7 @@ from ragchat.progress import Progress
 
 if TYPE_CHECKING:
     from ragchat.bench.answer_pool import Throughput
+    from ragchat.config import Settings
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def run_answers(pipeline: Any, items: list[QAItem], progress: Progress) -> list[
     return out
 
 
-def evaluate(settings: Any, items: list[QAItem], *, k: int, mode: str = "hybrid",
+def evaluate(settings: Settings, items: list[QAItem], *, k: int, mode: str = "hybrid",
              collection: str | None = None, answers: bool = False, concurrency: int = 1,
              progress: Progress | None = None) -> tuple[list[QuestionResult], Throughput | None]:
     """Score every item; open the LLM only when `answers` is asked for, and answer up to
@@ -217,7 +218,7 @@ def evaluate(settings: Any, items: list[QAItem], *, k: int, mode: str = "hybrid"
     return [QuestionResult(i, r, a) for i, r, a in zip(items, retrieved, replies)], speed
 
 
-def _answers(settings: Any, searcher: Any, items: list[QAItem], k: int, collection: str | None,
+def _answers(settings: Settings, searcher: Any, items: list[QAItem], k: int, collection: str | None,
              progress: Progress, concurrency: int) -> tuple[list[Answer], Throughput]:
     from ragchat.bench.answer_pool import measure, plan_concurrency
     from ragchat.pipeline.factory import load_chat_model

@@ -7,13 +7,16 @@ import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.bench.bandwidth import Bound, decode_bound
 from ragchat.bench.plan import ROW_TITLES, BenchPlan
 from ragchat.bench.stats import Metric, ratio
 from ragchat.errors import RagchatError
 from ragchat.progress import Progress
+
+if TYPE_CHECKING:
+    from ragchat.config import Settings
 
 
 @dataclass
@@ -136,7 +139,7 @@ def run_bench(plan: BenchPlan, targets: list[dict[str, Any]],
 
 
 @contextlib.contextmanager
-def _pipeline_collection(plan: BenchPlan, settings: Any):
+def _pipeline_collection(plan: BenchPlan, settings: Settings):
     """The collection the pipeline rows use: the given one, else a fresh sample."""
     if "pipeline" not in plan.rows:
         yield None
@@ -174,7 +177,7 @@ def run_backend(report: BackendReport, plan: BenchPlan, collection: str | None,
         backend.close()
 
 
-def _measure_loaded(report: BackendReport, backend: Any, choice: Any, settings: Any,
+def _measure_loaded(report: BackendReport, backend: Any, choice: Any, settings: Settings,
                     plan: BenchPlan, collection: str | None, progress: Progress) -> None:
     from ragchat.bench.concurrency import measure_concurrent
     from ragchat.bench.inference import measure_single

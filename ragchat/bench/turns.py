@@ -13,13 +13,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragchat.bench.conversation import cache_totals, call_json, chat_model, run_turns
 from ragchat.bench.inference import evict_cache
 from ragchat.bench.plan import BenchPlan
 from ragchat.bench.stats import LOWER, Collector, Metric
 from ragchat.progress import Progress
+
+if TYPE_CHECKING:
+    from ragchat.config import Settings
 
 SAMPLE_DOCS = {
     "garden.md": (
@@ -56,7 +59,7 @@ def _free_name() -> str:
 
 
 @contextmanager
-def sample_collection(settings: Any) -> Iterator[str]:
+def sample_collection(settings: Settings) -> Iterator[str]:
     """Ingest the sample documents into a new collection; remove it when done."""
     from ragchat.index.collection import remove_collection
     from ragchat.ingest.ingester import ingest_paths
@@ -87,7 +90,7 @@ def questions(plan: BenchPlan) -> tuple[str, str]:
     return plan.question or GENERIC_QUESTION, plan.follow_up or GENERIC_FOLLOW_UP
 
 
-def open_bench_pipeline(backend: Any, choice: Any, settings: Any, plan: BenchPlan,
+def open_bench_pipeline(backend: Any, choice: Any, settings: Settings, plan: BenchPlan,
                         collection: str) -> Any:
     from ragchat.pipeline.factory import open_pipeline
 
@@ -124,7 +127,7 @@ def prefill_rate(results: list[Any]) -> float:
     return sum(c.prompt_tokens - c.cached_tokens for c in calls) / seconds if seconds else 0.0
 
 
-def measure_turns(backend: Any, choice: Any, settings: Any, plan: BenchPlan,
+def measure_turns(backend: Any, choice: Any, settings: Settings, plan: BenchPlan,
                   progress: Progress, collection: str) -> list[Metric]:
     asked = questions(plan)
     rows = Collector("pipeline")

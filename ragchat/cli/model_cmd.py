@@ -93,7 +93,7 @@ def _pull_preset(preset, quiet: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 def presets(as_json: bool) -> None:
     """Named models for every kind of machine: download size, memory needed, fits here?"""
-    from ragchat.models.presets import PRESETS, fit, recommend, this_machine
+    from ragchat.models.presets import ENGINES, PRESETS, fit, recommend, this_machine
 
     machine = this_machine()
     best = recommend(machine)
@@ -112,7 +112,7 @@ def presets(as_json: bool) -> None:
     for r in rows:
         mark = "*" if r["recommended"] else " "
         fits = (f"yes, {r['where']}" if r["fits"] else "no") + f" ({r['why']})"
-        engine = "ExLlamaV2" if r["backend"] == "exllamav2" else "llama.cpp"
+        engine = ENGINES[r["backend"]]
         click.echo(f"{mark} {r['name']:<19} {engine:<10} {_size(r['download_bytes']):>9} "
                    f"{_size(r['memory_bytes']):>8}  {fits}")
         click.echo(f"  {'':<19} {r['use']}")

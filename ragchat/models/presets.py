@@ -69,6 +69,15 @@ PRESETS: tuple[Preset, ...] = (
            GGUF_CONTEXT, "small CPU-only machines and laptops"),
 )
 BY_NAME = {p.name: p for p in PRESETS}
+ENGINES = {"exllamav2": "ExLlamaV2", "llamacpp": "llama.cpp"}
+
+
+def presets_markdown() -> str:
+    """The docs' table of presets (docs/how-to/choose-a-model.md)."""
+    lines = ["| preset | engine | download | memory | made for |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| `{p.name}` | {ENGINES[p.backend]} | {p.download_bytes / 1e9:.1f} GB | "
+              f"{p.memory_bytes / 1e9:.1f} GB | {p.use} |" for p in PRESETS]
+    return "\n".join(lines) + "\n"
 
 
 def find_preset(name: str) -> Preset | None:

@@ -148,3 +148,17 @@ def plan_context(free: int, weights: int, per_token: int, max_positions: int,
     if requested:
         return check_context(requested, max_positions)
     return fit_context(free, weights, per_token, max_positions)
+
+
+def cache_table_markdown(shape: ModelShape = QWEN25_14B, bpw: float = 4.25) -> str:
+    """The docs' table (docs/how-to/gpu-setup.md): cache size per token and the VRAM needed
+    at 8K, 16K and 32K tokens for each exl2_cache type."""
+    weights = weight_bytes(shape, bpw)
+    lines = ["| `exl2_cache` | KiB per token | need at 8K | 16K | 32K (the model's maximum) |",
+             "| --- | --- | --- | --- | --- |"]
+    for cache in CACHE_BITS:
+        per_token = kv_bytes_per_token(shape, cache)
+        label = f"`{cache}`" + (" (default)" if cache == "Q8" else "")
+        needs = " | ".join(gb(need_bytes(weights, per_token, n)) for n in (8192, 16384, 32768))
+        lines.append(f"| {label} | {per_token / 1024:.0f} | {needs} |")
+    return "\n".join(lines) + "\n"
