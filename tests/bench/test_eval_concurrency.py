@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .conftest import cli
+from tests.helpers import cli
 
 pytestmark = pytest.mark.slow
 

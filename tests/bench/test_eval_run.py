@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import cli
+from tests.helpers import cli
 
 QA = [
     {"question": "Why do honey bees dance?", "answer": "waggle dance", "source": "bees.md"},

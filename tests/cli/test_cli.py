@@ -6,15 +6,7 @@ import sys
 
 import pytest
 
-from ragchat.cli.main import main
-
-
-def cli(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
+from tests.helpers import cli
 
 
 @pytest.fixture

@@ -1,18 +1,8 @@
 """What a new user meets first: empty folders and collections, typos, declined prompts,
 piped output, and which errors leave a log."""
 
-import pytest
-
 from ragchat.cli.layout import shorten, wrap
-from ragchat.cli.main import main
-
-
-def cli(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
+from tests.helpers import cli
 
 
 def test_ingesting_an_empty_folder_says_so_and_search_says_empty(capsys, tmp_path, ragchat_home):

@@ -7,21 +7,11 @@ import json
 import subprocess
 import sys
 
-import pytest
-
-from ragchat.cli.main import main
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
+from tests.helpers import cli
 
 
 def test_answer_then_sources(capsys, fakes, fake_searcher):
-    code, out, _ = run(capsys, "ask", "What do the parts say?")
+    code, out, _ = cli(capsys, "ask", "What do the parts say?")
     assert code == 0
     answer, _, sources = out.partition("\nSources:\n")
     assert "[1]" in answer and "[3]" in answer
@@ -31,7 +21,7 @@ def test_answer_then_sources(capsys, fakes, fake_searcher):
 
 
 def test_json_object(capsys, fakes):
-    code, out, _ = run(capsys, "ask", "What do the parts say?", "--json", "-k", "2")
+    code, out, _ = cli(capsys, "ask", "What do the parts say?", "--json", "-k", "2")
     assert code == 0
     data = json.loads(out)
     assert set(data) == {"answer", "sources", "sources_kind", "timings", "llm_calls", "backend",
@@ -49,7 +39,7 @@ def test_json_object(capsys, fakes):
 
 
 def test_timings_table(capsys, fakes):
-    code, out, _ = run(capsys, "ask", "question", "--timings")
+    code, out, _ = cli(capsys, "ask", "question", "--timings")
     assert code == 0
     table = out[out.index("node "):].splitlines()
     assert table[0].split() == ["node", "seconds", "prompt", "cached", "new", "ttft_s", "tok/s"]
@@ -59,22 +49,22 @@ def test_timings_table(capsys, fakes):
 
 
 def test_session_continues_across_runs(capsys, fakes):
-    run(capsys, "ask", "first question", "--session", "s1")
-    _, out, _ = run(capsys, "ask", "and the second?", "--session", "s1", "--json")
+    cli(capsys, "ask", "first question", "--session", "s1")
+    _, out, _ = cli(capsys, "ask", "and the second?", "--session", "s1", "--json")
     assert json.loads(out)["llm_calls"][0]["node"] == "contextualize"
     assert json.loads(out)["standalone_question"] == "What does part 2 say?"
-    _, out, _ = run(capsys, "ask", "and the second?", "--json")
+    _, out, _ = cli(capsys, "ask", "and the second?", "--json")
     assert json.loads(out)["llm_calls"][0]["node"] == "relevance_check"  # no session: fresh
 
 
 def test_question_from_stdin(capsys, fakes, monkeypatch, fake_searcher):
     monkeypatch.setattr(sys, "stdin", io.StringIO("What do the parts say?\n"))
-    code, out, _ = run(capsys, "ask", "-", "--json")
+    code, out, _ = cli(capsys, "ask", "-", "--json")
     assert code == 0 and fake_searcher.queries == ["What do the parts say?"]
 
 
 def test_backend_flags_conflict(capsys, fakes):
-    code, _, err = run(capsys, "ask", "q", "--api", "--backend", "llamacpp")
+    code, _, err = cli(capsys, "ask", "q", "--api", "--backend", "llamacpp")
     assert code == 2 and "conflict" in err
 
 

@@ -21,17 +21,7 @@ def write_pdf(path: Path, pages: list[str]) -> None:
         stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode("latin-1")
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    path.write_bytes(bytes(out))
+    write_objects(path, objects)
 
 
 def write_cid_pdf(path: Path, glyph_runs: list[str]) -> None:
@@ -54,6 +44,11 @@ def write_cid_pdf(path: Path, glyph_runs: list[str]) -> None:
     objects.append(b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /HYGoThic-Medium "
                    b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
                    b"/DW 1000 >>")
+    write_objects(path, objects)
+
+
+def write_objects(path: Path, objects: list[bytes]) -> None:
+    """The objects (1, 2, ...; 1 is the catalog) as a PDF file with its cross-reference table."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

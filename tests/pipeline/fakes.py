@@ -12,6 +12,8 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 
+from ragchat.index.search import SearchHit
+
 Reply = str | Callable[[list[BaseMessage]], str]
 
 
@@ -102,17 +104,6 @@ class TaskFakeChatModel(GenericFakeChatModel):
                                "decode_tps": 100.0, "total_s": 0.02},
         ))
 
-
-@dataclass(frozen=True)
-class FakeHit:
-    chunk_id: int
-    path: str
-    location: str
-    heading: str | None
-    text: str
-    score: float
-    start_line: int | None = None
-    end_line: int | None = None
     page: int | None = None
 
 
@@ -120,11 +111,11 @@ class FakeHit:
 class FakeSearcher:
     """Same interface as the index's searcher: search(query, k), close()."""
 
-    hits: list[FakeHit]
+    hits: list[SearchHit]
     queries: list[str] = field(default_factory=list)
     closed: bool = False
 
-    def search(self, query: str, k: int) -> list[FakeHit]:
+    def search(self, query: str, k: int) -> list[SearchHit]:
         self.queries.append(query)
         return self.hits[:k]
 
@@ -132,10 +123,10 @@ class FakeSearcher:
         self.closed = True
 
 
-def make_hits(folder: str, n: int = 3) -> list[FakeHit]:
+def make_hits(folder: str, n: int = 3) -> list[SearchHit]:
     return [
-        FakeHit(chunk_id=i, path=f"{folder}/doc{i}.md", location=f"lines {i * 10 + 1}-{i * 10 + 9}",
-                heading=f"Part {i}", text=f"Passage {i} says the answer is {i * 7}.",
-                score=1.0 / (i + 1), start_line=i * 10 + 1, end_line=i * 10 + 9)
+        SearchHit(chunk_id=i, path=f"{folder}/doc{i}.md", location=f"lines {i * 10 + 1}-{i * 10 + 9}",
+                  heading=f"Part {i}", text=f"Passage {i} says the answer is {i * 7}.",
+                  score=1.0 / (i + 1), start_line=i * 10 + 1, end_line=i * 10 + 9, page=None)
         for i in range(1, n + 1)
     ]
