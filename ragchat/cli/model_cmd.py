@@ -187,6 +187,6 @@ def use(name: str) -> None:
 def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            return f"{n:.1f} {unit}" if unit != "B" and n < 100 else f"{n:.0f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
