@@ -11,7 +11,7 @@ the answer is worth showing: the most relevant sentences of the best passage, as
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 # A line that starts like this is the prompt's structure, not an answer.
 SCAFFOLD_LINE = re.compile(
@@ -54,6 +54,7 @@ ECHO_WORDS = 6  # this many words in a row from the instructions make an echo
 STOPPED_SCAFFOLD = "scaffolding"
 STOPPED_REPEAT = "repetition"
 STOPPED_ENOUGH = "enough"  # the paragraphs asked for are written
+STOPPED_EARLIER = "earlier answer"  # the answer opens by copying an earlier answer
 REPEAT_NOTE = "\n\n[stopped: the model began repeating itself]"
 LIMIT_NOTE = "\n\n[cut: the answer reached its length limit of {n} tokens (max_new_tokens)]"
 
@@ -61,6 +62,10 @@ LIMIT_NOTE = "\n\n[cut: the answer reached its length limit of {n} tokens (max_n
 def word_ngrams(text: str, n: int = ECHO_WORDS) -> frozenset[tuple[str, ...]]:
     words = [w.casefold() for w in WORD.findall(text)]
     return frozenset(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+
+
+def _sentences(text: str) -> list[str]:
+    return [_norm(m.group()) for m in SENTENCE.finditer(text + "\n")]
 
 
 def _norm(sentence: str) -> str:
@@ -75,10 +80,19 @@ class AnswerCleaner:
     A copied passage header ("[1] notes.md, lines 3-9 (...)") is dropped and the answer goes
     on; the prompt's own structure (task lines, passage tags, "Question:") ends it. What was
     shown maps back to the raw text (`kept_raw`), for the conversation history.
+
+    An answer whose first sentence is a sentence of an `earlier` answer (small models answer a
+    follow-up by copying their last answer) is stopped before any of it is shown: while the
+    answer's opening could still become such a sentence it is held, and released as soon as
+    it differs.
     """
 
-    def __init__(self, echo_of: str = "", max_paragraphs: int = 0) -> None:
+    def __init__(self, echo_of: str = "", max_paragraphs: int = 0,
+                 earlier: Iterable[str] = ()) -> None:
         self.echo = word_ngrams(echo_of)  # the prompt's instructions: copying them is an echo
+        self.earlier = {unit for text in earlier for unit in _sentences(text)
+                        if len(unit) >= MIN_REPEAT}
+        self.opening_done = not self.earlier  # the first sentence was checked, or diverged
         self.max_paragraphs = max_paragraphs  # 0: as many as the model writes
         self.pending = ""  # the start of a line, held until decided
         self.mid_line = False  # the current line was decided: stream it as it comes
@@ -98,6 +112,9 @@ class AnswerCleaner:
         out, buffer = [], self.pending + piece
         self.pending = ""
         while buffer and not self.stopped:
+            if self._may_copy_earlier(buffer):
+                self.pending = buffer  # may still become an earlier answer's sentence
+                break
             cut = buffer.find("\n")
             if not self.mid_line and cut == -1 and len(buffer.strip()) < HOLD \
                     and undecided(buffer):
@@ -115,6 +132,22 @@ class AnswerCleaner:
         if self.stopped or not rest:
             return ""
         return self._decide(rest, not self.mid_line)
+
+    def _may_copy_earlier(self, buffer: str) -> bool:
+        """Could the answer so far plus `buffer` still become an earlier answer's sentence?"""
+        if self.opening_done:
+            return False
+        if not self.started and len(buffer.strip()) < HOLD and undecided(buffer):
+            return True  # may still be a lead-in ("The answer is:") or scaffolding
+        lead = LEAD_IN.match(buffer) if not self.started else None
+        text = self.shown + (buffer[lead.end():] if lead else buffer)
+        so_far = _norm(text)
+        if not so_far:
+            return True
+        if any(unit.startswith(so_far) for unit in self.earlier):
+            return not SENTENCE.match(text.lstrip())  # held until its sentence ends
+        self.opening_done = True  # it differs: nothing to wait for any more
+        return False
 
     def kept_raw(self, raw: str) -> str:
         """The part of the raw generated text behind what was shown: all of it, or the
@@ -187,6 +220,10 @@ class AnswerCleaner:
     def _first_cut(self, start: int) -> tuple[str, int] | None:
         for begin, end in self._new_units():
             unit = _norm(self.shown[begin:end])
+            if not self.opening_done and unit:
+                self.opening_done = True
+                if unit in self.earlier:
+                    return STOPPED_EARLIER, begin
             if len(unit) >= MIN_REPEAT:
                 if unit in self._sentences:
                     return STOPPED_REPEAT, max(begin, start)

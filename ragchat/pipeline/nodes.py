@@ -193,7 +193,7 @@ class TurnNodes:
         if plan.notice:
             write({"token": plan.notice})
         if plan.task is not None:
-            raw, shown, call = self._stream_answer(_prefix(state) + [plan.task], plan, ctx, write)
+            raw, shown, call = self._stream_answer(state, plan, ctx, write)
             text += (plan.lead + shown) if shown else ""
         hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
         text = self._fallback(state, plan, text, write)
@@ -222,13 +222,14 @@ class TurnNodes:
         write({"token": sep + quote})
         return quote  # what was streamed before it was nothing usable
 
-    def _stream_answer(self, messages: list[prompts.Message], plan: AnswerPlan,
+    def _stream_answer(self, state: dict[str, Any], plan: AnswerPlan,
                        ctx: TurnContext, write: Write) -> tuple[str, str, dict[str, Any]]:
         """Stream the answer through the cleaner and the citation filter; return the raw
         text behind what was shown, what was shown, and the call's statistics."""
         shown: list[str] = []
         cleaner = AnswerCleaner(echo_of=prompts.SYSTEM_PROMPT + "\n" + plan.task_line,
-                                max_paragraphs=self.p.max_paragraphs)
+                                max_paragraphs=self.p.max_paragraphs,
+                                earlier=[turn["answer"] for turn in state.get("turns") or []])
         citations = CitationFilter(plan.allowed)
 
         def emit(text: str) -> None:
@@ -242,6 +243,8 @@ class TurnNodes:
             emit(citations.feed(cleaner.feed(piece)))
             return cleaner.stopped is not None  # True: stop the generation here
 
+        assert plan.task is not None
+        messages = _prefix(state) + [plan.task]
         raw, call = self._call(messages, "llm_answer", ctx, self.p.max_new_tokens,
                                self.p.temperature, on_text=take, stop=STOP_STRINGS)
         emit(citations.feed(cleaner.flush()) + citations.flush())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragchat.pipeline.cleaning import (
+    STOPPED_EARLIER,
     STOPPED_REPEAT,
     STOPPED_SCAFFOLD,
     AnswerCleaner,
@@ -110,6 +111,43 @@ def test_copying_the_instructions_is_an_echo():
     quoting = AnswerCleaner(echo_of=SYSTEM_PROMPT)  # a few words in common are fine
     fine = "Answer the question using the passages: set timeout=None [1]."
     assert quoting.feed(fine) + quoting.flush() == fine and quoting.stopped is None
+
+
+# what SmolLM2-135M answered to "How do I set a timeout on a request?", and again, word for
+# word, to the follow-up "and how do I disable it?"
+EARLIER = ("You can set a timeout on a request using the set_timeout method, which is available "
+           "in all HTTP requests. Here's how to do it:")
+
+
+def stream(cleaner: AnswerCleaner, text: str, size: int = 3) -> list[str]:
+    """Feed `text` a few characters at a time, as tokens come; what each piece released."""
+    out = [cleaner.feed(text[i:i + size]) for i in range(0, len(text), size)]
+    return out + [cleaner.flush()]
+
+
+@pytest.mark.parametrize("lead", ["", "The answer is: "])
+def test_an_answer_that_copies_an_earlier_one_is_stopped_before_any_of_it_shows(lead):
+    cleaner = AnswerCleaner(earlier=["Some notice first.\n\n" + EARLIER])
+    shown = stream(cleaner, lead + EARLIER + "\n\n```python\nclient.set_timeout(5)\n```")
+    assert "".join(shown) == "" and cleaner.stopped == STOPPED_EARLIER
+    assert not usable("".join(shown))  # the pipeline quotes the best passage instead
+
+
+def test_an_answer_that_only_starts_like_an_earlier_one_streams_once_it_differs():
+    cleaner = AnswerCleaner(earlier=[EARLIER])
+    answer = "You can set a timeout of None to disable it [1]. Timeouts are on by default."
+    shown = stream(cleaner, answer)
+    assert "".join(shown) == answer and cleaner.stopped is None
+    first = next(i for i, piece in enumerate(shown) if piece)
+    assert first <= len("You can set a timeout of") // 3  # released as soon as it differed
+    later = AnswerCleaner(earlier=[EARLIER])  # a later sentence may repeat an earlier answer
+    answer = "Pass timeout=None [1]. " + EARLIER
+    assert "".join(stream(later, answer)) == answer and later.stopped is None
+
+
+def test_without_earlier_answers_nothing_is_held():
+    cleaner = AnswerCleaner()
+    assert cleaner.feed("You can set") == "You can set"
 
 
 @pytest.mark.parametrize("text, ok", [

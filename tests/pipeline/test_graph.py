@@ -222,6 +222,17 @@ def test_no_usable_answer_quotes_the_best_passage(llm, searcher):
     assert result.cited == (1,) and [s.n for s in result.sources] == [1]
 
 
+def test_a_follow_up_answered_with_the_last_answer_quotes_the_best_passage(llm, searcher):
+    llm.replies["ANSWER"] = "Passage 2 explains how the parts fit together in the end [2]."
+    pipeline = make_pipeline(llm, searcher)
+    first = pipeline.ask("How do the parts fit together?")
+    assert first.answer == llm.replies["ANSWER"]
+    second = pipeline.ask("And what does part one say?")  # the same reply, word for word
+    assert second.answer.startswith("The model gave no usable answer.")
+    assert "explains how the parts fit" not in second.answer
+    assert "> Passage 1 says the answer is 7." in second.answer
+
+
 def test_the_history_keeps_what_the_model_generated_up_to_where_it_was_stopped(llm, searcher):
     llm.replies["ANSWER"] = ("Answer: It is 7 [1] and [9].\n[3] doc3.md, lines 31-39\n"
                              "Passages shown earlier that match again: [2] and so on")
