@@ -36,9 +36,13 @@ LEAD_IN = re.compile(
 STOP_STRINGS = ("TASK:", "<passages>", "</passages>", "<|im_start|>", "\nQuestion:",
                 "Latest message:")
 HOLD = 40  # most characters held at the start of a line that may still be scaffolding
+# every lead-in LEAD_IN strips, spelled out: a line that may still become one is held
+LEAD_INS = tuple(f"{who} answer{about}{verb}:" for who in ("the", "my", "here is the")
+                 for about in ("", " to your question", " to the question", " to this question")
+                 for verb in ("", " is")) + ("answer:",)
 MARKERS = ("task:", "<passages>", "</passages>", "<passage>", "question:", "latest message:",
            "standalone question:", "passages shown earlier", "rewrite (", "grade (",
-           "answer (", "general (", "chat (", "summary (", "the answer is:", "answer:")
+           "answer (", "general (", "chat (", "summary (", *LEAD_INS)
 PARTIAL_HEADER = re.compile(r"\[\d*(?:\]\s*[^\s,\[\]]*(?:,\s*\w*\s*[\d-]*)?)?$")
 # a first word that may still become "name.md, lines 3-9" (a header without its number)
 PARTIAL_FILE_HEADER = re.compile(

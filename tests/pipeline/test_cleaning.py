@@ -216,3 +216,12 @@ def test_an_answer_can_be_kept_to_its_first_paragraphs():
 def test_lead_ins_alone_leave_nothing_usable(lead):
     text, _, _ = clean(lead)
     assert not usable(text)
+    streamed = AnswerCleaner()  # as tokens come, a few characters at a time
+    assert not usable("".join(stream(streamed, lead)))
+
+
+def test_a_long_lead_in_streamed_in_pieces_is_dropped_and_the_paragraph_kept():
+    # SmolLM2-135M, "How do I turn on HTTP/2?": the lead-in was shown and the answer cut
+    cleaner = AnswerCleaner(max_paragraphs=1)
+    shown = "".join(stream(cleaner, "The answer to your question is:\n\nUse http2=True [1]."))
+    assert shown == "Use http2=True [1]."
