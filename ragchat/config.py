@@ -122,6 +122,10 @@ class Settings:
         512, "Most tokens an answer may have (the bundled demo model uses 192 unless this is set)."
     )
     temperature: float = setting(0.2, "Sampling temperature of answers.")
+    seed: int = setting(
+        -1, "Sampling seed: with the same seed, model, prompt and settings an answer comes out the "
+            "same again (llama.cpp, ExLlamaV2, and servers that take a seed); -1: a new one each call."
+    )
     memory_token_budget: int = setting(
         1500, "History tokens kept verbatim before older turns are summarised."
     )

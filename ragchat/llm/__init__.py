@@ -73,6 +73,12 @@ def _auto(settings: Settings) -> BackendChoice:
 
 def build_backend(name: str, settings: Settings) -> Backend:
     """Load one backend by name from the settings."""
+    backend = _load_backend(name, settings)
+    backend.seed = settings.seed if settings.seed >= 0 else None
+    return backend
+
+
+def _load_backend(name: str, settings: Settings) -> Backend:
     if name == "llamacpp":
         from ragchat.llm.llamacpp import LlamaCppBackend
         from ragchat.models.registry import resolve_gguf_model

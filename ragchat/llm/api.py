@@ -128,7 +128,7 @@ class ApiBackend(Backend):
 
         clean = [normalize_message(m) for m in request.messages]
         body = {"max_tokens": request.max_new_tokens, "temperature": request.temperature,
-                "stop": list(request.stop[:4]) or None}
+                "stop": list(request.stop[:4]) or None, "seed": self.seed}
         state = _StreamState()
         try:
             yield from self._attempts(clean, body, request, state, call)

@@ -160,6 +160,7 @@ class Backend(ABC):
 
     name: str = ""
     concurrent: bool = False
+    seed: int | None = None  # the sampling seed of every call; None: a new one each call
 
     @abstractmethod
     def describe(self) -> str:

@@ -210,6 +210,7 @@ class ExLlamaV2Backend(Backend):
         return ExLlamaV2DynamicJob(
             input_ids=ids, max_new_tokens=min(request.max_new_tokens, room) + draft,
             gen_settings=sampler_settings(request.temperature),
+            seed=self.seed,  # type: ignore[arg-type]  # annotated int, defaults to None
             stop_conditions=[*stops, *request.stop], decode_special_tokens=False,
             identifier=identifier,
         )

@@ -143,6 +143,10 @@ class LlamaContext:
     def eval(self, tokens: list[int]) -> None:
         self._llm.eval(tokens)
 
+    def set_seed(self, seed: int) -> None:
+        """The seed of the next generate() calls' sampler (each call starts it anew)."""
+        self._llm.set_seed(seed)
+
     def generate(self, prompt: list[int], **sampling: Any) -> Generator[int, None, None]:
         """Tokens sampled after `prompt` (of which all but the new part is evaluated)."""
         return self._llm.generate(prompt, **sampling)

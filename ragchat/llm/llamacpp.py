@@ -101,6 +101,8 @@ class LlamaCppBackend(Backend):
                 call: CallStats) -> Iterator[str]:
         stops = StopFilter(request.stop)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        if self.seed is not None:
+            self._ctx.set_seed(self.seed)
         tokens = self._ctx.generate(prompt, temp=max(request.temperature, 0.0), top_k=40,
                                     top_p=0.95, min_p=0.05, repeat_penalty=self.repeat_penalty)
         try:

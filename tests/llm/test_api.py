@@ -180,6 +180,19 @@ def test_the_model_is_the_servers_own_when_api_model_is_not_set(monkeypatch):
     assert server.requests[1]["json"]["model"] == "served-model"
 
 
+def test_the_seed_setting_is_sent_and_left_out_when_unset(monkeypatch):
+    from ragchat.llm import build_backend
+
+    with FaultServer(Reply(), models=["m"]) as server:
+        seeded = build_backend("api", settings_for(monkeypatch, api_base=server.url, seed=11))
+        "".join(seeded.stream(MESSAGES))
+        monkeypatch.delenv("RAGCHAT_SEED")
+        unseeded = build_backend("api", settings_for(monkeypatch, api_base=server.url))
+        "".join(unseeded.stream(MESSAGES))
+    chats = [r["json"] for r in server.requests if r["path"] == "/v1/chat/completions"]
+    assert chats[0]["seed"] == 11 and "seed" not in chats[1]
+
+
 def test_api_model_when_set_is_sent_as_it_is(monkeypatch):
     with FaultServer(Reply(), models=["served-model"]) as server:
         api = api_backend(settings_for(monkeypatch, api_base=server.url, api_model="mine"))

@@ -163,6 +163,17 @@ def test_text_held_when_the_stop_token_ends_the_job_is_kept(fake_gpu, model_dir,
     assert done.stats.decode_tps == pytest.approx(4 / (0.02 * 4))  # its step is timed
 
 
+def test_the_seed_goes_to_every_job(fake_gpu, model_dir, monkeypatch):
+    backend = exl2.ExLlamaV2Backend(model_dir)
+    jobs = []
+    make_job = backend._job
+    monkeypatch.setattr(backend, "_job", lambda *a, **k: jobs.append(make_job(*a, **k)) or jobs[-1])
+    backend.generate([{"role": "user", "content": "Count"}], max_new_tokens=2)
+    backend.seed = 5
+    backend.generate([{"role": "user", "content": "Count"}], max_new_tokens=2)
+    assert [job.seed for job in jobs] == [None, 5]
+
+
 def test_drafting_does_not_cut_the_answer_short(fake_gpu, model_dir):
     """With n-gram drafting the generator ends a job num_draft_tokens early."""
     backend = exl2.ExLlamaV2Backend(model_dir, ngram_draft=True)

@@ -42,6 +42,31 @@ def test_cache_survives_a_cancelled_generation(llama_backend):
     assert stats.cached_tokens == stats.prompt_tokens - 1
 
 
+def test_a_seed_makes_sampled_answers_repeat(llama_backend, gguf_path, monkeypatch):
+    story = [{"role": "user", "content": "Tell me a story about a fox."}]
+    try:
+        llama_backend.seed = 7
+        runs = {llama_backend.generate(story, max_new_tokens=40, temperature=1.0)
+                for _ in range(3)}
+    finally:
+        llama_backend.seed = None
+    assert len(runs) == 1  # without the seed, three runs at temperature 1 differ
+    from ragchat.config import load_settings
+    from ragchat.llm import build_backend
+
+    monkeypatch.setenv("RAGCHAT_GGUF_MODEL", str(gguf_path))
+    monkeypatch.setenv("RAGCHAT_SEED", "7")
+    answers = []
+    for _ in range(2):  # the setting, in two loads of the model (as two runs of ragchat)
+        seeded = build_backend("llamacpp", load_settings())
+        try:
+            assert seeded.seed == 7
+            answers.append(seeded.generate(story, max_new_tokens=40, temperature=1.0))
+        finally:
+            seeded.close()
+    assert answers[0] == answers[1]
+
+
 def test_count_tokens(llama_backend):
     assert llama_backend.count_tokens("") == 0
     assert 1 <= llama_backend.count_tokens("hello world") <= 4

@@ -30,6 +30,7 @@ class ExLlamaV2DynamicJob:
         self.stop_strings = [s for s in stop_conditions if isinstance(s, str)]
         self.stop_tokens = [s for s in stop_conditions if isinstance(s, int)]
         self.identifier = identifier
+        self.seed = kwargs.get("seed")  # the real job seeds its sampler with it (None: random)
         self.new_tokens = 0
         self.cached_pages = 0
         self.cached_tokens = 0
