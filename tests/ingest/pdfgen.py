@@ -6,12 +6,7 @@ from pathlib import Path
 
 
 def write_pdf(path: Path, pages: list[str]) -> None:
-    objects: list[bytes] = []
-    n = len(pages)
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
-    font_id = 3 + 2 * n
+    objects, font_id = page_tree(len(pages))
     for i, text in enumerate(pages):
         content_id = 4 + 2 * i
         objects.append(
@@ -27,12 +22,7 @@ def write_pdf(path: Path, pages: list[str]) -> None:
 def write_cid_pdf(path: Path, glyph_runs: list[str]) -> None:
     """A PDF whose pages show text in a CID-keyed font (Identity-H) with no ToUnicode map:
     like many Korean PDFs, its text layer maps to no characters. Each run is hex glyph ids."""
-    objects: list[bytes] = []
-    n = len(glyph_runs)
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
-    font_id = 3 + 2 * n
+    objects, font_id = page_tree(len(glyph_runs))
     for i, run in enumerate(glyph_runs):
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
@@ -60,3 +50,12 @@ def write_objects(path: Path, objects: list[bytes]) -> None:
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     path.write_bytes(bytes(out))
+
+
+def page_tree(n: int) -> tuple[list[bytes], int]:
+    """The catalog and the page tree of n pages (page i is object 3 + 2i, its content the
+    next one), and the object number the font after the pages will have."""
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode()]
+    return objects, 3 + 2 * n
