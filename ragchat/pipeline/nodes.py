@@ -46,6 +46,7 @@ from ragchat.pipeline.result import hit_to_dict
 
 NOT_COVERED = "I found nothing about this in your documents."
 GENERAL = "\n\nGeneral answer, not from your documents:\n\n"
+UNREADABLE_GRADES = "scores (the grader's reply was unreadable)"
 FOLLOW_UP_CONTEXT = 300  # characters of the previous question kept for a follow-up's search
 
 Update = dict[str, Any]
@@ -179,7 +180,7 @@ class TurnNodes:
             text, call = self._call(messages, "relevance_check", ctx, self.p.grade_tokens)
             kept, parsed = parse_grades(text, [hit["n"] for hit in hits])
             update.update(grades_parsed=parsed, grader_output=text, llm_calls=[call],
-                          grading="llm" if parsed else "scores (the grader's reply was unreadable)")
+                          grading="llm" if parsed else UNREADABLE_GRADES)
         if not update["grades_parsed"] or not self.p.llm_grade:
             # the search may have carried the previous question too: either may match
             asked = list(dict.fromkeys([question, state["question"]]))
@@ -313,8 +314,10 @@ def _answer_plan(state: dict[str, Any], params: PipelineParams) -> AnswerPlan:
         return AnswerPlan(prompts.chat_task(state["question"]), [], [], set())
     hits = state.get("hits") or []
     told = [hit["n"] for hit in hits if hit.get("kept")]
-    # after a grading call the answer shares its prompt (all candidates) for the KV cache
-    offered = hits if state.get("grading") == "llm" else [h for h in hits if h.get("kept")]
+    # after a grading call (read or not) the answer shares its prompt, all candidates, so
+    # the grader's prefill is reused and every candidate counts as shown for the next turn
+    graded_by_call = state.get("grading") in ("llm", UNREADABLE_GRADES)
+    offered = hits if graded_by_call else [h for h in hits if h.get("kept")]
     if not told:
         if not params.general_answers:
             return AnswerPlan(None, [], [], set(), NOT_COVERED)

@@ -157,7 +157,10 @@ def test_every_step_gets_the_same_build_environment(tmp_path):
 
 
 def test_the_conversation_measure_runs_on_the_embedded_model(tmp_path):
-    """The 3-turn measurement of the check, on llama.cpp with the bundled model."""
+    """The 3-turn measurement of the check, on llama.cpp with the bundled model: its prompts
+    (LLM rewrite and grading, as for ExLlamaV2) reach issue 10's target of 0.9 on an engine
+    that, like ExLlamaV2 without flash-attn paging, reuses the previous prompt's prefix. The
+    demo model's grades are unreadable, as a random-weight model's will be on the GPU."""
     pytest.importorskip("llama_cpp")
     from measure import conversation
 
@@ -171,6 +174,6 @@ def test_the_conversation_measure_runs_on_the_embedded_model(tmp_path):
         backend.close()
     assert len(result["turns"]) == 3
     shares = [turn["cached_share"] for turn in result["turns"]]
-    assert shares[2] == result["turn3_cached_share"] and 0.5 < shares[2] <= 1.0
+    assert shares[2] == result["turn3_cached_share"] and 0.9 <= shares[2] <= 1.0
     assert shares[2] > shares[0]  # later turns find the conversation in the cache
     assert result["turn3_vs_turn1_ttft"] is not None

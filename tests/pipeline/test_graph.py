@@ -141,6 +141,22 @@ def test_unreadable_grades_fall_back_to_retrieval_scores_not_to_everything(llm, 
     assert result.sources_kind == "given" and [s.n for s in result.sources] == [2]
 
 
+def test_after_unreadable_grades_the_answer_still_shares_the_graders_prompt(llm, searcher):
+    """The grader's prefill is in the KV cache: the answer call sends the same candidates
+    (told to use only the ones the scores kept), and the next turn refers to all of them by
+    number instead of showing them again."""
+    llm.replies["GRADE"] = "hmm"
+    pipeline = make_pipeline(llm, topical(searcher))
+    pipeline.ask("What is the default timeout?")
+    grade, answer = (call["messages"][-1].content for call in llm.calls[-2:])
+    assert answer[:answer.index("TASK:")] == grade[:grade.index("TASK:")]
+    assert "TASK: ANSWER (use passages 2;" in answer
+    pipeline.ask("And what is in bread?")
+    regrade = next(c for c in reversed(llm.calls) if c["task"] == "GRADE")
+    message = regrade["messages"][-1].content
+    assert "<passages>" not in message and "match again: [1], [2], [3]" in message
+
+
 def test_scores_instead_of_a_grading_call(llm, searcher):
     llm.replies["ANSWER"] = "Flour, water, salt [3]."
     result = make_pipeline(llm, topical(searcher), llm_grade=False).ask("What is in bread?")
