@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 # A line that starts like this is the prompt's structure, not an answer.
 SCAFFOLD_LINE = re.compile(
@@ -309,17 +310,74 @@ def _content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"\w+", text.casefold()) if w not in _STOP and len(w) > 1}
 
 
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.M | re.S)
+_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A piece of a passage a quote may show: a prose sentence, or a code block with the
+    sentence that introduces it; `block` numbers the paragraph (or code block) it is in."""
+
+    text: str
+    block: int
+    code: bool = False
+
+
+def _units(passage: str) -> list[_Unit]:
+    """Sentences of the prose paragraphs; a fenced code block is never split, and it takes
+    the sentence before it along (docs introduce code: "pass the URL to the client:")."""
+    units: list[_Unit] = []
+    at, block = 0, 0
+    pieces = []
+    for fence in _FENCE.finditer(passage):
+        pieces.append((passage[at:fence.start()], False))
+        pieces.append((fence.group(0), True))
+        at = fence.end()
+    pieces.append((passage[at:], False))
+    for text, code in pieces:
+        if code:
+            lead = units.pop() if units and not units[-1].code else None
+            joined = f"{lead.text}\n\n{text.strip()}" if lead else text.strip()
+            units.append(_Unit(joined, block, code=True))
+            block += 1
+            continue
+        for paragraph in re.split(r"\n\s*\n", text):
+            sentences = [s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()]
+            units.extend(_Unit(sentence, block) for sentence in sentences)
+            block += 1 if sentences else 0
+    return units
+
+
+def _clip(text: str, chars: int) -> str:
+    """At most `chars` characters, cut at a line end where there is one; a code block cut
+    short is closed, so what follows is not shown as code."""
+    if len(text) <= chars:
+        return text
+    cut = text[: chars - 1]
+    cut = cut[: cut.rfind("\n")] if "\n" in cut[chars // 2:] else cut.rstrip()
+    cut = cut.rstrip() + " …"
+    if len(re.findall(r"^[ \t]*(?:`{3,}|~{3,})", cut, re.M)) % 2:
+        cut += "\n```"
+    return cut
+
+
 def best_sentences(question: str, passage: str, limit: int = 2, chars: int = 400) -> str:
-    """The passage's sentences that share the most words with the question, in order."""
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?。])\s+|\n{2,}", passage) if s.strip()]
-    if not sentences:
+    """The passage's sentences (or code blocks with their lead-in) that share the most words
+    with the question, in the passage's order. A code block may bring the quote to
+    2 x `chars`: an example is what such a question needs."""
+    units = _units(passage)
+    if not units:
         return passage.strip()[:chars]
     want = _content_words(question)
-    scored = sorted(range(len(sentences)),
-                    key=lambda i: (-len(want & _content_words(sentences[i])), i))
-    chosen = sorted(scored[:limit])
-    text = " ".join(sentences[i] for i in chosen)
-    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
+    scored = sorted(range(len(units)),
+                    key=lambda i: (-len(want & _content_words(units[i].text)), i))
+    chosen = [units[i] for i in sorted(scored[:limit])]
+    text = chosen[0].text
+    for before, unit in zip(chosen, chosen[1:], strict=False):
+        same = before.block == unit.block and not (before.code or unit.code)
+        text += (" " if same else "\n\n") + unit.text
+    return _clip(text, 2 * chars if any(u.code for u in chosen) else chars)
 
 
 def quote_fallback(question: str, hit: dict) -> str:

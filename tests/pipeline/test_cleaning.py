@@ -173,6 +173,32 @@ def test_the_quote_is_the_passages_most_relevant_sentences_cited():
     assert "\n\n> " in quote
 
 
+PROXIES = ("To route all traffic to a proxy, pass the proxy URL to the client...\n\n"
+           "```python\nwith httpx.Client(proxy=\"http://localhost:8030\") as client:\n"
+           "    ...\n```\n\nFor detailed information about routing, see the Routing section.")
+
+
+def test_a_quoted_code_block_stays_whole_with_the_sentence_that_introduces_it():
+    quote = best_sentences("How do I use a proxy with httpx?", PROXIES, limit=1)
+    assert quote == ("To route all traffic to a proxy, pass the proxy URL to the client...\n\n"
+                     "```python\nwith httpx.Client(proxy=\"http://localhost:8030\") as client:"
+                     "\n    ...\n```")
+
+
+def test_sentences_of_different_paragraphs_are_quoted_as_paragraphs():
+    quote = best_sentences("proxy routing client", PROXIES, limit=2)
+    assert quote.endswith("```\n\nFor detailed information about routing, see the Routing "
+                          "section.")
+
+
+def test_a_code_block_cut_short_is_closed():
+    code = "Call it like this:\n\n```python\n" + "\n".join(
+        f"client.get('/page/{i}')  # fetch page {i}" for i in range(60)) + "\n```"
+    quote = best_sentences("How do I call it to fetch a page?", code, limit=1, chars=300)
+    assert len(quote) <= 2 * 300 + 4 and quote.endswith(" …\n```")
+    assert quote.count("```") == 2 and "\n" in quote.split("```python")[1]
+
+
 def hit(n: int, text: str, similarity: float | None = None) -> dict:
     return {"n": n, "text": text, "heading": None, "dense_similarity": similarity}
 
