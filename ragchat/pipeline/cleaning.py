@@ -311,17 +311,19 @@ def _content_words(text: str) -> set[str]:
 
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.M | re.S)
-_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。])(\s+)")
 
 
 @dataclass(frozen=True)
 class _Unit:
     """A piece of a passage a quote may show: a prose sentence, or a code block with the
-    sentence that introduces it; `block` numbers the paragraph (or code block) it is in."""
+    sentence that introduces it; `block` numbers the paragraph (or code block) it is in,
+    `lines` says whether a line break separates it from the sentence before it (list items)."""
 
     text: str
     block: int
     code: bool = False
+    lines: bool = False
 
 
 def _units(passage: str) -> list[_Unit]:
@@ -343,9 +345,11 @@ def _units(passage: str) -> list[_Unit]:
             block += 1
             continue
         for paragraph in re.split(r"\n\s*\n", text):
-            sentences = [s.strip() for s in _SENTENCE_END.split(paragraph) if s.strip()]
-            units.extend(_Unit(sentence, block) for sentence in sentences)
-            block += 1 if sentences else 0
+            parts = _SENTENCE_END.split(paragraph)  # sentence, space, sentence, ...
+            found = [_Unit(part.strip(), block, lines="\n" in parts[i - 1] if i else False)
+                     for i, part in enumerate(parts) if i % 2 == 0 and part.strip()]
+            units.extend(found)
+            block += 1 if found else 0
     return units
 
 
@@ -372,11 +376,17 @@ def best_sentences(question: str, passage: str, limit: int = 2, chars: int = 400
     want = _content_words(question)
     scored = sorted(range(len(units)),
                     key=lambda i: (-len(want & _content_words(units[i].text)), i))
-    chosen = [units[i] for i in sorted(scored[:limit])]
+    picked = sorted(scored[:limit])
+    chosen = [units[i] for i in picked]
     text = chosen[0].text
-    for before, unit in zip(chosen, chosen[1:], strict=False):
-        same = before.block == unit.block and not (before.code or unit.code)
-        text += (" " if same else "\n\n") + unit.text
+    for (i, before), (j, unit) in zip(zip(picked, chosen), zip(picked[1:], chosen[1:]),
+                                      strict=False):
+        if before.block != unit.block or before.code or unit.code:
+            text += "\n\n" + unit.text
+        elif j == i + 1:
+            text += ("\n" if unit.lines else " ") + unit.text
+        else:
+            text += " … " + unit.text  # sentences left out between them
     return _clip(text, 2 * chars if any(u.code for u in chosen) else chars)
 
 

@@ -191,6 +191,18 @@ def test_sentences_of_different_paragraphs_are_quoted_as_paragraphs():
                           "section.")
 
 
+def test_list_items_stay_on_their_lines_and_a_gap_is_marked():
+    passage = ("* The connect timeout limits the wait for a connection.\n"
+               "* The read timeout limits the wait for a chunk of data.\n"
+               "* The pool timeout is about the connection pool. Pools are shared. "
+               "A pool timeout raises PoolTimeout.")
+    assert best_sentences("connect and read timeout", passage) == (
+        "* The connect timeout limits the wait for a connection.\n"
+        "* The read timeout limits the wait for a chunk of data.")
+    assert best_sentences("connection pool timeout PoolTimeout", passage) == (
+        "* The pool timeout is about the connection pool. … A pool timeout raises PoolTimeout.")
+
+
 def test_a_code_block_cut_short_is_closed():
     code = "Call it like this:\n\n```python\n" + "\n".join(
         f"client.get('/page/{i}')  # fetch page {i}" for i in range(60)) + "\n```"
