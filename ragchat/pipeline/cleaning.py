@@ -4,8 +4,9 @@ Small models echo the prompt's scaffolding ("TASK: ANSWER ...", "<passages>", "Q
 a made-up passage header like "[1] help.md, lines 36-42") and loop on a sentence until the
 token budget runs out. `AnswerCleaner` watches the stream: it strips a lead-in such as
 "The answer is:", stops the answer where scaffolding starts or where the model repeats
-itself, and says why. `usable` and `quote_fallback` decide what to show when nothing of
-the answer is worth showing: the most relevant sentences of the best passage, as a quote.
+itself, and says why. `usable`, `thin` and `quote_fallback` decide what to show when nothing
+of the answer is worth showing, or too little: the most relevant sentences of the best
+passage, as a quote.
 """
 
 from __future__ import annotations
@@ -390,12 +391,36 @@ def best_sentences(question: str, passage: str, limit: int = 2, chars: int = 400
     return _clip(text, 2 * chars if any(u.code for u in chosen) else chars)
 
 
-def quote_fallback(question: str, hit: dict) -> str:
-    """What to show when the model wrote nothing usable: the best lines of `hit`, cited."""
+NO_USABLE_ANSWER = "The model gave no usable answer."
+_GENERIC = frozenset("""use using used can could need want way able simply just make sure also
+answer yes no""".split())
+
+
+def _informative_words(text: str) -> set[str]:
+    """Content terms (a plural as its singular; Korean by character bigrams) and numbers
+    (a lone digit included), citations left out."""
+    from ragchat.pipeline.relevance import content_terms
+
+    text = re.sub(r"\[[\d,;\s]*\]", " ", text)
+    numbers = {w for w in re.findall(r"\w+", text) if w.isdigit()}
+    return content_terms(text) | numbers
+
+
+def thin(question: str, answer: str) -> bool:
+    """Does the answer add no number and less than two words to the question ("You can use
+    HTTPX to stream a large download.", "The answer is no.")? A small model's way of saying
+    nothing; the words it may reuse are the question's and a few generic ones."""
+    new = _informative_words(answer) - _informative_words(question) - _GENERIC
+    return len(new) < 2 and not any(word.isdigit() for word in new)
+
+
+def quote_fallback(question: str, hit: dict, lead: str = NO_USABLE_ANSWER) -> str:
+    """What to show when the model wrote nothing usable (or, after `lead`, too little): the
+    best lines of `hit`, cited."""
     import os
 
     name = os.path.basename(hit["path"]) or hit["path"]
     lines = best_sentences(question, hit["text"]).splitlines()
     quoted = "\n".join("> " + line if line.strip() else ">" for line in lines)
-    return (f"The model gave no usable answer. The most relevant lines of [{hit['n']}] "
-            f"{name}:\n\n{quoted}")
+    opening = f"{lead} The most relevant lines" if lead else "The most relevant lines"
+    return f"{opening} of [{hit['n']}] {name}:\n\n{quoted}"

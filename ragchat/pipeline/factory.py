@@ -44,6 +44,7 @@ def params_from_settings(settings: Settings, k: int | None = None,
         llm_rewrite=_mode(settings, "follow_up_rewrite", ("llm", "previous"), demo) == "llm",
         general_answers=settings.general_answers,
         max_paragraphs=DEMO_PARAGRAPHS if demo else 0,
+        quote_thin_answers=demo,
     )
 
 

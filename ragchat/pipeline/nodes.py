@@ -19,11 +19,13 @@ from typing import Any
 from ragchat.pipeline import prompts
 from ragchat.pipeline.cleaning import (
     LIMIT_NOTE,
+    NO_USABLE_ANSWER,
     REPEAT_NOTE,
     STOP_STRINGS,
     STOPPED_REPEAT,
     AnswerCleaner,
     quote_fallback,
+    thin,
     usable,
 )
 from ragchat.pipeline.llmcall import call_llm
@@ -68,6 +70,7 @@ class PipelineParams:
     llm_grade: bool = True  # False: relevance by retrieval scores (no grading call)
     general_answers: bool = True  # a brief, labelled general answer when nothing matches
     max_paragraphs: int = 0  # end the answer after this many paragraphs (0: no limit)
+    quote_thin_answers: bool = False  # follow an answer that adds next to nothing with a quote
 
 
 @dataclass(frozen=True)
@@ -191,13 +194,19 @@ class TurnNodes:
     def llm_answer(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
         plan = _answer_plan(state, self.p)
         raw, text, call = plan.notice, plan.notice, None
+        streamed: list[str] = []
+
+        def tee(event: Any) -> None:  # what is shown, also kept here
+            streamed.append(event.get("token", "") if isinstance(event, dict) else "")
+            write(event)
+
         if plan.notice:
-            write({"token": plan.notice})
+            tee({"token": plan.notice})
         if plan.task is not None:
-            raw, shown, call = self._stream_answer(state, plan, ctx, write)
+            raw, shown, call = self._stream_answer(state, plan, ctx, tee)
             text += (plan.lead + shown) if shown else ""
         hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
-        text = self._fallback(state, plan, text, write)
+        text = self._fallback(state, plan, text, "".join(streamed), tee)
         turn = {"question": state["question"], "standalone": state.get("standalone_question"),
                 "prompt": plan.task[1] if plan.task else state["question"],
                 "answer": text, "raw": raw,
@@ -208,20 +217,28 @@ class TurnNodes:
                 "numbers": numbers, "told": plan.told, "cited": cited,
                 "llm_calls": [call] if call else []}
 
-    def _fallback(self, state: dict[str, Any], plan: AnswerPlan, text: str,
+    def _fallback(self, state: dict[str, Any], plan: AnswerPlan, text: str, streamed: str,
                   write: Write) -> str:
-        """No usable answer from passages the model was told to use: quote the best one."""
-        if not plan.told or usable(text):
+        """No usable answer from passages the model was told to use: quote the best one.
+        With `quote_thin_answers`, an answer that adds next to nothing to the question is
+        kept and followed by the quote."""
+        if not plan.told:
+            return text
+        added = usable(text) and self.p.quote_thin_answers and thin(state["question"], text)
+        if usable(text) and not added:
             return text
         told = [hit for hit in plan.offered if hit["n"] in plan.told]
         # the passage that matches the latest question best (a follow-up's search also
         # carried the previous question); ties go to the better ranked
         best = max(told, key=lambda hit: overlap(state["question"], hit["text"]))
         quote = quote_fallback(f"{state['question']} {state.get('standalone_question', '')}",
-                               best)
+                               best, lead="" if added else NO_USABLE_ANSWER)
         sep = "\n\n" if text.strip() else ""
-        write({"token": sep + quote})
-        return quote  # what was streamed before it was nothing usable
+        # on screen, a blank line after what was streamed (its own line ends included)
+        ends = len(streamed) - len(streamed.rstrip("\n")) if streamed.strip() else 2
+        write({"token": "\n" * max(2 - ends, 0) + quote})
+        # what was streamed before a quote of nothing usable is not kept
+        return text + sep + quote if added else quote
 
     def _stream_answer(self, state: dict[str, Any], plan: AnswerPlan,
                        ctx: TurnContext, write: Write) -> tuple[str, str, dict[str, Any]]:

@@ -11,6 +11,7 @@ from ragchat.pipeline.cleaning import (
     AnswerCleaner,
     best_sentences,
     quote_fallback,
+    thin,
     undecided,
     usable,
 )
@@ -209,6 +210,20 @@ def test_a_code_block_cut_short_is_closed():
     quote = best_sentences("How do I call it to fetch a page?", code, limit=1, chars=300)
     assert len(quote) <= 2 * 300 + 4 and quote.endswith(" …\n```")
     assert quote.count("```") == 2 and "\n" in quote.split("```python")[1]
+
+
+@pytest.mark.parametrize(("question", "answer", "is_thin"), [
+    ("How do I stream a large download?", "You can use HTTPX to stream a large download.", True),
+    ("Will httpx follow a 301 redirect on its own?", "The answer is no.", True),
+    ("How many KiB per token does the Q8 cache take?", "1.", False),  # a number may be it
+    ("How do I delete the index of a collection?", "You can delete the index by running:", True),
+    ("Which setting sets the retries?", "The answer is [2]", True),
+    ("How long does httpx wait before a request times out?", "10 seconds.", False),
+    ("How much memory does hnswlib need?", "1.3 GB", False),
+    ("How do I turn timeouts off?", "Pass timeout=None to the client [1].", False),
+])
+def test_thin_answers_add_no_number_and_less_than_two_words_to_the_question(question, answer, is_thin):
+    assert thin(question, answer) is is_thin
 
 
 def hit(n: int, text: str, similarity: float | None = None) -> dict:

@@ -238,6 +238,32 @@ def test_no_usable_answer_quotes_the_best_passage(llm, searcher):
     assert result.cited == (1,) and [s.n for s in result.sources] == [1]
 
 
+def test_an_answer_that_restates_the_question_is_followed_by_a_quote(llm, searcher):
+    """With the demo model's defaults: the answer is kept, and the best lines follow it."""
+    llm.replies["ANSWER"] = "You can use the parts to say what part one says [1]."
+    result = make_pipeline(llm, searcher, quote_thin_answers=True).ask(
+        "What does part one say?")
+    assert result.answer.startswith(llm.replies["ANSWER"] + "\n\nThe most relevant lines of [1] ")
+    assert "> Passage 1 says the answer is 7." in result.answer
+    plain = make_pipeline(llm, searcher).ask("What does part one say?")
+    assert plain.answer == llm.replies["ANSWER"]  # any other model: left as it is
+
+
+def test_the_quote_after_a_streamed_answer_is_one_blank_line_below_it(llm, searcher):
+    llm.replies["ANSWER"] = "You can use the parts to say what part one says [1].\n"
+    handle = make_pipeline(llm, searcher, quote_thin_answers=True).start_turn(
+        "What does part one say?")
+    streamed = "".join(e.text for e in handle.events() if isinstance(e, Token))
+    assert "says [1].\n\nThe most relevant lines of [1]" in streamed
+
+
+def test_an_answer_with_something_new_is_not_followed_by_a_quote(llm, searcher):
+    llm.replies["ANSWER"] = "It says the answer is 7 [1]."
+    result = make_pipeline(llm, searcher, quote_thin_answers=True).ask(
+        "What does part one say?")
+    assert result.answer == llm.replies["ANSWER"]
+
+
 def test_a_follow_up_answered_with_the_last_answer_quotes_the_best_passage(llm, searcher):
     llm.replies["ANSWER"] = "Passage 2 explains how the parts fit together in the end [2]."
     pipeline = make_pipeline(llm, searcher)
@@ -463,11 +489,11 @@ def test_demo_parameters_come_from_the_settings(monkeypatch):
     from ragchat.pipeline.factory import params_from_settings
 
     demo = params_from_settings(load_settings(), demo=True)
-    assert (demo.llm_grade, demo.llm_rewrite, demo.max_new_tokens, demo.max_paragraphs) == (
-        False, False, 192, 1)
+    assert (demo.llm_grade, demo.llm_rewrite, demo.max_new_tokens, demo.max_paragraphs,
+            demo.quote_thin_answers) == (False, False, 192, 1, True)
     real = params_from_settings(load_settings(), demo=False)
-    assert (real.llm_grade, real.llm_rewrite, real.max_new_tokens, real.max_paragraphs) == (
-        True, True, 512, 0)
+    assert (real.llm_grade, real.llm_rewrite, real.max_new_tokens, real.max_paragraphs,
+            real.quote_thin_answers) == (True, True, 512, 0, False)
     monkeypatch.setenv("RAGCHAT_RELEVANCE_CHECK", "llm")
     monkeypatch.setenv("RAGCHAT_MAX_NEW_TOKENS", "300")
     chosen = params_from_settings(load_settings(), demo=True)
