@@ -22,8 +22,13 @@ from ragchat.cli.options import collection_option
                    "and why.")
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped or failed file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--watch", is_flag=True,
+              help="After this ingest, keep watching the paths and ingest again whenever a "
+                   "file is added, changed or removed (Ctrl-C stops).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              metavar="SECONDS", help="With --watch: how often to look for changes.")
 def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_json: bool,
-           per_file: bool, verbose: bool, quiet: bool) -> None:
+           per_file: bool, verbose: bool, quiet: bool, watch: bool, interval: float) -> None:
     """Make files and folders searchable (incremental: unchanged files are skipped).
 
     Reads text, Markdown, reST, HTML, PDF (scanned pages by OCR when Tesseract is
@@ -38,29 +43,78 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
       ragchat ingest ~/notes
       ragchat ingest ~/papers report.pdf --collection work
       ragchat ingest ~/문서 --report
+      ragchat ingest ~/notes --watch
     """
-    from ragchat.cli.progress import progress_for_terminal
     from ragchat.config import load_settings
-    from ragchat.ingest.ingester import ingest_paths
 
     settings = load_settings({"collection": collection})
-    with progress_for_terminal(quiet or as_json) as progress:
-        try:
-            report = ingest_paths(settings, list(paths), rebuild=rebuild, progress=progress)
-        except KeyboardInterrupt:
-            click.echo("\nInterrupted: the index is as it was before this run; embeddings "
-                       "computed so far are kept, so running it again finishes quickly.", err=True)
-            raise SystemExit(130) from None
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
-    else:
-        _print_report(report, verbose, settings.max_file_mb)
-        if per_file:
-            _print_files(report)
+    roots = [p.expanduser().absolute() for p in paths]
+    if watch:  # before the ingest: what changes while it runs is seen at the first check
+        from ragchat.ingest.watch import max_bytes, snapshot
+
+        since = snapshot(roots, max_bytes(settings))
+    report = _run(settings, paths, rebuild, quiet or as_json)
+    _show(report, as_json, verbose, per_file, settings.max_file_mb)
+    if watch:
+        if report.chunks_total == 0:
+            click.echo(f"ragchat: {_nothing_indexed(report, paths, settings.collection)}",
+                       err=True)
+        _watch(settings, paths, roots, since, interval, quiet or as_json, as_json, verbose)
+        return
     if report.chunks_total == 0:
         raise _nothing_indexed(report, paths, settings.collection)
     if report.failed and not (report.new or report.changed or report.unchanged):
         raise SystemExit(1)
+
+
+def _run(settings, paths: tuple[Path, ...], rebuild: bool, quiet: bool):
+    """One ingest with a progress bar; Ctrl-C says what is kept and exits 130."""
+    from ragchat.cli.progress import progress_for_terminal
+    from ragchat.ingest.ingester import ingest_paths
+
+    with progress_for_terminal(quiet) as progress:
+        try:
+            return ingest_paths(settings, list(paths), rebuild=rebuild, progress=progress)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted: the index is as it was before this run; embeddings "
+                       "computed so far are kept, so running it again finishes quickly.", err=True)
+            raise SystemExit(130) from None
+
+
+def _show(report, as_json: bool, verbose: bool, per_file: bool, max_file_mb: float) -> None:
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    _print_report(report, verbose, max_file_mb)
+    if per_file:
+        _print_files(report)
+
+
+def _watch(settings, paths: tuple[Path, ...], roots: list[Path], since, interval: float,
+           quiet: bool, as_json: bool, verbose: bool) -> None:
+    """Ingest again after every change until Ctrl-C (exit 0); --json: one report a line."""
+    import time
+
+    from ragchat.ingest.watch import watch
+
+    where = ", ".join(str(p) for p in paths)
+    click.echo(f"watching {where} for changes every {interval:g} s (Ctrl-C stops)", err=True)
+
+    def on_report(change, report) -> None:
+        if not as_json:
+            click.echo(f"[{time.strftime('%H:%M:%S')}] ", nl=False)
+        _show(report, as_json, verbose, False, settings.max_file_mb)
+
+    def on_busy(change, exc) -> None:
+        click.echo(f"[{time.strftime('%H:%M:%S')}] {change}: {exc.message}; trying again at "
+                   f"the next check", err=True)
+
+    try:
+        watch(settings, roots, since=since, interval=interval,
+              ingest=lambda: _run(settings, paths, False, quiet),
+              on_report=on_report, on_busy=on_busy)
+    except KeyboardInterrupt:
+        click.echo("\nstopped watching; the index holds every change ingested so far", err=True)
 
 
 def _nothing_indexed(report, paths: tuple[Path, ...], collection: str):
