@@ -127,14 +127,16 @@ def test_watch_command_ingests_a_dropped_file_and_stops_cleanly_on_ctrl_c(folder
         while "watching" not in line:
             line = proc.stderr.readline()
             assert line, "the watch did not start"
-        (folder / "tyres.md").write_text("# Car\nThe tyres take 2.4 bar.\n", encoding="utf-8")
-        report = proc.stdout.readline()
-        while not report.startswith("["):  # the first ingest's other lines
-            report = proc.stdout.readline()
-            assert report, "no second ingest"
-        assert "1 new, 0 changed, 1 unchanged" in report and report.startswith("[")
-        searcher = Searcher(load_settings(), "w")
+        searcher = Searcher(load_settings(), "w")  # open all along, as in a chat
         try:
+            assert searcher.search("tyre pressure", 1)[0].path.endswith("a.md")
+            (folder / "tyres.md").write_text("# Car\nThe tyres take 2.4 bar.\n",
+                                             encoding="utf-8")
+            report = proc.stdout.readline()
+            while not report.startswith("["):  # the first ingest's other lines
+                report = proc.stdout.readline()
+                assert report, "no second ingest"
+            assert "1 new, 0 changed, 1 unchanged" in report
             assert searcher.search("tyre pressure", 1)[0].path.endswith("tyres.md")
         finally:
             searcher.close()
