@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ragchat.pipeline.relevance import content_terms
+
 # A line that starts like this is the prompt's structure, not an answer.
 SCAFFOLD_LINE = re.compile(
     r"""^\s*(?:
@@ -303,14 +305,6 @@ def usable(text: str) -> bool:
     return bool(re.search(r"[^\W\d_]{2,}|\d", bare))
 
 
-_STOP = frozenset("""a an and are as at be by can do does for from how i if in is it of on or
-the this that to was what when where which who why will with you your my me we""".split())
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"\w+", text.casefold()) if w not in _STOP and len(w) > 1}
-
-
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.M | re.S)
 _SENTENCE_END = re.compile(r"(?<=[.!?。])(\s+)")
 
@@ -374,9 +368,9 @@ def best_sentences(question: str, passage: str, limit: int = 2, chars: int = 400
     units = _units(passage)
     if not units:
         return passage.strip()[:chars]
-    want = _content_words(question)
+    want = content_terms(question)  # plurals as singulars, Korean by character bigrams
     scored = sorted(range(len(units)),
-                    key=lambda i: (-len(want & _content_words(units[i].text)), i))
+                    key=lambda i: (-len(want & content_terms(units[i].text)), i))
     picked = sorted(scored[:limit])
     chosen = [units[i] for i in picked]
     text = chosen[0].text
@@ -399,8 +393,6 @@ answer yes no""".split())
 def _informative_words(text: str) -> set[str]:
     """Content terms (a plural as its singular; Korean by character bigrams) and numbers
     (a lone digit included), citations left out."""
-    from ragchat.pipeline.relevance import content_terms
-
     text = re.sub(r"\[[\d,;\s]*\]", " ", text)
     numbers = {w for w in re.findall(r"\w+", text) if w.isdigit()}
     return content_terms(text) | numbers

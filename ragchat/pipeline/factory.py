@@ -45,6 +45,7 @@ def params_from_settings(settings: Settings, k: int | None = None,
         general_answers=settings.general_answers,
         max_paragraphs=DEMO_PARAGRAPHS if demo else 0,
         quote_thin_answers=demo,
+        writes_cjk=not demo,
     )
 
 

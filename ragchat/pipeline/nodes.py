@@ -43,10 +43,12 @@ from ragchat.pipeline.parsing import (
     parse_grades,
     parse_rewrite,
 )
-from ragchat.pipeline.relevance import kept_by_scores, overlap
+from ragchat.pipeline.relevance import is_cjk, kept_by_scores, overlap
 from ragchat.pipeline.result import hit_to_dict
 
 NOT_COVERED = "I found nothing about this in your documents."
+ENGLISH_ONLY = ("The bundled demo model writes English only; `ragchat doctor` recommends a "
+                "model that answers in your language.")
 GENERAL = "\n\nGeneral answer, not from your documents:\n\n"
 UNREADABLE_GRADES = "scores (the grader's reply was unreadable)"
 FOLLOW_UP_CONTEXT = 300  # characters of the previous question kept for a follow-up's search
@@ -69,6 +71,8 @@ class PipelineParams:
     llm_rewrite: bool = True  # False: a follow-up searches with the previous question
     llm_grade: bool = True  # False: relevance by retrieval scores (no grading call)
     general_answers: bool = True  # a brief, labelled general answer when nothing matches
+    writes_cjk: bool = True  # False (the demo model): a Korean, Chinese or Japanese question
+    # gets the best passage's lines instead of a generated answer
     max_paragraphs: int = 0  # end the answer after this many paragraphs (0: no limit)
     quote_thin_answers: bool = False  # follow an answer that adds next to nothing with a quote
 
@@ -232,7 +236,7 @@ class TurnNodes:
         # carried the previous question); ties go to the better ranked
         best = max(told, key=lambda hit: overlap(state["question"], hit["text"]))
         quote = quote_fallback(f"{state['question']} {state.get('standalone_question', '')}",
-                               best, lead="" if added else NO_USABLE_ANSWER)
+                               best, lead="" if added else plan.quote_lead)
         sep = "\n\n" if text.strip() else ""
         # on screen, a blank line after what was streamed (its own line ends included)
         ends = len(streamed) - len(streamed.rstrip("\n")) if streamed.strip() else 2
@@ -315,6 +319,7 @@ class AnswerPlan:
     allowed: set[int]
     notice: str = ""
     lead: str = ""  # shown before the answer's first words, if it has any
+    quote_lead: str = NO_USABLE_ANSWER  # why the best passage is quoted, when it is
 
     @property
     def task_line(self) -> str:
@@ -327,7 +332,10 @@ class AnswerPlan:
 
 def _answer_plan(state: dict[str, Any], params: PipelineParams) -> AnswerPlan:
     question = state.get("standalone_question") or state["question"]
+    quote_only = not params.writes_cjk and is_cjk(state["question"])
     if state.get("route") == "direct":
+        if quote_only:
+            return AnswerPlan(None, [], [], set(), ENGLISH_ONLY)
         return AnswerPlan(prompts.chat_task(state["question"]), [], [], set())
     hits = state.get("hits") or []
     told = [hit["n"] for hit in hits if hit.get("kept")]
@@ -336,9 +344,11 @@ def _answer_plan(state: dict[str, Any], params: PipelineParams) -> AnswerPlan:
     graded_by_call = state.get("grading") in ("llm", UNREADABLE_GRADES)
     offered = hits if graded_by_call else [h for h in hits if h.get("kept")]
     if not told:
-        if not params.general_answers:
+        if not params.general_answers or quote_only:
             return AnswerPlan(None, [], [], set(), NOT_COVERED)
         return AnswerPlan(prompts.general_task(question, offered), offered, [], set(),
                           NOT_COVERED, GENERAL)
-    return AnswerPlan(prompts.answer_task(question, offered, told), offered, told,
-                      {hit["n"] for hit in offered})
+    allowed = {hit["n"] for hit in offered}
+    if quote_only:
+        return AnswerPlan(None, offered, told, allowed, quote_lead=ENGLISH_ONLY)
+    return AnswerPlan(prompts.answer_task(question, offered, told), offered, told, allowed)

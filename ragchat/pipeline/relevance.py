@@ -57,10 +57,15 @@ def similarity_floor(model: str) -> float:
     return next((v for k, v in MIN_SIMILARITY.items() if k in model), DEFAULT_MIN_SIMILARITY)
 
 
+def is_cjk(text: str) -> bool:
+    """Is most of the text (its letters) Korean, Chinese or Japanese?"""
+    letters = [c for c in text if c.isalpha()]
+    cjk = sum(len(run) for run in CJK_RUN.findall(text))
+    return bool(letters) and cjk / len(letters) > 0.5
+
+
 def min_overlap(question: str) -> float:
-    letters = [c for c in question if c.isalpha()]
-    cjk = sum(len(run) for run in CJK_RUN.findall(question))
-    return MIN_OVERLAP_CJK if letters and cjk / len(letters) > 0.5 else MIN_OVERLAP
+    return MIN_OVERLAP_CJK if is_cjk(question) else MIN_OVERLAP
 
 
 def relevant(questions: str | Sequence[str], hit: dict[str, Any], model: str = "") -> bool:

@@ -204,6 +204,13 @@ def test_list_items_stay_on_their_lines_and_a_gap_is_marked():
         "* The pool timeout is about the connection pool. … A pool timeout raises PoolTimeout.")
 
 
+def test_korean_sentences_are_matched_by_character_bigrams():
+    passage = ("행사는 10월 12일 토요일에 열린다. 올해 행사 예산은 총 1,200만 원으로 확정되었다. "
+               "홍보는 김민지 팀장이 맡는다.")
+    assert best_sentences("예산이 얼마야?", passage, limit=1) == (
+        "올해 행사 예산은 총 1,200만 원으로 확정되었다.")  # "예산이" and "예산은" share 예산
+
+
 def test_a_code_block_cut_short_is_closed():
     code = "Call it like this:\n\n```python\n" + "\n".join(
         f"client.get('/page/{i}')  # fetch page {i}" for i in range(60)) + "\n```"

@@ -9,7 +9,7 @@ import pytest
 from ragchat.errors import IndexMissingError
 from ragchat.pipeline import prompts
 from ragchat.pipeline.chat import Answered, ChatPipeline, Done, Stage, Token
-from ragchat.pipeline.nodes import NOT_COVERED, PipelineParams
+from ragchat.pipeline.nodes import ENGLISH_ONLY, NOT_COVERED, PipelineParams
 from ragchat.pipeline.parsing import cited_numbers
 from ragchat.pipeline.result import TurnCancelled
 from ragchat.pipeline.sessions import open_checkpointer
@@ -264,6 +264,46 @@ def test_an_answer_with_something_new_is_not_followed_by_a_quote(llm, searcher):
     assert result.answer == llm.replies["ANSWER"]
 
 
+MINUTES = ("올해 행사 예산은 총 1,200만 원으로 확정되었다. 이 중 대관료가 400만 원이다.",
+           "행사는 10월 12일 토요일에 서울 중구 시민회관에서 열린다.",
+           "홍보는 김민지 팀장이 맡는다.")
+
+
+def korean(searcher):
+    from dataclasses import replace
+
+    searcher.hits = [replace(hit, text=text, heading=None)
+                     for hit, text in zip(searcher.hits, MINUTES, strict=True)]
+    return searcher
+
+
+def test_an_english_only_model_quotes_korean_questions_instead_of_writing(llm, searcher):
+    """The demo model writes gibberish Korean: no answer call, the best lines instead."""
+    pipeline = make_pipeline(llm, korean(searcher), writes_cjk=False, llm_grade=False)
+    result = pipeline.ask("행사는 어디서 열려?")
+    assert "ANSWER" not in tasks(llm) and "GENERAL" not in tasks(llm)
+    assert result.answer.startswith(ENGLISH_ONLY + " The most relevant lines of [2] doc2.md:")
+    assert "> 행사는 10월 12일 토요일에 서울 중구 시민회관에서 열린다." in result.answer
+    assert [s.n for s in result.sources] == [2]
+
+
+def test_an_english_only_model_answers_english_questions(llm, searcher):
+    result = make_pipeline(llm, searcher, writes_cjk=False).ask("What does part one say?")
+    assert tasks(llm) == ["GRADE", "ANSWER"] and result.answer == llm.replies["ANSWER"]
+
+
+def test_an_english_only_model_gives_no_general_answer_in_korean(llm, searcher):
+    result = make_pipeline(llm, korean(searcher), writes_cjk=False, llm_grade=False).ask(
+        "김치찌개는 어떻게 끓여?")
+    assert result.answer == NOT_COVERED and tasks(llm) == []
+
+
+def test_a_model_that_writes_korean_answers_korean_questions(llm, searcher):
+    llm.replies["GRADE"] = "2"
+    result = make_pipeline(llm, korean(searcher)).ask("행사는 어디서 열려?")
+    assert tasks(llm) == ["GRADE", "ANSWER"] and result.answer == llm.replies["ANSWER"]
+
+
 def test_a_follow_up_answered_with_the_last_answer_quotes_the_best_passage(llm, searcher):
     llm.replies["ANSWER"] = "Passage 2 explains how the parts fit together in the end [2]."
     pipeline = make_pipeline(llm, searcher)
@@ -490,10 +530,10 @@ def test_demo_parameters_come_from_the_settings(monkeypatch):
 
     demo = params_from_settings(load_settings(), demo=True)
     assert (demo.llm_grade, demo.llm_rewrite, demo.max_new_tokens, demo.max_paragraphs,
-            demo.quote_thin_answers) == (False, False, 192, 1, True)
+            demo.quote_thin_answers, demo.writes_cjk) == (False, False, 192, 1, True, False)
     real = params_from_settings(load_settings(), demo=False)
     assert (real.llm_grade, real.llm_rewrite, real.max_new_tokens, real.max_paragraphs,
-            real.quote_thin_answers) == (True, True, 512, 0, False)
+            real.quote_thin_answers, real.writes_cjk) == (True, True, 512, 0, False, True)
     monkeypatch.setenv("RAGCHAT_RELEVANCE_CHECK", "llm")
     monkeypatch.setenv("RAGCHAT_MAX_NEW_TOKENS", "300")
     chosen = params_from_settings(load_settings(), demo=True)
