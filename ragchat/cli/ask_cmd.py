@@ -55,8 +55,9 @@ def ask(question: str, collection: str | None, session: str | None, k: int | Non
     settings = load_settings(flags)
     pipeline = open_pipeline(settings, session=session, persistent=session is not None)
     say_backend_choice(pipeline, settings)
+    out = _Stream()
     try:
-        result = pipeline.ask(question, on_token=None if as_json else _write)
+        result = pipeline.ask(question, on_token=None if as_json else out.write)
     except TurnCancelled:
         click.echo("\nCancelled.", err=True)
         raise SystemExit(130) from None
@@ -68,15 +69,26 @@ def ask(question: str, collection: str | None, session: str | None, k: int | Non
     _print_after_answer(result, timings)
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+class _Stream:
+    """Writes the answer as it streams, holding back line ends until more text follows: a
+    model may end with blank lines, and the sources come one blank line below the answer."""
+
+    def __init__(self) -> None:
+        self.held = ""
+
+    def write(self, text: str) -> None:
+        body = text.rstrip("\n")
+        if body:
+            sys.stdout.write(self.held + body)
+            sys.stdout.flush()
+            self.held = ""
+        self.held += text[len(body):]
 
 
 def _print_after_answer(result, timings: bool) -> None:
     from ragchat.cli.repl.render import format_sources, format_timings
 
-    click.echo("")
+    click.echo("")  # end the answer's last line (line ends it streamed last are held back)
     sources = format_sources(result)
     if sources:
         click.echo("\n" + sources)

@@ -20,6 +20,15 @@ def test_answer_then_sources(capsys, fakes, fake_searcher):
                      for n, h in ((1, fake_searcher.hits[0]), (3, fake_searcher.hits[2]))]
 
 
+def test_one_blank_line_between_the_answer_and_its_sources_whatever_the_answer_ends_with(
+        capsys, fakes):
+    fake_llm, _ = fakes
+    for ending in ("", "\n", "\n\n\n"):
+        fake_llm.replies["ANSWER"] = "Part one gives 7 [1]." + ending
+        code, out, _ = cli(capsys, "ask", "What do the parts say?")
+        assert code == 0 and "Part one gives 7 [1].\n\nSources:\n[1] " in out, repr(ending)
+
+
 def test_json_object(capsys, fakes):
     code, out, _ = cli(capsys, "ask", "What do the parts say?", "--json", "-k", "2")
     assert code == 0
