@@ -72,7 +72,8 @@ def as_result(data: dict, retrieved: list[Any]) -> Any:
         sources=sources, retrieved=tuple(retrieved), grades_parsed=True,
         timings=data.get("timings") or {},
         llm_calls=tuple(LLMCall.from_dict(c) for c in data.get("llm_calls") or []),
-        backend=data.get("backend") or "", sources_kind=data.get("sources_kind") or "")
+        backend=data.get("backend") or "", sources_kind=data.get("sources_kind") or "",
+        answer_kind=data.get("answer_kind") or "")
 
 
 def searched_chunks(searcher: Any, query: str, k: int) -> list[Any]:

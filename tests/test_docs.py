@@ -97,3 +97,10 @@ def test_the_benchmarks_readme_lists_every_script():
                if p.suffix in (".py", ".sh") and "data" not in p.relative_to(bench).parts]
     missing = [s for s in scripts if f"| `{s}" not in text]
     assert not missing, f"benchmarks/README.md lacks a line for {missing}"
+
+
+def test_every_answer_kind_is_documented():
+    from ragchat.pipeline.nodes import ANSWER_KINDS
+
+    text = (DOCS / "reference" / "commands" / "ask.md").read_text(encoding="utf-8")
+    assert [kind for kind in ANSWER_KINDS if f"`{kind}`" not in text] == []

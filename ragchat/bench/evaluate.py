@@ -50,6 +50,7 @@ class Answer:
     said_not_covered: bool | None = None  # for "covered": false: it said so, no sources
     searched: str = ""
     sources_kind: str = ""
+    answer_kind: str = ""  # pipeline.nodes.ANSWER_KINDS ("" from an older ragchat)
     # what the item's turns (its context questions too) cost: for throughput, not per question
     new_tokens: int = 0
     prompt_tokens: int = 0
@@ -79,7 +80,8 @@ class QuestionResult:
             a = self.answer
             out.update({"answer": a.text, "latency_s": round(a.latency_s, 4), "route": a.route,
                         "searched": a.searched, "cited": list(a.cited),
-                        "sources_kind": a.sources_kind, "answer_contains": a.contains_answer,
+                        "sources_kind": a.sources_kind, "answer_kind": a.answer_kind,
+                        "answer_contains": a.contains_answer,
                         "citation_hit": a.citation_hit, "sources_hit": a.sources_hit,
                         "search_hit": a.search_hit, "clean": not a.problems,
                         "problems": list(a.problems), "said_not_covered": a.said_not_covered})
@@ -149,6 +151,7 @@ def judge_answer(item: QAItem, result: Any, latency_s: float,
         citation_hit=citation_hit, problems=answer_problems(result, max_new_tokens),
         sources_hit=sources_hit, search_hit=search_hit, said_not_covered=not_covered,
         searched=result.standalone_question, sources_kind=result.sources_kind,
+        answer_kind=getattr(result, "answer_kind", ""),
     )
 
 
@@ -312,6 +315,8 @@ def summarize(results: list[QuestionResult], k: int,
             "search_hit": _fraction([a.search_hit for a in replies]),
             "follow_up_search_hit": _fraction([a.search_hit for a in follow_ups]),
             "said_not_covered": _fraction([a.said_not_covered for a in replies]),
+            "kinds": {kind: sum(1 for a in replies if a.answer_kind == kind) / len(replies)
+                      for kind in sorted({a.answer_kind for a in replies if a.answer_kind})},
             "latency_median_s": statistics.median(latencies),
             "latency_p90_s": percentile(latencies, 0.9),
             "latency_max_s": latencies[-1],

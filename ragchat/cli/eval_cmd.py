@@ -97,6 +97,9 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             ("a source shown holds the answer", pct(answers["sources_hit"])),
             ("follow-ups: their search found the answer", pct(answers["follow_up_search_hit"])),
             ("not covered: said so, no sources", pct(answers["said_not_covered"])),
+            ("what the replies are (answer_kind)",
+             ", ".join(f"{kind} {pct(share)}" for kind, share in
+                       (answers.get("kinds") or {}).items()) or "-"),
             ("latency median / p90 / max",
              " / ".join(f"{answers[key]:.2f} s" for key in
                         ("latency_median_s", "latency_p90_s", "latency_max_s"))),

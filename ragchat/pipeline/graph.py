@@ -32,6 +32,7 @@ class ChatState(TypedDict, total=False):
     told: list[int]  # passages the answer call was told to use
     cited: list[int]  # passages the answer cites
     answer: str | None
+    answer_kind: str  # nodes.ANSWER_KINDS
     timings: dict[str, float]
     llm_calls: list[dict[str, Any]]
 
@@ -41,7 +42,8 @@ def turn_input(question: str) -> dict[str, Any]:
     return {
         "question": question, "standalone_question": "", "route": "", "rewrite_parsed": True,
         "rewrite": "", "hits": [], "grades_parsed": True, "grading": "", "grader_output": "",
-        "told": [], "cited": [], "answer": None, "timings": {}, "llm_calls": [],
+        "told": [], "cited": [], "answer": None, "answer_kind": "", "timings": {},
+        "llm_calls": [],
     }
 
 

@@ -210,27 +210,28 @@ class TurnNodes:
             raw, shown, call = self._stream_answer(state, plan, ctx, tee)
             text += (plan.lead + shown) if shown else ""
         hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
-        text = self._fallback(state, plan, text, "".join(streamed), tee)
+        text, quoted = self._fallback(state, plan, text, "".join(streamed), tee)
         turn = {"question": state["question"], "standalone": state.get("standalone_question"),
                 "prompt": plan.task[1] if plan.task else state["question"],
                 "answer": text, "raw": raw,
                 "shown": [hit["key"] for hit in plan.offered if not hit.get("seen")]}
         numbers = {**(state.get("numbers") or {}), **{hit["key"]: hit["n"] for hit in hits}}
         cited = [n for n in cited_numbers(text) if n in plan.allowed]
-        return {"answer": text, "turns": list(state.get("turns") or []) + [turn],
+        return {"answer": text, "answer_kind": _answer_kind(plan, quoted),
+                "turns": list(state.get("turns") or []) + [turn],
                 "numbers": numbers, "told": plan.told, "cited": cited,
                 "llm_calls": [call] if call else []}
 
     def _fallback(self, state: dict[str, Any], plan: AnswerPlan, text: str, streamed: str,
-                  write: Write) -> str:
+                  write: Write) -> tuple[str, str]:
         """No usable answer from passages the model was told to use: quote the best one.
         With `quote_thin_answers`, an answer that adds next to nothing to the question is
-        kept and followed by the quote."""
+        kept and followed by the quote. Returns the answer and "quote", "added" or ""."""
         if not plan.told:
-            return text
+            return text, ""
         added = usable(text) and self.p.quote_thin_answers and thin(state["question"], text)
         if usable(text) and not added:
-            return text
+            return text, ""
         told = [hit for hit in plan.offered if hit["n"] in plan.told]
         # the passage that matches the latest question best (a follow-up's search also
         # carried the previous question); ties go to the better ranked
@@ -242,7 +243,7 @@ class TurnNodes:
         ends = len(streamed) - len(streamed.rstrip("\n")) if streamed.strip() else 2
         write({"token": "\n" * max(2 - ends, 0) + quote})
         # what was streamed before a quote of nothing usable is not kept
-        return text + sep + quote if added else quote
+        return (text + sep + quote, "added") if added else (quote, "quote")
 
     def _stream_answer(self, state: dict[str, Any], plan: AnswerPlan,
                        ctx: TurnContext, write: Write) -> tuple[str, str, dict[str, Any]]:
@@ -328,6 +329,27 @@ class AnswerPlan:
         content = self.task[1] if self.task else ""
         at = content.rfind("TASK:")
         return content[at:] if at >= 0 else ""
+
+
+ANSWER_KINDS = {
+    "generated": "the model's answer",
+    "generated+quote": "the model's answer, which adds next to nothing to the question, then "
+                       "the best passage's most relevant lines",
+    "quote": "the best passage's most relevant lines: the model wrote nothing usable, or "
+             "it cannot write the question's language",
+    "general": "nothing in the documents covers it: said so, then a labelled general answer",
+    "not_covered": "nothing in the documents covers it: said so",
+    "notice": "a fixed line (the model cannot write the question's language)",
+}
+
+
+def _answer_kind(plan: AnswerPlan, quoted: str) -> str:
+    """Which of ANSWER_KINDS the turn's answer is."""
+    if quoted:
+        return "generated+quote" if quoted == "added" else "quote"
+    if plan.task is None:
+        return "not_covered" if plan.notice == NOT_COVERED else "notice"
+    return "general" if plan.notice == NOT_COVERED else "generated"
 
 
 def _answer_plan(state: dict[str, Any], params: PipelineParams) -> AnswerPlan:

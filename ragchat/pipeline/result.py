@@ -86,6 +86,7 @@ class TurnResult:
     cited: tuple[int, ...] = ()
     rewrite: str = ""
     grading: str = ""
+    answer_kind: str = ""  # one of pipeline.nodes.ANSWER_KINDS
 
     def source(self, n: int) -> Chunk | None:
         return next((c for c in self.sources if c.n == n), None)
@@ -105,6 +106,7 @@ class TurnResult:
         """The `ask --json` / `repl --json` object."""
         return {
             "answer": self.answer,
+            "answer_kind": self.answer_kind,
             "sources": [
                 {"n": c.n, "path": c.path, "location": c.location, "text": c.text}
                 for c in self.sources
@@ -146,6 +148,7 @@ def result_from_state(values: dict[str, Any], backend: str, session: str,
         standalone_question=values.get("standalone_question") or values.get("question", ""),
         route=values.get("route") or "retrieve",
         answer=values.get("answer") or "",
+        answer_kind=values.get("answer_kind") or "",
         sources=tuple(shown),
         sources_kind=("cited" if cited else "given") if shown else "none",
         told=told, cited=cited, rewrite=values.get("rewrite") or "",

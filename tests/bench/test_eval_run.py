@@ -85,3 +85,8 @@ def test_answers_run_the_pipeline_with_the_tiny_model(capsys, in_notes_home, tmp
     assert isinstance(bees["answer_contains"], bool) and isinstance(bees["citation_hit"], bool)
     assert all(isinstance(n, int) for n in bees["cited"])
     assert chat["answer_contains"] is None and chat["citation_hit"] is None
+    from ragchat.pipeline.nodes import ANSWER_KINDS
+
+    kinds = [bees["answer_kind"], chat["answer_kind"]]
+    assert set(kinds) <= set(ANSWER_KINDS)
+    assert answers["kinds"] == {kind: kinds.count(kind) / 2 for kind in set(kinds)}

@@ -33,8 +33,8 @@ def test_json_object(capsys, fakes):
     code, out, _ = cli(capsys, "ask", "What do the parts say?", "--json", "-k", "2")
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"answer", "sources", "sources_kind", "timings", "llm_calls", "backend",
-                         "route", "standalone_question", "trail"}
+    assert set(data) == {"answer", "answer_kind", "sources", "sources_kind", "timings",
+                         "llm_calls", "backend", "route", "standalone_question", "trail"}
     assert data["route"] == "retrieve"
     assert data["backend"] == "fake"
     # -k 2 retrieved two; the grader kept [1]; the answer cites [1] (and [3], which is no

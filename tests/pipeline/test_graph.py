@@ -95,7 +95,7 @@ def test_no_relevant_chunk_says_so_and_never_cites(llm, searcher):
     assert result.answer.startswith(NOT_COVERED.strip())
     assert result.sources == ()
     assert cited_numbers(result.answer) == []
-    assert tasks(llm) == ["GRADE", "GENERAL"]
+    assert tasks(llm) == ["GRADE", "GENERAL"] and result.answer_kind == "general"
 
 
 def test_no_hits_skips_the_grader(llm):
@@ -109,7 +109,7 @@ def test_without_general_answers_it_only_says_so(llm, searcher):
     llm.replies["GRADE"] = "NONE"
     result = make_pipeline(llm, searcher, general_answers=False).ask("the airspeed of a swallow?")
     assert result.answer == NOT_COVERED and result.sources == ()
-    assert tasks(llm) == ["GRADE"]
+    assert tasks(llm) == ["GRADE"] and result.answer_kind == "not_covered"
 
 
 def test_an_unusable_general_answer_is_left_out(llm, searcher):
@@ -236,6 +236,7 @@ def test_no_usable_answer_quotes_the_best_passage(llm, searcher):
     assert result.answer.startswith("The model gave no usable answer.")
     assert "> Passage 1 says the answer is 7." in result.answer
     assert result.cited == (1,) and [s.n for s in result.sources] == [1]
+    assert result.answer_kind == "quote"
 
 
 def test_an_answer_that_restates_the_question_is_followed_by_a_quote(llm, searcher):
@@ -244,6 +245,7 @@ def test_an_answer_that_restates_the_question_is_followed_by_a_quote(llm, search
     result = make_pipeline(llm, searcher, quote_thin_answers=True).ask(
         "What does part one say?")
     assert result.answer.startswith(llm.replies["ANSWER"] + "\n\nThe most relevant lines of [1] ")
+    assert result.answer_kind == "generated+quote"
     assert "> Passage 1 says the answer is 7." in result.answer
     plain = make_pipeline(llm, searcher).ask("What does part one say?")
     assert plain.answer == llm.replies["ANSWER"]  # any other model: left as it is
@@ -284,18 +286,27 @@ def test_an_english_only_model_quotes_korean_questions_instead_of_writing(llm, s
     assert "ANSWER" not in tasks(llm) and "GENERAL" not in tasks(llm)
     assert result.answer.startswith(ENGLISH_ONLY + " The most relevant lines of [2] doc2.md:")
     assert "> 행사는 10월 12일 토요일에 서울 중구 시민회관에서 열린다." in result.answer
+    assert result.answer_kind == "quote"
     assert [s.n for s in result.sources] == [2]
 
 
 def test_an_english_only_model_answers_english_questions(llm, searcher):
     result = make_pipeline(llm, searcher, writes_cjk=False).ask("What does part one say?")
     assert tasks(llm) == ["GRADE", "ANSWER"] and result.answer == llm.replies["ANSWER"]
+    assert result.answer_kind == "generated"
+
+
+def test_an_english_only_model_answers_korean_small_talk_with_a_notice(llm, searcher):
+    result = make_pipeline(llm, searcher, writes_cjk=False).ask("안녕")
+    assert result.route == "direct" and tasks(llm) == []
+    assert result.answer == ENGLISH_ONLY and result.answer_kind == "notice"
 
 
 def test_an_english_only_model_gives_no_general_answer_in_korean(llm, searcher):
     result = make_pipeline(llm, korean(searcher), writes_cjk=False, llm_grade=False).ask(
         "김치찌개는 어떻게 끓여?")
     assert result.answer == NOT_COVERED and tasks(llm) == []
+    assert result.answer_kind == "not_covered"
 
 
 def test_a_model_that_writes_korean_answers_korean_questions(llm, searcher):
@@ -488,8 +499,8 @@ def test_session_resumes_after_restart_from_sqlite(llm, searcher, tmp_path):
 
 def test_json_has_exactly_the_documented_keys(llm, searcher):
     data = make_pipeline(llm, searcher).ask("question").to_json()
-    assert set(data) == {"answer", "sources", "sources_kind", "timings", "llm_calls", "backend",
-                         "route", "standalone_question", "trail"}
+    assert set(data) == {"answer", "answer_kind", "sources", "sources_kind", "timings",
+                         "llm_calls", "backend", "route", "standalone_question", "trail"}
     assert set(data["trail"]) == {"rewrite", "grading", "retrieved", "told", "cited"}
     assert set(data["sources"][0]) == {"n", "path", "location", "text"}
     assert set(data["llm_calls"][0]) == {"node", "prompt_tokens", "cached_tokens", "new_tokens",
