@@ -54,6 +54,7 @@ def test_question_answer_sources_and_commands(chat, fake_llm, fake_searcher):
     assert "Passage 3 says" in text  # /sources shows the text
     assert "dropped" in text and "relevant" in text  # /why shows the verdicts
     assert "told to use: [1], [3]" in text and "cited:" in text
+    assert "answer:      generated (the model's answer)" in text
     assert "relevance_check" in text and "cache:" in text  # /stats
     assert "What do the parts say?" in chat.history.read_text()  # persistent history
 

@@ -101,4 +101,9 @@ def format_why(result: Any) -> str:
     told = ", ".join(f"[{n}]" for n in getattr(result, "told", ())) or "none"
     cited = ", ".join(f"[{n}]" for n in getattr(result, "cited", ())) or "none"
     lines += [f"told to use: {told}", f"cited:       {cited}"]
+    kind = getattr(result, "answer_kind", "")
+    if kind:
+        from ragchat.pipeline.nodes import ANSWER_KINDS
+
+        lines.append(f"answer:      {kind} ({ANSWER_KINDS.get(kind, '?')})")
     return "\n".join(lines)
