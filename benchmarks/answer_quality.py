@@ -39,12 +39,22 @@ sys.path.insert(0, str(REPO))
 
 def run_ragchat(args: list[str], env: dict[str, str], stdin: str | None = None,
                 timeout: int = 3600) -> str:
+    """`python -m ragchat ARGS`, started in the checkout it must import (`-m` puts the working
+    folder first on the import path, before PYTHONPATH)."""
     proc = subprocess.run([sys.executable, "-m", "ragchat", *args], input=stdin, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          cwd=env.get("PYTHONPATH") or str(REPO))
     if proc.returncode != 0:
         raise SystemExit(f"ragchat {' '.join(args)} failed ({proc.returncode}):\n"
                          f"{proc.stderr[-3000:]}")
     return proc.stdout
+
+
+def _imported_from(env: dict[str, str]) -> str:
+    """The ragchat package file that `run_ragchat` would import."""
+    return subprocess.run([sys.executable, "-c", "import ragchat; print(ragchat.__file__)"],
+                          env=env, cwd=env["PYTHONPATH"], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 def conversation_lines(items: list[Any]) -> tuple[str, list[int]]:
@@ -151,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     home = args.home or tempfile.mkdtemp(prefix="ragchat-answers-")
     base = {k: v for k, v in os.environ.items() if not k.startswith("RAGCHAT_")}
     env = {**base, "RAGCHAT_HOME": home, "HF_HUB_OFFLINE": "1"}
-    if args.ragchat_path:
-        env["PYTHONPATH"] = str(Path(args.ragchat_path).resolve())
-    run_ragchat(["ingest", args.docs, "--collection", "qa", "-q"], env)
+    env["PYTHONPATH"] = str(Path(args.ragchat_path or REPO).resolve())
+    imported = _imported_from(env)
+    if Path(imported).resolve().parent.parent != Path(env["PYTHONPATH"]):
+        raise SystemExit(f"would measure the ragchat in {imported}, not {env['PYTHONPATH']}")
+    run_ragchat(["ingest", str(Path(args.docs).resolve()), "--collection", "qa", "-q"], env)
     for pair in args.set:
         key, _, value = pair.partition("=")
         env[f"RAGCHAT_{key.strip().upper()}"] = value.strip()

@@ -105,3 +105,21 @@ def test_answer_quality_judges_a_repl_conversation(tmp_path):
     table = subprocess.run([sys.executable, str(BENCH / "answer_quality.py"), "--table",
                             str(out)], capture_output=True, text=True, timeout=60)
     assert table.returncode == 0 and table.stdout.splitlines()[2].startswith("| test | ")
+
+
+def test_answer_quality_runs_the_checkout_it_is_given(tmp_path, monkeypatch):
+    """--ragchat-path measures that checkout, even when run from this repository's root
+    (where `python -m ragchat` would import this one first)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from answer_quality import _imported_from, run_ragchat
+    finally:
+        sys.path.remove(str(BENCH))
+    other = tmp_path / "other-checkout"
+    (other / "ragchat").mkdir(parents=True)
+    (other / "ragchat" / "__init__.py").write_text("")
+    (other / "ragchat" / "__main__.py").write_text("print('the other checkout')\n")
+    env = {**os.environ, "PYTHONPATH": str(other)}
+    monkeypatch.chdir(BENCH.parent)  # this repository's root, as when a user runs it
+    assert run_ragchat(["--version"], env).strip() == "the other checkout"
+    assert _imported_from(env) == str(other / "ragchat" / "__init__.py")
