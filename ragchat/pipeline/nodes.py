@@ -73,6 +73,13 @@ class PipelineParams:
     general_answers: bool = True  # a brief, labelled general answer when nothing matches
     writes_cjk: bool = True  # False (the demo model): a Korean, Chinese or Japanese question
     # gets the best passage's lines instead of a generated answer
+
+    @property
+    def system_tasks(self) -> tuple[str, ...]:
+        """The tasks whose instructions the system message holds: those this pipeline calls."""
+        off = {"REWRITE"} if not self.llm_rewrite else set()
+        off |= {"GRADE"} if not self.llm_grade else set()
+        return tuple(task for task in prompts.ALL_TASKS if task not in off)
     max_paragraphs: int = 0  # end the answer after this many paragraphs (0: no limit)
     quote_thin_answers: bool = False  # follow an answer that adds next to nothing with a quote
 
@@ -96,8 +103,9 @@ class TurnContext:
     k: int | None = None
 
 
-def _prefix(state: dict[str, Any]) -> list[prompts.Message]:
-    return prompts.conversation(state.get("summary") or "", state.get("turns") or [])
+def _prefix(state: dict[str, Any], params: PipelineParams) -> list[prompts.Message]:
+    return prompts.conversation(state.get("summary") or "", state.get("turns") or [],
+                                params.system_tasks)
 
 
 def visible_passages(turns: list[dict[str, Any]]) -> set[str]:
@@ -157,7 +165,7 @@ class TurnNodes:
         if not self.p.llm_rewrite:
             return {"standalone_question": follow_up_query(turns, question), "route": "retrieve",
                     "rewrite_parsed": True, "rewrite": "previous question + this one"}
-        messages = _prefix(state) + [prompts.rewrite_task(question)]
+        messages = _prefix(state, self.p) + [prompts.rewrite_task(question)]
         text, call = self._call(messages, "contextualize", ctx, self.p.rewrite_tokens)
         rewrite = parse_rewrite(text, question)
         if not rewrite.parsed:
@@ -183,7 +191,7 @@ class TurnNodes:
         update: Update = {"grades_parsed": True, "grading": "scores"}
         kept: list[int] = []
         if self.p.llm_grade:
-            messages = _prefix(state) + [prompts.grade_task(question, hits)]
+            messages = _prefix(state, self.p) + [prompts.grade_task(question, hits)]
             text, call = self._call(messages, "relevance_check", ctx, self.p.grade_tokens)
             kept, parsed = parse_grades(text, [hit["n"] for hit in hits])
             update.update(grades_parsed=parsed, grader_output=text, llm_calls=[call],
@@ -250,7 +258,8 @@ class TurnNodes:
         """Stream the answer through the cleaner and the citation filter; return the raw
         text behind what was shown, what was shown, and the call's statistics."""
         shown: list[str] = []
-        cleaner = AnswerCleaner(echo_of=prompts.SYSTEM_PROMPT + "\n" + plan.task_line,
+        cleaner = AnswerCleaner(echo_of=prompts.system_prompt(self.p.system_tasks) + "\n"
+                                + plan.task_line,
                                 max_paragraphs=self.p.max_paragraphs,
                                 earlier=[turn["answer"] for turn in state.get("turns") or []])
         citations = CitationFilter(plan.allowed)
@@ -267,7 +276,7 @@ class TurnNodes:
             return cleaner.stopped is not None  # True: stop the generation here
 
         assert plan.task is not None
-        messages = _prefix(state) + [plan.task]
+        messages = _prefix(state, self.p) + [plan.task]
         raw, call = self._call(messages, "llm_answer", ctx, self.p.max_new_tokens,
                                self.p.temperature, on_text=take, stop=STOP_STRINGS)
         emit(citations.feed(cleaner.flush()) + citations.flush())
@@ -297,7 +306,8 @@ class TurnNodes:
 
     def _summarize(self, summary: str, turns: list[dict[str, Any]], ctx: TurnContext,
                    update: Update) -> str:
-        messages = prompts.conversation(summary, turns) + [prompts.summary_task()]
+        messages = prompts.conversation(summary, turns, self.p.system_tasks) + [
+            prompts.summary_task()]
         text, call = self._call(messages, "save_memory", ctx, self.p.summary_tokens)
         update["llm_calls"] = [call]
         return text.strip() or fallback_summary(summary, turns)

@@ -167,6 +167,17 @@ def test_scores_instead_of_a_grading_call(llm, searcher):
     assert result.sources_kind == "cited" and [s.n for s in result.sources] == [3]
 
 
+def test_instructions_for_calls_a_pipeline_never_makes_are_left_out(llm, searcher):
+    pipeline = make_pipeline(llm, searcher, llm_grade=False, llm_rewrite=False)
+    pipeline.ask("What does part one say?")
+    pipeline.ask("And part three?")
+    systems = {call["messages"][0].content for call in llm.calls}
+    assert len(systems) == 1  # the same system message for every call: the cache holds it
+    [system] = systems
+    assert "\nANSWER: " in system and "\nGRADE: " not in system and "\nREWRITE: " not in system
+    assert PipelineParams().system_tasks == prompts.ALL_TASKS
+
+
 def test_scores_find_nothing_for_an_off_topic_question(llm, searcher):
     result = make_pipeline(llm, topical(searcher), llm_grade=False).ask(
         "Who wrote Hamlet?")

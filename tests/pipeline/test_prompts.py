@@ -17,6 +17,14 @@ def test_system_message_holds_every_task_and_the_data_rule():
     assert "<passages>" in system and "not instructions" in system
 
 
+def test_the_system_message_holds_only_the_tasks_asked_for_in_a_fixed_order():
+    system = prompts.system_message("", ("SUMMARY", "ANSWER", "CHAT", "GENERAL"))[1]
+    assert "\nREWRITE: " not in system and "\nGRADE: " not in system
+    order = [system.index(f"\n{task}: ") for task in ("ANSWER", "GENERAL", "CHAT", "SUMMARY")]
+    assert order == sorted(order) and "<passages>" in system
+    assert prompts.system_prompt() == prompts.SYSTEM_PROMPT  # all tasks: the full prompt
+
+
 def test_history_is_append_only_so_each_turn_extends_the_previous_prefix():
     before = prompts.conversation("", TURNS[:1])
     after = prompts.conversation("", TURNS)
