@@ -118,9 +118,35 @@ def test_cancel_during_prefill_stops_between_chunks(llama_backend, monkeypatch):
     long = [{"role": "user", "content": "Tell me about rivers. " * 30}]
     llama_backend._ctx.keep_prefix(0)
     monkeypatch.setattr(llama_backend._ctx, "eval", eval_then_cancel)
-    stream = llama_backend.stream(long, max_new_tokens=5, cancel=cancel)
+    stream = llama_backend.stream(long, max_new_tokens=5, cancel=cancel, temperature=0.2)
     assert list(stream) == []
     assert chunks == [PREFILL_FIRST_CHUNK]
     assert stream.stats.new_tokens == 0
     monkeypatch.undo()
     assert llama_backend.complete(long, max_new_tokens=1).stats.cached_tokens == PREFILL_FIRST_CHUNK
+
+
+@pytest.mark.parametrize("step_s", [0.0001, 100.0])
+def test_a_reproducible_call_splits_its_prefill_the_same_whatever_the_speed(
+        llama_backend, monkeypatch, step_s):
+    """Greedy (or seeded) calls prefill in fixed chunks: the split decides the logits' last
+    bits, and a split sized from the measured speed changed greedy answers between runs."""
+    import ragchat.llm.llamacpp as llamacpp
+
+    monkeypatch.setattr(llamacpp, "PREFILL_STEP_S", step_s)  # a slow or a fast machine
+    real_eval = llama_backend._ctx.eval
+    chunks: list[int] = []
+
+    def record(tokens):
+        chunks.append(len(tokens))
+        real_eval(tokens)
+
+    long = [{"role": "user", "content": "Tell me about rivers. " * 40}]
+    llama_backend._ctx.keep_prefix(0)
+    monkeypatch.setattr(llama_backend._ctx, "eval", record)
+    llama_backend.complete(long, max_new_tokens=1, temperature=0.0)
+    assert len(chunks) > 2 and set(chunks[:-1]) == {llamacpp.PREFILL_FIXED_CPU}
+    chunks.clear()
+    llama_backend._ctx.keep_prefix(0)
+    llama_backend.complete(long, max_new_tokens=1, temperature=0.7)  # sampled: by speed
+    assert chunks[0] == llamacpp.PREFILL_FIRST_CHUNK
