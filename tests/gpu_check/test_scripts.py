@@ -162,18 +162,18 @@ def test_the_conversation_measure_runs_on_the_embedded_model(tmp_path):
     that, like ExLlamaV2 without flash-attn paging, reuses the previous prompt's prefix. The
     demo model's grades are unreadable, as a random-weight model's will be on the GPU."""
     pytest.importorskip("llama_cpp")
-    from measure import conversation
+    from measure import conversation_table, main
 
-    from ragchat.llm.llamacpp import LlamaCppBackend
-    from ragchat.models.registry import bundled_gguf
-
-    backend = LlamaCppBackend(bundled_gguf(), n_ctx=8192)
-    try:
-        result = conversation(backend)
-    finally:
-        backend.close()
+    out = tmp_path / "conversation.json"
+    assert main(["conversation", "--out", str(out)]) == 0  # the bundled demo model
+    result = json.loads(out.read_text(encoding="utf-8"))["cache"]
     assert len(result["turns"]) == 3
     shares = [turn["cached_share"] for turn in result["turns"]]
     assert shares[2] == result["turn3_cached_share"] and 0.9 <= shares[2] <= 1.0
     assert shares[2] > shares[0]  # later turns find the conversation in the cache
     assert result["turn3_vs_turn1_ttft"] is not None
+    sys.path.insert(0, str(REPO / "benchmarks"))  # the docs' table of it
+    try:
+        assert conversation_table([out]).splitlines()[-1].endswith(f"| {shares[2]:.2f} |")
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
