@@ -158,3 +158,30 @@ def test_a_change_made_during_the_first_ingest_is_seen_at_the_first_poll(folder)
           on_report=lambda change, report: reports.append(change),
           on_busy=lambda change, exc: None, stop=Polls(nothing, nothing))
     assert reports == [Change(added=1, changed=0, removed=0)]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stops the watch with SIGINT")
+def test_watch_with_json_prints_one_report_a_line(folder):
+    import json
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragchat", "ingest", str(folder), "--watch", "--interval",
+         "0.2", "-c", "w", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=dict(os.environ))
+    guard = threading.Timer(120, proc.kill)
+    guard.start()
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = json.loads(proc.stdout.readline())
+        line = ""
+        while "watching" not in line:
+            line = proc.stderr.readline()
+            assert line, "the watch did not start"
+        (folder / "b.md").write_text("# B\nThe tyres take 2.4 bar.\n", encoding="utf-8")
+        second = json.loads(proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        guard.cancel()
+    assert (first["new"], second["new"], second["unchanged"]) == (1, 1, 1)
+    assert proc.returncode == 0
