@@ -138,7 +138,7 @@ class Runner:
 
 HEADLINE = ("gpu", "engine", "attention_path", "build_s", "decode_tps", "prefill_tps",
             "bandwidth_bound_tps", "decode_share_of_bound", "turn3_cached_share",
-            "ngram_speedup", "ngram_same_output", "logits_pass", "logits_pass_as_installed")
+            "turn3_ttft_cold_over_warm", "ngram_speedup", "ngram_same_output", "logits_pass", "logits_pass_as_installed")
 
 
 def dig(data: Any, *keys: str) -> Any:
@@ -165,6 +165,7 @@ def headline(results: dict) -> dict:
         "bandwidth_bound_tps": dig(measure, "bound", "tokens_per_s"),
         "decode_share_of_bound": dig(measure, "bound", "decode_share_of_bound"),
         "turn3_cached_share": dig(measure, "cache", "turn3_cached_share"),
+        "turn3_ttft_cold_over_warm": dig(measure, "cache", "turn3_ttft_cold_over_warm"),
         "ngram_speedup": dig(measure, "ngram", "speedup"),
         "ngram_same_output": dig(measure, "ngram", "same_output"),
         "logits_pass": all(r["with_fix"]["pass"] for r in logits) if logits else None,

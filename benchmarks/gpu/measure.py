@@ -6,7 +6,8 @@
   backend  through ragchat.llm.exl2.ExLlamaV2Backend: load time, prefill tok/s of cold 2k
            and 8k prompts, decode tok/s at short and long context, the memory-bandwidth
            bound (ragchat.bench.bandwidth), a 3-turn pipeline conversation (cached/prompt
-           per turn, TTFT of turn 3 against turn 1), n-gram drafting (speed-up, same output)
+           per turn; turn 3's time to first token with the cache emptied before every
+           call over as ragchat runs it), n-gram drafting (speed-up, same output)
 
 Each writes one JSON file (--out), updated after every section, so a run cut short keeps
 what it measured. Needs CUDA.
@@ -237,33 +238,44 @@ class FixedRetriever:
         pass
 
 
-def conversation(backend: Any) -> dict:
-    """Three turns of the real pipeline on the real engine (ragchat.bench.conversation):
-    cached/prompt over each turn's LLM calls, and the answer call's TTFT of turn 3 against
-    turn 1."""
+QUESTIONS = ("How do I ingest a folder?", "And how do I search it afterwards?",
+             "Which backends can answer?")
+
+
+def run_conversation(backend: Any, cold: bool) -> list[dict]:
+    """The three turns through the real pipeline; `cold`: every call misses the cache."""
     from ragchat.bench.conversation import chat_model, run_turns
     from ragchat.pipeline.chat import ChatPipeline
     from ragchat.pipeline.nodes import PipelineParams
     from ragchat.pipeline.sessions import open_checkpointer
 
-    pipeline = ChatPipeline(chat_model(backend, 48), retriever=FixedRetriever(),
-                            checkpointer=open_checkpointer(None), session="gpu-check",
+    pipeline = ChatPipeline(chat_model(backend, 48, cold=cold), retriever=FixedRetriever(),
+                            checkpointer=open_checkpointer(None),
+                            session="gpu-check-cold" if cold else "gpu-check",
                             params=PipelineParams(max_new_tokens=48), backend="exllamav2")
     try:
-        asked = run_turns(pipeline, ("How do I ingest a folder?",
-                                     "And how do I search it afterwards?",
-                                     "Which backends can answer?"))
+        asked = run_turns(pipeline, QUESTIONS)
     finally:
         pipeline.close()
     turns = []
     for turn in asked:
-        answer = next(c for c in turn.calls if c["node"] == "llm_answer")
         share = turn.totals["cached_share"]
         turns.append({**turn.to_json(), "cached_share": None if share is None else round(share, 4),
-                      "answer_ttft_s": answer["ttft_s"]})
-    return {"turns": turns, "turn3_cached_share": turns[2]["cached_share"],
-            "turn3_vs_turn1_ttft": round(turns[2]["answer_ttft_s"] / turns[0]["answer_ttft_s"], 3)
-            if turns[0]["answer_ttft_s"] else None}
+                      "ttft_s": round(sum(c["ttft_s"] for c in turn.calls), 4)})
+    return turns
+
+
+def conversation(backend: Any) -> dict:
+    """Three turns of the real pipeline on the real engine (ragchat.bench.conversation), as
+    ragchat runs them and again with the cache emptied before every call: cached/prompt over
+    each turn's LLM calls, and the time to first token over the third turn's calls, cold
+    over warm (what reusing the cache saves a follow-up)."""
+    warm = run_conversation(backend, cold=False)
+    cold = run_conversation(backend, cold=True)
+    ttft = (warm[2]["ttft_s"], cold[2]["ttft_s"])
+    return {"turns": warm, "cold_turns": cold, "turn3_cached_share": warm[2]["cached_share"],
+            "turn3_ttft_s": {"warm": ttft[0], "cold": ttft[1]},
+            "turn3_ttft_cold_over_warm": round(ttft[1] / ttft[0], 3) if ttft[0] else None}
 
 
 def quote_messages(backend: Any) -> list[dict]:
@@ -382,25 +394,30 @@ def conversation_main(args: argparse.Namespace) -> int:
     finally:
         backend.close()
     if result:
-        print(f"turn-3 cached share {result['turn3_cached_share']}")
+        print(f"turn-3 cached share {result['turn3_cached_share']}; time to first token, "
+              f"cold over warm: {result['turn3_ttft_cold_over_warm']}")
     return 0 if result else 1
 
 
 def conversation_table(paths: list[Path]) -> str:
     """Per results file of `conversation` (or of `backend`): each turn's LLM calls (cached /
-    prompt tokens) and the share of its prompt tokens served from the cache."""
+    prompt tokens), the share of its prompt tokens served from the cache, and its time to
+    first token with the cache emptied before every call over as ragchat runs it."""
     from tables import markdown_table, number, read_results
 
     rows = []
     for path in paths:
         data = read_results(path)
-        for turn in data["cache"]["turns"]:
+        cold = data["cache"].get("cold_turns") or []
+        for i, turn in enumerate(data["cache"]["turns"]):
             calls = ", ".join(f"{c['node']} {c['cached_tokens']} / {c['prompt_tokens']}"
                               for c in turn["calls"])
+            ratio = cold[i]["ttft_s"] / turn["ttft_s"] if i < len(cold) and turn["ttft_s"] \
+                else None
             rows.append([data.get("commit") or "-", turn["turn"], calls,
-                         number(turn["cached_share"])])
-    return markdown_table(["commit", "turn", "calls (cached / prompt tokens)", "cached share"],
-                          rows)
+                         number(turn["cached_share"]), number(ratio, 1)])
+    return markdown_table(["commit", "turn", "calls (cached / prompt tokens)", "cached share",
+                           "TTFT cold / warm"], rows)
 
 
 if __name__ == "__main__":

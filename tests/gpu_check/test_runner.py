@@ -110,7 +110,7 @@ def test_headline_reads_the_reports():
                     "decode": {"short": {"decode_tps": 310.0}},
                     "prefill": {"2k": {"prefill_tps": 21000.0}, "8k": {"prefill_tps": 19000.0}},
                     "bound": {"tokens_per_s": 15000.0, "decode_share_of_bound": 0.02},
-                    "cache": {"turn3_cached_share": 0.97},
+                    "cache": {"turn3_cached_share": 0.97, "turn3_ttft_cold_over_warm": 6.5},
                     "ngram": {"speedup": 1.8, "same_output": True}},
     }
     got = headline(results)
@@ -118,7 +118,8 @@ def test_headline_reads_the_reports():
                    "attention_path": "sdpa+fix", "build_s": 201.5, "decode_tps": 310.0,
                    "prefill_tps": {"2k": 21000.0, "8k": 19000.0},
                    "bandwidth_bound_tps": 15000.0, "decode_share_of_bound": 0.02,
-                   "turn3_cached_share": 0.97, "ngram_speedup": 1.8, "ngram_same_output": True,
+                   "turn3_cached_share": 0.97, "turn3_ttft_cold_over_warm": 6.5,
+                   "ngram_speedup": 1.8, "ngram_same_output": True,
                    "logits_pass": True, "logits_pass_as_installed": False}
     assert headline({})["logits_pass"] is None  # nothing measured is not a pass
 
