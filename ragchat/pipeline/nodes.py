@@ -73,6 +73,8 @@ class PipelineParams:
     general_answers: bool = True  # a brief, labelled general answer when nothing matches
     writes_cjk: bool = True  # False (the demo model): a Korean, Chinese or Japanese question
     # gets the best passage's lines instead of a generated answer
+    max_paragraphs: int = 0  # end the answer after this many paragraphs (0: no limit)
+    quote_thin_answers: bool = False  # follow an answer that adds next to nothing with a quote
 
     @property
     def system_tasks(self) -> tuple[str, ...]:
@@ -80,8 +82,6 @@ class PipelineParams:
         off = {"REWRITE"} if not self.llm_rewrite else set()
         off |= {"GRADE"} if not self.llm_grade else set()
         return tuple(task for task in prompts.ALL_TASKS if task not in off)
-    max_paragraphs: int = 0  # end the answer after this many paragraphs (0: no limit)
-    quote_thin_answers: bool = False  # follow an answer that adds next to nothing with a quote
 
 
 @dataclass(frozen=True)
