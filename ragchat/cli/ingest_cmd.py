@@ -56,9 +56,9 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
     report = _run(settings, paths, rebuild, quiet or as_json)
     _show(report, as_json, verbose, per_file, settings.max_file_mb)
     if watch:
-        if report.chunks_total == 0:
-            click.echo(f"ragchat: {_nothing_indexed(report, paths, settings.collection)}",
-                       err=True)
+        if report.chunks_total == 0:  # not an error here: files may come
+            click.echo(f"ragchat: {_nothing_indexed(report, paths, settings.collection).message}"
+                       "; the watch ingests files as they are added", err=True)
         _watch(settings, paths, roots, since, interval, quiet or as_json, as_json, verbose)
         return
     if report.chunks_total == 0:

@@ -185,3 +185,30 @@ def test_watch_with_json_prints_one_report_a_line(folder):
         guard.cancel()
     assert (first["new"], second["new"], second["unchanged"]) == (1, 1, 1)
     assert proc.returncode == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stops the watch with SIGINT")
+def test_an_empty_folder_is_watched_and_what_is_added_is_ingested(tmp_path):
+    empty = tmp_path / "inbox"
+    empty.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragchat", "ingest", str(empty), "--watch", "--interval", "0.2",
+         "-c", "w", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ))
+    guard = threading.Timer(120, proc.kill)
+    guard.start()
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert "0 in the index" in proc.stdout.readline()
+        said = [""]
+        while not said[-1].startswith("watching "):
+            said.append(proc.stderr.readline())
+            assert said[-1], "the watch did not start"
+        assert "holds no files; the watch ingests files as they are added" in "".join(said)
+        (empty / "note.md").write_text("# Note\nCall the plumber on Monday.\n", encoding="utf-8")
+        assert "1 new" in proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        guard.cancel()
+    assert proc.returncode == 0
