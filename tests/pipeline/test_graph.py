@@ -124,11 +124,12 @@ TOPICS = ("The sky looks blue because air scatters short wavelengths.",
           "Bread needs flour, water, salt and time.")
 
 
-def topical(searcher):
+def topical(searcher, texts=TOPICS):
+    """The searcher's hits with these texts (and no heading)."""
     from dataclasses import replace
 
     searcher.hits = [replace(hit, text=text, heading=None)
-                     for hit, text in zip(searcher.hits, TOPICS, strict=True)]
+                     for hit, text in zip(searcher.hits, texts, strict=True)]
     return searcher
 
 
@@ -282,17 +283,9 @@ MINUTES = ("올해 행사 예산은 총 1,200만 원으로 확정되었다. 이 
            "홍보는 김민지 팀장이 맡는다.")
 
 
-def korean(searcher):
-    from dataclasses import replace
-
-    searcher.hits = [replace(hit, text=text, heading=None)
-                     for hit, text in zip(searcher.hits, MINUTES, strict=True)]
-    return searcher
-
-
 def test_an_english_only_model_quotes_korean_questions_instead_of_writing(llm, searcher):
     """The demo model writes gibberish Korean: no answer call, the best lines instead."""
-    pipeline = make_pipeline(llm, korean(searcher), writes_cjk=False, llm_grade=False)
+    pipeline = make_pipeline(llm, topical(searcher, MINUTES), writes_cjk=False, llm_grade=False)
     result = pipeline.ask("행사는 어디서 열려?")
     assert "ANSWER" not in tasks(llm) and "GENERAL" not in tasks(llm)
     assert result.answer.startswith(ENGLISH_ONLY + " The most relevant lines of [2] doc2.md:")
@@ -314,7 +307,7 @@ def test_an_english_only_model_answers_korean_small_talk_with_a_notice(llm, sear
 
 
 def test_an_english_only_model_gives_no_general_answer_in_korean(llm, searcher):
-    result = make_pipeline(llm, korean(searcher), writes_cjk=False, llm_grade=False).ask(
+    result = make_pipeline(llm, topical(searcher, MINUTES), writes_cjk=False, llm_grade=False).ask(
         "김치찌개는 어떻게 끓여?")
     assert result.answer == NOT_COVERED and tasks(llm) == []
     assert result.answer_kind == "not_covered"
@@ -322,7 +315,7 @@ def test_an_english_only_model_gives_no_general_answer_in_korean(llm, searcher):
 
 def test_a_model_that_writes_korean_answers_korean_questions(llm, searcher):
     llm.replies["GRADE"] = "2"
-    result = make_pipeline(llm, korean(searcher)).ask("행사는 어디서 열려?")
+    result = make_pipeline(llm, topical(searcher, MINUTES)).ask("행사는 어디서 열려?")
     assert tasks(llm) == ["GRADE", "ANSWER"] and result.answer == llm.replies["ANSWER"]
 
 
