@@ -28,9 +28,12 @@ class Key:
         return "RAGCHAT_" + self.name.upper()
 
 
-def setting(default: Any, doc: str) -> Any:
-    """A key of the settings: its default and the sentence docs/reference/config.md shows."""
-    return field(default=default, metadata={"doc": doc})
+def setting(default: Any, doc: str, *, minimum: float | None = None,
+            maximum: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
+    """A key of the settings: its default, the sentence docs/reference/config.md shows, and
+    the values it may take (a numeric range, or a set of choices)."""
+    return field(default=default, metadata={"doc": doc, "minimum": minimum, "maximum": maximum,
+                                            "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,32 @@ class Settings:
         "Put each chunk's heading path into the text that is embedded and BM25-indexed "
         "(measured in docs/performance.md; changing it re-embeds on the next ingest).",
     )
-    max_file_mb: float = setting(20.0, "Files larger than this are skipped by ingest.")
+    max_file_mb: float = setting(20.0, "Files larger than this are skipped by ingest.",
+                                 minimum=0.001)
+    max_inflated_mb: float = setting(
+        256.0,
+        "Most megabytes a container file (DOCX, PPTX, XLSX, HWPX, HWP) may unpack to, all its "
+        "parts together; a bigger one (a zip bomb) is skipped and named.", minimum=1)
+    max_xml_elements: int = setting(
+        2_000_000, "Most XML elements read from one part of an office file (DOCX, PPTX, XLSX, "
+        "HWPX); a file with more is skipped or read in part, and named.", minimum=1000)
+    max_sheet_cells: int = setting(
+        1_000_000, "Most spreadsheet cells read from one file (counted as read, not from the "
+        "declared range); the rest is left out and named.", minimum=100)
+    max_page_megapixels: float = setting(
+        40.0, "Most megapixels a PDF page is rendered at for OCR; a bigger page is rendered at "
+        "a lower resolution.", minimum=1)
+    ocr_max_pages: int = setting(
+        200, "Most pages of one PDF that are OCR'd; the others are named in the report.",
+        minimum=0)
+    ocr_max_seconds: float = setting(
+        300.0, "Most seconds of OCR for one PDF; pages left unread are named.", minimum=1)
+    file_timeout_s: float = setting(
+        600.0, "Most seconds one file may take to read; a file that takes longer is stopped, "
+        "skipped and named.", minimum=1)
+    reader_memory_mb: int = setting(
+        1536, "Memory limit (address space, MB) of the process that reads documents; a file "
+        "that needs more is skipped and named (Linux and macOS).", minimum=256)
     ocr: str = setting(
         "auto",
         "OCR of scanned PDF pages and pages whose text is font codes: 'auto' (with Tesseract,"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from ragchat.ingest.budgets import Budgets
 from ragchat.ingest.readers import Document, Section, UnreadableFileError
 
 HWP_SIGNATURE = b"HWP Document File"
@@ -59,7 +60,7 @@ class _Table:
                 if any(t for _, t in cells)]
 
 
-def read_hwp(path: Path) -> Document:
+def read_hwp(path: Path, budgets: Budgets | None = None) -> Document:
     """The text of an HWP 5.x file, one Section per BodyText section."""
     import olefile
 
@@ -214,7 +215,7 @@ SECTION_XML = re.compile(r"Contents/section(\d+)\.xml")
 MAX_XML_BYTES = 256 * 1024 * 1024
 
 
-def read_hwpx(path: Path) -> Document:
+def read_hwpx(path: Path, budgets: Budgets | None = None) -> Document:
     """The text of an HWPX file, one Section per Contents/sectionN.xml."""
     try:
         with zipfile.ZipFile(path) as zf:

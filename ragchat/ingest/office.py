@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from ragchat.ingest.budgets import Budgets
 from ragchat.ingest.readers import Document, Section, UnreadableFileError, read_text_file
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -41,7 +42,7 @@ def check_zip_container(path: Path, kind: str) -> None:
 
 # --- DOCX -----------------------------------------------------------------------------------
 
-def read_docx(path: Path) -> Document:
+def read_docx(path: Path, budgets: Budgets | None = None) -> Document:
     """Paragraphs with Word's headings as `#` headings (so chunks get heading paths) and
     tables as rows, in document order."""
     check_zip_container(path, "docx")
@@ -93,7 +94,7 @@ def _table_rows(table) -> list[str]:
 
 # --- PPTX -----------------------------------------------------------------------------------
 
-def read_pptx(path: Path) -> Document:
+def read_pptx(path: Path, budgets: Budgets | None = None) -> Document:
     """One section per slide: its title as the heading, text frames, tables, then notes."""
     check_zip_container(path, "pptx")
     import pptx
@@ -131,7 +132,7 @@ def _shape_texts(shape) -> list[str]:
 
 # --- XLSX and CSV ---------------------------------------------------------------------------
 
-def read_xlsx(path: Path) -> Document:
+def read_xlsx(path: Path, budgets: Budgets | None = None) -> Document:
     """One section per sheet: a line per row, `header: value | ...`, cited by cell range."""
     check_zip_container(path, "xlsx")
     import openpyxl
@@ -155,7 +156,7 @@ def read_xlsx(path: Path) -> Document:
         workbook.close()
 
 
-def read_table(path: Path) -> Document:
+def read_table(path: Path, budgets: Budgets | None = None) -> Document:
     """A CSV or TSV file: the first row names the columns; each row a `header: value` line."""
     text = read_text_file(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff(text)

@@ -13,6 +13,7 @@ import logging
 import re
 from pathlib import Path
 
+from ragchat.ingest.budgets import Budgets
 from ragchat.ingest.readers import Document, Section, UnreadableFileError
 
 CID = re.compile(r"\(cid:\d+\)")
@@ -47,7 +48,7 @@ def clean(text: str) -> str:
     return "".join(c for c in CID.sub("", text) if not garbage(c)).strip()
 
 
-def read_pdf(path: Path, ocr: str = "auto") -> Document:
+def read_pdf(path: Path, ocr: str = "auto", budgets: Budgets | None = None) -> Document:
     """Every page with usable text, OCR'd where needed and possible; the rest reported."""
     reader = _open(path)
     sections: list[Section] = []

@@ -139,20 +139,29 @@ def read_sections(path: Path) -> list[Section]:
     return list(read_document(path).sections)
 
 
-def read_document(path: Path, ocr: str = "auto") -> Document:
-    """Read one file. Raises UnreadableFileError (with the reason) or OSError.
+def read_document(path: Path, ocr: str = "auto", budgets=None) -> Document:
+    """Read one file within `budgets` (ingest/budgets.py; None: the defaults).
+    Raises UnreadableFileError (with the reason; OverBudgetError names the budget) or OSError.
 
     A reader library that fails in an unforeseen way on a damaged file must not end an
-    ingest of thousands of files: such failures become UnreadableFileError too.
+    ingest of thousands of files: such failures become UnreadableFileError too, and so do
+    MemoryError and RecursionError (a bomb or a trap is that file's failure).
     """
+    from ragchat.ingest.budgets import Budgets
+
+    budgets = budgets or Budgets()
     kind = file_kind(path)
     reader = _structured_reader(kind)
-    if reader is None:
-        return Document((_read_text(path, kind),))
     try:
-        return reader(path, ocr) if kind == "pdf" else reader(path)
-    except (UnreadableFileError, OSError, MemoryError):
+        if reader is None:
+            return Document((_read_text(path, kind),))
+        return reader(path, ocr, budgets) if kind == "pdf" else reader(path, budgets)
+    except (UnreadableFileError, OSError):
         raise
+    except MemoryError as exc:
+        raise UnreadableFileError("reading it ran out of memory") from exc
+    except RecursionError as exc:
+        raise UnreadableFileError("it is nested too deeply to read") from exc
     except Exception as exc:  # noqa: BLE001 - one damaged file, not the whole ingest
         raise UnreadableFileError(
             f"cannot read this {(kind or '').upper()} file ({type(exc).__name__}: {exc})") from exc
