@@ -72,6 +72,9 @@ class Settings:
     )
     max_file_mb: float = setting(20.0, "Files larger than this are skipped by ingest.",
                                  minimum=0.001)
+    follow_links: bool = setting(
+        False, "Follow links whose target is outside the ingested folder (by default such links "
+        "are skipped and named; links inside the folder are always followed).")
     max_inflated_mb: float = setting(
         256.0,
         "Most megabytes a container file (DOCX, PPTX, XLSX, HWPX, HWP) may unpack to, all its "

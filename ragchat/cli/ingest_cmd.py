@@ -22,13 +22,17 @@ from ragchat.cli.options import collection_option
                    "and why.")
 @click.option("-v", "--verbose", is_flag=True, help="List every skipped or failed file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--follow-links", is_flag=True, default=None,
+              help="Also follow links that point outside the folder (skipped and named by "
+                   "default; setting follow_links).")
 @click.option("--watch", is_flag=True,
               help="After this ingest, keep watching the paths and ingest again whenever a "
                    "file is added, changed or removed (Ctrl-C stops).")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               metavar="SECONDS", help="With --watch: how often to look for changes.")
 def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_json: bool,
-           per_file: bool, verbose: bool, quiet: bool, watch: bool, interval: float) -> None:
+           per_file: bool, verbose: bool, quiet: bool, follow_links: bool | None, watch: bool,
+           interval: float) -> None:
     """Make files and folders searchable (incremental: unchanged files are skipped).
 
     Reads text, Markdown, reST, HTML, PDF (scanned pages by OCR when Tesseract is
@@ -47,12 +51,12 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
     """
     from ragchat.config import load_settings
 
-    settings = load_settings({"collection": collection})
+    settings = load_settings({"collection": collection, "follow_links": follow_links})
     roots = [p.expanduser().absolute() for p in paths]
     if watch:  # before the ingest: what changes while it runs is seen at the first check
         from ragchat.ingest.watch import max_bytes, snapshot
 
-        since = snapshot(roots, max_bytes(settings))
+        since = snapshot(roots, max_bytes(settings), settings.follow_links)
     report = _run(settings, paths, rebuild, quiet or as_json)
     _show(report, as_json, verbose, per_file, settings.max_file_mb)
     if watch:

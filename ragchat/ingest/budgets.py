@@ -70,6 +70,12 @@ class OverBudgetError(UnreadableFileError):
         self.budget = budget
 
 
+def megabytes(size: float) -> str:
+    """'2.4 MB', '256 MB': a decimal below 10."""
+    mb = size / MB
+    return f"{mb:,.1f} MB" if mb < 10 else f"{mb:,.0f} MB"
+
+
 def over_budget(budget: str, what: str) -> OverBudgetError:
     """OverBudgetError('word/document.xml has more than 2,000,000 XML elements', ...)."""
     return OverBudgetError(what, budget)

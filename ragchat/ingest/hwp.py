@@ -1,5 +1,6 @@
-"""Hancom Office documents: HWP 5.x (an OLE2 file of zlib-compressed record streams) and
-HWPX (a zip of OWPML XML). Paragraphs in reading order; tables as rows of `cell | cell`.
+"""Hancom Office documents: HWP 5.x, an OLE2 file of zlib-compressed record streams (HWPX,
+the zip of OWPML XML, is read by hwpx.py). Paragraphs in reading order; tables as rows of
+`cell | cell`.
 
 HWP 5.x layout (Hancom's published "HWP 5.0 file format" document):
 - `FileHeader`: signature, version, flags (bit 0 compressed, 1 password, 2 distribution
@@ -18,15 +19,13 @@ from __future__ import annotations
 import re
 import struct
 import sys
-import zipfile
 import zlib
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree import ElementTree
 
-from ragchat.ingest.budgets import Budgets
+from ragchat.ingest.budgets import Budgets, megabytes, raise_hint
 from ragchat.ingest.readers import Document, Section, UnreadableFileError
 
 HWP_SIGNATURE = b"HWP Document File"
@@ -34,7 +33,6 @@ TAG_PARA_HEADER, TAG_PARA_TEXT, TAG_CTRL_HEADER, TAG_LIST_HEADER, TAG_TABLE = 66
 CTRL_TABLE = b" lbt"  # 'tbl ' as a little-endian uint32
 ONE_UNIT_CONTROLS = {0, 10, 13, 24, 25, 26, 27, 28, 29, 30, 31}
 SPACES = {9: "\t", 10: "\n", 24: "-", 30: " ", 31: " "}
-MAX_SECTION_BYTES = 256 * 1024 * 1024  # decompressed; a bigger section is a zip bomb, not a document
 
 
 @dataclass
@@ -78,13 +76,26 @@ def read_hwp(path: Path, budgets: Budgets | None = None) -> Document:
         if flags & 0b10000:
             raise UnreadableFileError("the HWP file is DRM-protected")
         names = _section_names(ole)
-        sections = []
+        sections: list[Section] = []
+        left = (budgets or Budgets()).inflated_bytes
         for number, name in enumerate(names, start=1):
             data = ole.openstream(name).read()
-            text = section_text(_inflate(data) if flags & 1 else data)
+            unpacked = _inflate(data, left) if flags & 1 else data
+            left -= len(unpacked) if unpacked is not None else left + 1
+            if unpacked is None or left < 0:
+                return Document(tuple(sections), "section", len(names),
+                                (_unread_sections(number, len(names), budgets),))
+            text = section_text(unpacked)
             if text.strip():
                 sections.append(Section(text, "text", first_line=None, place=f"section {number}"))
     return Document(tuple(sections), "section", len(names))
+
+
+def _unread_sections(first: int, last: int, budgets: Budgets | None) -> str:
+    limit = (budgets or Budgets()).inflated_bytes
+    which = f"section {first}" if first == last else f"sections {first}-{last}"
+    return (f"{which}: not read (the sections unpack to more than max_inflated_mb, "
+            f"{megabytes(limit)}; {raise_hint('inflated_bytes')})")
 
 
 def _not_hwp5(path: Path) -> str:
@@ -112,15 +123,15 @@ def _section_names(ole) -> list[str]:
     return [f"BodyText/Section{n}" for n in numbers]
 
 
-def _inflate(data: bytes) -> bytes:
+def _inflate(data: bytes, limit: int) -> bytes | None:
+    """The section unpacked, or None when it unpacks to more than `limit` bytes (the memory
+    is never spent: zlib stops at the limit)."""
     inflater = zlib.decompressobj(-15)
     try:
-        out = inflater.decompress(data, MAX_SECTION_BYTES)
+        out = inflater.decompress(data, max(limit, 0) + 1)
     except zlib.error as exc:
         raise UnreadableFileError(f"damaged HWP section ({exc})") from exc
-    if inflater.unconsumed_tail:
-        raise UnreadableFileError("an HWP section unpacks to more than 256 MB")
-    return out
+    return None if len(out) > limit else out
 
 
 def records(data: bytes) -> Iterator[tuple[int, int, bytes]]:
@@ -187,7 +198,7 @@ def section_text(data: bytes) -> str:
             lines.append("")
     while tables:
         _close_table(tables, lines)
-    return _tidy("\n".join(lines))
+    return tidy("\n".join(lines))
 
 
 def _has_text(para_header: bytes) -> bool:
@@ -204,116 +215,6 @@ def _close_table(tables: list[_Table], lines: list[str]) -> None:
         lines.extend(["", *rows, ""])
 
 
-def _tidy(text: str) -> str:
+def tidy(text: str) -> str:
     text = "\n".join(line.rstrip() for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
-
-
-# --- HWPX -----------------------------------------------------------------------------------
-
-SECTION_XML = re.compile(r"Contents/section(\d+)\.xml")
-MAX_XML_BYTES = 256 * 1024 * 1024
-
-
-def read_hwpx(path: Path, budgets: Budgets | None = None) -> Document:
-    """The text of an HWPX file, one Section per Contents/sectionN.xml."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = {n for n in zf.namelist()}
-            _check_hwpx(zf, names)
-            parts = sorted((int(m.group(1)), n) for n in names if (m := SECTION_XML.fullmatch(n)))
-            sections = []
-            for number, (_, name) in enumerate(parts, start=1):
-                if zf.getinfo(name).file_size > MAX_XML_BYTES:
-                    raise UnreadableFileError(f"{name} unpacks to more than 256 MB")
-                text = hwpx_section_text(zf.read(name))
-                if text.strip():
-                    sections.append(Section(text, "text", first_line=None,
-                                            place=f"section {number}"))
-    except zipfile.BadZipFile as exc:
-        raise UnreadableFileError(f"not an HWPX file (broken zip: {exc})") from exc
-    except ElementTree.ParseError as exc:
-        raise UnreadableFileError(f"broken HWPX section XML ({exc})") from exc
-    return Document(tuple(sections), "section", len(parts))
-
-
-def _check_hwpx(zf: zipfile.ZipFile, names: set[str]) -> None:
-    manifest = next((n for n in names if n.lower() == "meta-inf/manifest.xml"), None)
-    if manifest and b"encryption-data" in zf.read(manifest):
-        raise UnreadableFileError("the HWPX file is password-protected",
-                                  hint="save an unprotected copy from Hancom Office")
-    if not any(SECTION_XML.fullmatch(n) for n in names):
-        raise UnreadableFileError("not an HWPX file (no Contents/section0.xml)")
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def hwpx_section_text(xml: bytes) -> str:
-    root = ElementTree.fromstring(xml)
-    lines: list[str] = []
-    for child in root:
-        if _local(child.tag) == "p":
-            _hwpx_paragraph(child, lines)
-    return _tidy("\n".join(lines))
-
-
-def _hwpx_paragraph(p, lines: list[str]) -> None:
-    """One hp:p: its own text as a line, then its tables (and text boxes) as their lines."""
-    parts: list[str] = []
-    after: list[str] = []
-    for run in p:
-        if _local(run.tag) != "run":
-            continue
-        for item in run:
-            name = _local(item.tag)
-            if name == "t":
-                parts.append(_hwpx_t(item))
-            elif name == "tbl":
-                after.extend(["", *_hwpx_table(item), ""])
-            else:  # drawing objects, text boxes, notes, headers carry paragraphs of their own
-                for sub in item.iter():
-                    if _local(sub.tag) == "subList":
-                        for inner in sub:
-                            if _local(inner.tag) == "p":
-                                _hwpx_paragraph(inner, after)
-    lines.append("".join(parts))
-    lines.extend(after)
-
-
-def _hwpx_sublists(element) -> list[str]:
-    """The lines of the paragraphs in an element's direct hp:subList children."""
-    lines: list[str] = []
-    for sub in element:
-        if _local(sub.tag) == "subList":
-            for p in sub:
-                if _local(p.tag) == "p":
-                    _hwpx_paragraph(p, lines)
-    return lines
-
-
-def _hwpx_t(t) -> str:
-    out = [t.text or ""]
-    for child in t:
-        out.append({"tab": "\t", "lineBreak": "\n"}.get(_local(child.tag), " "
-                   if _local(child.tag) in ("fwSpace", "nbSpace") else ""))
-        out.append(child.tail or "")
-    return "".join(out)
-
-
-def _hwpx_table(tbl) -> list[str]:
-    rows: list[str] = []
-    for tr in tbl:
-        if _local(tr.tag) == "caption":
-            rows.extend(line for line in _hwpx_sublists(tr) if line.strip())
-        if _local(tr.tag) != "tr":
-            continue
-        cells = []
-        for tc in tr:
-            if _local(tc.tag) != "tc":
-                continue
-            cells.append(" ".join(" ".join(_hwpx_sublists(tc)).split()))
-        if any(cells):
-            rows.append(" | ".join(cells))
-    return rows

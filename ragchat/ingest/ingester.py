@@ -122,7 +122,8 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
     with timer("scan"):
         progress.stage("scanning", None)
         walk_report = WalkReport()
-        candidates = list(walk(roots, int(settings.max_file_mb * 1024 * 1024), walk_report))
+        candidates = list(walk(roots, int(settings.max_file_mb * 1024 * 1024), walk_report,
+                               follow_links=settings.follow_links))
         report.skipped = walk_report.skipped
         report.files_seen = len(candidates)
     if not candidates and not known:

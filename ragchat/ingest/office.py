@@ -9,12 +9,13 @@ still says what each value is.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import re
 from pathlib import Path
 
-from ragchat.ingest.budgets import Budgets
+from ragchat.ingest.budgets import Budgets, raise_hint
+from ragchat.ingest.containers import check_zip
 from ragchat.ingest.readers import Document, Section, UnreadableFileError, read_text_file
+from ragchat.ingest.tables import dense_rows, table_sections
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 HEADING_STYLE = re.compile(r"(?:heading|제목)\s*(\d)", re.IGNORECASE)
@@ -40,12 +41,18 @@ def check_zip_container(path: Path, kind: str) -> None:
     raise UnreadableFileError(f"not a valid {kind.upper()} file (not a zip container)")
 
 
+def every_part(name: str) -> bool:
+    """python-docx and python-pptx parse every XML part of the package when they open it."""
+    return True
+
+
 # --- DOCX -----------------------------------------------------------------------------------
 
 def read_docx(path: Path, budgets: Budgets | None = None) -> Document:
     """Paragraphs with Word's headings as `#` headings (so chunks get heading paths) and
     tables as rows, in document order."""
     check_zip_container(path, "docx")
+    check_zip(path, "docx", budgets or Budgets(), every_part)
     import docx
 
     document = docx.Document(str(path))
@@ -97,6 +104,7 @@ def _table_rows(table) -> list[str]:
 def read_pptx(path: Path, budgets: Budgets | None = None) -> Document:
     """One section per slide: its title as the heading, text frames, tables, then notes."""
     check_zip_container(path, "pptx")
+    check_zip(path, "pptx", budgets or Budgets(), every_part)
     import pptx
 
     presentation = pptx.Presentation(str(path))
@@ -130,42 +138,27 @@ def _shape_texts(shape) -> list[str]:
     return []
 
 
-# --- XLSX and CSV ---------------------------------------------------------------------------
-
-def read_xlsx(path: Path, budgets: Budgets | None = None) -> Document:
-    """One section per sheet: a line per row, `header: value | ...`, cited by cell range."""
-    check_zip_container(path, "xlsx")
-    import openpyxl
-    from openpyxl.utils import get_column_letter
-
-    workbook = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
-    try:
-        sections = []
-        for sheet in workbook.worksheets:
-            # iter_rows starts at A1 and fills gaps, so list positions are row and column numbers
-            rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-            width = max((len(r) for r in rows), default=1)
-            section = _table_section(rows, 1)
-            if section is not None:
-                cols = f"A{{start}}:{get_column_letter(max(width, 1))}{{end}}"
-                name = sheet.title.replace("{", "{{").replace("}", "}}")
-                sections.append(Section(section.text, "text", first_line=section.first_line,
-                                        place=f"sheet {name}, {cols}", heading=sheet.title))
-        return Document(tuple(sections), "sheet", len(workbook.worksheets))
-    finally:
-        workbook.close()
-
+# --- CSV (XLSX: xlsx.py) ------------------------------------------------------------------
 
 def read_table(path: Path, budgets: Budgets | None = None) -> Document:
     """A CSV or TSV file: the first row names the columns; each row a `header: value` line."""
+    budgets = budgets or Budgets()
     text = read_text_file(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff(text)
-    rows = [[c.strip() for c in row] for row in csv.reader(text.splitlines(), delimiter=delimiter)]
-    section = _table_section(rows, 1)
-    if section is None:
-        return Document((), "file", 1)
-    return Document((Section(section.text, "text", first_line=section.first_line,
-                             place="rows {start}-{end}"),), "file", 1)
+    rows = csv.reader(text.splitlines(), delimiter=delimiter)
+    cells_left = budgets.sheet_cells
+    kept: list[list[str]] = []
+    problems: tuple[str, ...] = ()
+    for row in rows:
+        cells_left -= max(len(row), 1)
+        if cells_left < 0:
+            problems = (f"rows {len(kept) + 1} and later: not read (the first "
+                        f"{budgets.sheet_cells:,} cells were read: max_sheet_cells; "
+                        f"{raise_hint('sheet_cells')})",)
+            break
+        kept.append([c.strip() for c in row])
+    table = table_sections(dense_rows(kept), "rows {start}-{end}")
+    return Document(table.sections, "file", 1, problems)
 
 
 def _sniff(text: str) -> str:
@@ -173,37 +166,3 @@ def _sniff(text: str) -> str:
         return csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
-
-
-def _table_section(rows: list[list[str]], first_row: int) -> Section | None:
-    """Rows as lines; a row's line number is its row number (so chunks cite row ranges)."""
-    while rows and not any(rows[-1]):
-        rows.pop()
-    start = next((i for i, r in enumerate(rows) if any(r)), None)
-    if start is None:
-        return None
-    header = rows[start]
-    if len(rows) - start == 1:  # a lone row is data, not a header
-        return Section(" | ".join(c for c in header if c), "text", first_line=first_row + start)
-    names = [h or f"column {i + 1}" for i, h in enumerate(header)]
-    lines = [_row_line(names, row) for row in rows[start + 1:]]
-    return Section("\n".join(lines), "text", first_line=first_row + start + 1)
-
-
-def _row_line(names: list[str], row: list[str]) -> str:
-    pairs = []
-    for i, value in enumerate(row):
-        if value:
-            name = names[i] if i < len(names) else f"column {i + 1}"
-            pairs.append(f"{name}: {value}")
-    return " | ".join(pairs)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
-        return value.date().isoformat()
-    return " ".join(str(value).split())

@@ -172,15 +172,23 @@ def _structured_reader(kind: str | None):
         from ragchat.ingest.pdf import read_pdf
 
         return read_pdf
-    if kind in ("hwp", "hwpx"):
-        from ragchat.ingest import hwp
+    if kind == "hwp":
+        from ragchat.ingest.hwp import read_hwp
 
-        return hwp.read_hwp if kind == "hwp" else hwp.read_hwpx
-    if kind in ("docx", "pptx", "xlsx", "table"):
+        return read_hwp
+    if kind == "hwpx":
+        from ragchat.ingest.hwpx import read_hwpx
+
+        return read_hwpx
+    if kind == "xlsx":
+        from ragchat.ingest.xlsx import read_xlsx
+
+        return read_xlsx
+    if kind in ("docx", "pptx", "table"):
         from ragchat.ingest import office
 
         return {"docx": office.read_docx, "pptx": office.read_pptx,
-                "xlsx": office.read_xlsx, "table": office.read_table}[kind]
+                "table": office.read_table}[kind]
     return None
 
 

@@ -25,9 +25,10 @@ from ragchat.ingest.walker import WalkReport, walk
 Snapshot = dict[Path, tuple[int, int]]
 
 
-def snapshot(roots: list[Path], max_bytes: int) -> Snapshot:
+def snapshot(roots: list[Path], max_bytes: int, follow_links: bool = False) -> Snapshot:
     """Every file the ingest would consider, with its size and modification time."""
-    return {c.path: (c.size, c.mtime_ns) for c in walk(roots, max_bytes, WalkReport())}
+    return {c.path: (c.size, c.mtime_ns)
+            for c in walk(roots, max_bytes, WalkReport(), follow_links=follow_links)}
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,11 @@ def watch(settings: Settings, roots: list[Path], *, since: Snapshot, interval: f
     limit = max_bytes(settings)
     indexed = since
     while not stop.wait(interval):
-        now = snapshot(roots, limit)
+        now = snapshot(roots, limit, settings.follow_links)
         if now == indexed:
             continue
         while not stop.wait(interval):  # until two polls agree
-            again = snapshot(roots, limit)
+            again = snapshot(roots, limit, settings.follow_links)
             if again == now:
                 break
             now = again
