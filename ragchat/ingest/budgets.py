@@ -28,6 +28,7 @@ class Budgets:
     ocr_seconds: float = 300.0  # per PDF
     file_seconds: float = 600.0  # wall clock, per file
     memory_bytes: int = 1536 * MB  # the reading process's address space
+    file_bytes: int = 20 * MB  # a file's size on disk (max_file_mb; the walk skips bigger ones)
 
     @classmethod
     def from_settings(cls, settings) -> Budgets:
@@ -40,6 +41,7 @@ class Budgets:
             ocr_seconds=float(settings.ocr_max_seconds),
             file_seconds=float(settings.file_timeout_s),
             memory_bytes=int(settings.reader_memory_mb) * MB,
+            file_bytes=int(settings.max_file_mb * MB),
         )
 
 
@@ -53,6 +55,7 @@ SETTING_OF = {
     "ocr_seconds": "ocr_max_seconds",
     "file_seconds": "file_timeout_s",
     "memory_bytes": "reader_memory_mb",
+    "file_bytes": "max_file_mb",
 }
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +30,12 @@ from ragchat.index import store, vectors
 from ragchat.index.collection import Collection, WriteLock, get_collection
 from ragchat.index.tokenize import index_string
 from ragchat.ingest import report as file_report
-from ragchat.ingest.chunking import Chunk, chunk_sections
-from ragchat.ingest.readers import UnreadableFileError, file_kind, read_document
+from ragchat.ingest.budgets import Budgets
+from ragchat.ingest.chunking import Chunk
+from ragchat.ingest.readers import UnreadableFileError, file_kind
 from ragchat.ingest.report import FileReport
 from ragchat.ingest.walker import Candidate, WalkReport, walk
+from ragchat.ingest.worker import ReaderProcess, ReadJob
 from ragchat.progress import Progress
 
 log = logging.getLogger("ragchat.ingest")
@@ -133,7 +137,7 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
     stale = _stale_files(known, candidates, roots, rebuild)
     size = settings.chunk_size or _default_chunk_size(model)
     reading = _Reading(size, int(size * settings.chunk_overlap), settings.ocr, rebuild,
-                       settings.index_headings)
+                       settings.index_headings, Budgets.from_settings(settings))
     planned, touched = _plan(candidates, known, reading, progress, report, timer)
     report.removed = len(stale)
     current = vectors.file_for(coll.folder, int(meta.get("generation", "0")))
@@ -193,6 +197,7 @@ class _Reading:
     ocr: str
     rebuild: bool
     headings: bool = True  # the heading path goes into the embedded and BM25 text
+    budgets: Budgets = Budgets()
 
 
 def _plan(candidates, known, reading: _Reading, progress, report, timer):
@@ -200,24 +205,25 @@ def _plan(candidates, known, reading: _Reading, progress, report, timer):
     planned: list[Planned] = []
     touched: list[tuple[int, int, int]] = []  # (file id, size, mtime) of same-content files
     progress.stage("reading", len(candidates))
-    for cand in candidates:
-        old = None if reading.rebuild else known.get(str(cand.path))
-        retry = old is not None and _ocr_now_possible(old, reading.ocr)
-        if old and (old.size, old.mtime_ns) == (cand.size, cand.mtime_ns) and not retry:
-            report.unchanged += 1
-            report.files.append(file_report.from_stored(old.path, old.info))
-        else:
-            item = _read_one(cand, old, reading, report, timer, force=retry)
-            if isinstance(item, Planned):
-                planned.append(item)
-                report.new += old is None
-                report.changed += old is not None
-                report.files.append(item.file)
-            elif item == "same" and old:
+    with ReaderProcess(reading.budgets) as reader:
+        for cand in candidates:
+            old = None if reading.rebuild else known.get(str(cand.path))
+            retry = old is not None and _ocr_now_possible(old, reading.ocr)
+            if old and (old.size, old.mtime_ns) == (cand.size, cand.mtime_ns) and not retry:
                 report.unchanged += 1
-                touched.append((old.id, cand.size, cand.mtime_ns))
                 report.files.append(file_report.from_stored(old.path, old.info))
-        progress.advance()
+            else:
+                item = _read_one(reader, cand, old, reading, report, timer, force=retry)
+                if isinstance(item, Planned):
+                    planned.append(item)
+                    report.new += old is None
+                    report.changed += old is not None
+                    report.files.append(item.file)
+                elif item == "same" and old:
+                    report.unchanged += 1
+                    touched.append((old.id, cand.size, cand.mtime_ns))
+                    report.files.append(file_report.from_stored(old.path, old.info))
+            progress.advance()
     return planned, touched
 
 
@@ -230,31 +236,47 @@ def _ocr_now_possible(old: store.FileRow, ocr: str) -> bool:
     return find_tesseract().usable
 
 
-def _read_one(cand, old, reading: _Reading, report, timer, force: bool = False):
+def _read_one(reader: ReaderProcess, cand, old, reading: _Reading, report, timer,
+              force: bool = False):
     """A Planned file, "same" when the content hash did not change, None when unreadable."""
     path = str(cand.path)
+    kind = file_kind(cand.path) or ""
     try:
         with timer("read"):
-            data_hash = hashlib.sha256(cand.path.read_bytes()).hexdigest()
+            data_hash = file_hash(cand.path, reading.budgets.file_bytes)
             if old and old.sha256 == data_hash and not force:
                 return "same"
-            document = read_document(cand.path, ocr=reading.ocr)
-        with timer("chunk"):
-            chunks = tuple(chunk_sections(list(document.sections), reading.size,
-                                          reading.overlap))
-            if not reading.headings:
-                chunks = tuple(dataclasses.replace(c, heading_in_index=False) for c in chunks)
+            result = reader.read(ReadJob(path, reading.ocr, reading.size, reading.overlap,
+                                         reading.headings))
     except (UnreadableFileError, OSError) as exc:
         reason = exc.message if isinstance(exc, RagchatError) else (exc.strerror or str(exc))
         if isinstance(exc, RagchatError) and exc.hint:
             reason += f" ({exc.hint})"
+        log.info("not read: %s: %s", path, reason)
         report.failed.append((path, reason))
-        report.files.append(file_report.failed(path, file_kind(cand.path) or "", reason))
+        report.files.append(file_report.failed(path, kind, reason))
         return None
-    entry = file_report.from_document(path, file_kind(cand.path) or "", document, len(chunks))
+    entry = file_report.from_result(path, kind, result)
     status = "new" if old is None else "changed"
-    return Planned(cand, data_hash, chunks, old.id if old else None,
+    return Planned(cand, data_hash, result.chunks, old.id if old else None,
                    dataclasses.replace(entry, status=status))
+
+
+def file_hash(path: Path, max_bytes: int) -> str:
+    """SHA-256 of a regular file of at most `max_bytes` (opened without blocking: a file
+    swapped for a FIFO since the walk is refused, not waited on)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnreadableFileError("not a regular file any more")
+        digest = hashlib.sha256()
+        left = max_bytes
+        while chunk := f.read(1 << 20):
+            left -= len(chunk)
+            if left < 0:
+                raise UnreadableFileError("it grew past max_file_mb while being read")
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _embed_missing(settings, conn, model, meta, planned, progress, report, timer):

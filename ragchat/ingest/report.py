@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 
-from ragchat.ingest.readers import Document
-
 
 @dataclass(frozen=True)
 class FileReport:
@@ -54,10 +52,10 @@ class FileReport:
         return text
 
 
-def from_document(path: str, kind: str, document: Document, chunks: int) -> FileReport:
-    return FileReport(path, "new", kind, document.unit, document.units,
-                      sum(len(s.text) for s in document.sections), chunks, document.problems,
-                      document.ocr_pages, document.needs_ocr)
+def from_result(path: str, kind: str, result) -> FileReport:
+    """The entry of a file the reader process read (a worker.ReadResult)."""
+    return FileReport(path, "new", kind, result.unit, result.units, result.chars,
+                      len(result.chunks), result.problems, result.ocr_pages, result.needs_ocr)
 
 
 def from_stored(path: str, info: str | None, status: str = "unchanged") -> FileReport:
