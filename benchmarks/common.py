@@ -202,12 +202,23 @@ def git_commit(checkout: Path = REPO_DIR) -> str | None:
         return None
 
 
+def git_dirty(checkout: Path = REPO_DIR) -> bool | None:
+    """Whether the checkout has uncommitted changes to tracked files (None: not a checkout):
+    a result measured on a dirty tree is not quite the commit it names."""
+    try:
+        out = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain",
+                              "--untracked-files=no"], capture_output=True, text=True, check=True)
+        return bool(out.stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def save_results(name: str, payload: dict, out_dir: Path | None = None) -> Path:
-    """Write payload (plus date, commit and machine) to OUT_DIR/NAME.json."""
+    """Write payload (plus date, commit, dirty flag and machine) to OUT_DIR/NAME.json."""
     folder = Path(out_dir) if out_dir else RESULTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "commit": git_commit(), "machine": machine(), "command": shown_command(sys.argv)}
+            "commit": git_commit(), "dirty": git_dirty(), "machine": machine(), "command": shown_command(sys.argv)}
     path = folder / f"{name}.json"
     path.write_text(json.dumps({**meta, **payload}, ensure_ascii=False, indent=2) + "\n",
                     encoding="utf-8")
