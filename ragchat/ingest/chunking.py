@@ -47,7 +47,7 @@ class Block:
     heading_level: int = 0  # > 0: this block is a heading of that level
 
 
-MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+MD_HEADING_OPEN = re.compile(r"(#{1,6})\s")  # the rest of the line is parsed by hand: linear
 FENCE = re.compile(r"^\s*(```|~~~)")
 RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+.:_])\1{2,}\s*$")
 
@@ -98,9 +98,9 @@ def split_blocks(section: Section) -> list[Block]:
 def _heading(kind: str, lines: list[str], i: int, rst_levels: list[str]):
     line = lines[i]
     if kind == "markdown":
-        m = MD_HEADING.match(line)
-        if m:
-            return len(m.group(1)), m.group(2).strip(), 1
+        title = _markdown_title(line)
+        if title is not None:
+            return title[0], title[1], 1
     if kind == "rst" and line.strip() and i + 1 < len(lines):
         m = RST_UNDERLINE.match(lines[i + 1])
         if m and len(lines[i + 1].rstrip()) >= len(line.rstrip()) and not RST_UNDERLINE.match(line):
@@ -111,6 +111,19 @@ def _heading(kind: str, lines: list[str], i: int, rst_levels: list[str]):
                 rst_levels.append(style)
             return rst_levels.index(style) + 1, line.strip(), 2
     return None
+
+
+def _markdown_title(line: str) -> tuple[int, str] | None:
+    """`## Title ##` -> (2, "Title"); None for a line that is not an ATX heading. A closing
+    run of `#` counts only after a space (CommonMark), so `# C#` is titled "C#"."""
+    opening = MD_HEADING_OPEN.match(line)
+    if opening is None:
+        return None
+    title = line[opening.end():].strip()
+    unclosed = title.rstrip("#")
+    if unclosed != title and (not unclosed or unclosed[-1].isspace()):
+        title = unclosed.rstrip()
+    return (len(opening.group(1)), title) if title else None
 
 
 def _is_overline(above: str, lines: list[str], i: int) -> bool:
@@ -198,17 +211,19 @@ def _split_block(block: Block, size: int) -> Iterator[Block]:
         return
     lines = block.text.split("\n")
     buf: list[str] = []
+    length = 0  # of "\n".join(buf) + "\n", kept as lines are added
     start = block.start
     for offset, line in enumerate(lines):
-        if buf and sum(len(x) + 1 for x in buf) + len(line) > size:
+        if buf and length + len(line) > size:
             yield Block("\n".join(buf), start, block.start + offset - 1)
-            buf, start = [], block.start + offset
+            buf, length, start = [], 0, block.start + offset
         if len(line) > size:
             for part in _split_long_line(line, size):
                 yield Block(part, block.start + offset, block.start + offset)
             start = block.start + offset + 1
             continue
         buf.append(line)
+        length += len(line) + 1
     if buf:
         yield Block("\n".join(buf), start, block.end)
 
@@ -217,21 +232,33 @@ SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+")
 
 
 def _split_long_line(line: str, size: int) -> Iterator[str]:
-    parts = [p for p in SENTENCE_END.split(line) if p]
+    """A line longer than `size` in pieces: whole sentences where they fit, else cut at a
+    space (or hard). Linear: the rest of a long sentence is walked by index, not copied."""
     buf = ""
-    for part in parts:
-        while len(part) > size:
-            cut = part.rfind(" ", 0, size)
-            cut = cut if cut > size // 2 else size
+    for part in SENTENCE_END.split(line):
+        part = part.strip()
+        start = 0
+        while len(part) - start > size:
+            cut = part.rfind(" ", start, start + size)
+            cut = cut if cut > start + size // 2 else start + size
             if buf:
                 yield buf
                 buf = ""
-            yield part[:cut].strip()
-            part = part[cut:].strip()
-        if buf and len(buf) + len(part) + 1 > size:
+            yield part[start:cut].strip()
+            start = _skip_spaces(part, cut)
+        rest = part[start:]
+        if not rest:
+            continue
+        if buf and len(buf) + len(rest) + 1 > size:
             yield buf
-            buf = part
+            buf = rest
         else:
-            buf = f"{buf} {part}" if buf else part
+            buf = f"{buf} {rest}" if buf else rest
     if buf:
         yield buf
+
+
+def _skip_spaces(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at

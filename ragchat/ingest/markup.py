@@ -24,8 +24,6 @@ RST_DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. (?:\|[^|]+\| )?(?P<name>[\w:.-
 MYST_DIRECTIVE = re.compile(r"^(?P<indent>\s*)(?:`{3,}|~{3,}|:{3,})\{(?P<name>[\w:.-]+)\}\s*(?P<arg>.*)$")
 FENCE_CLOSE = re.compile(r"^\s*(?:`{3,}|~{3,}|:{3,})\s*$")
 OPTION = re.compile(r"^\s*:[\w .-]+:(?:\s.*)?$")
-RST_COMMENT = re.compile(r"^\s*\.\.(?:\s+(?!_|\|)[^:]*)?$")  # ".." or ".. text" without "::"
-HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+(?:\s+\"[^\"]*\")?\s*$")  # [id]: url
 FRONT_MATTER = re.compile(r"^(?:---|\+\+\+)\n.*\n(?:---|\+\+\+)$", re.S)
 WORD = re.compile(r"[^\W\d_]{2,}")
@@ -63,7 +61,9 @@ def clean_block(text: str) -> str | None:
     reader would call content is left (a tab's title alone is not content)."""
     lines = []
     after_directive = content = False
-    for line in HTML_COMMENT.sub("", text).split("\n"):
+    text = without_html_comments(text)
+    in_directive_block = _has_directive(text)
+    for line in text.split("\n"):
         directive = RST_DIRECTIVE.match(line) or MYST_DIRECTIVE.match(line)
         if directive:
             name = directive.group("name").split(":")[-1]
@@ -76,13 +76,40 @@ def clean_block(text: str) -> str | None:
         if after_directive and OPTION.match(line):
             continue
         after_directive = False
-        if LABEL.match(line) or LINK_DEFINITION.match(line) or RST_COMMENT.match(line) \
-                or FENCE_CLOSE.match(line) and _has_directive(text):
+        if LABEL.match(line) or LINK_DEFINITION.match(line) or is_rst_comment(line) \
+                or FENCE_CLOSE.match(line) and in_directive_block:
             continue
         lines.append(visible_text(line))
         content = content or bool(WORD.search(lines[-1]))
     cleaned = "\n".join(lines).strip("\n")
     return cleaned if content and WORD.search(cleaned) else None
+
+
+def without_html_comments(text: str) -> str:
+    """`<!-- ... -->` removed, in one pass (a pattern with a lazy `.*?` is quadratic on a
+    text of many `<!--` and no `-->`); an unclosed comment is left as it is."""
+    parts = []
+    at = 0
+    while (opening := text.find("<!--", at)) >= 0:
+        closing = text.find("-->", opening + 4)
+        if closing < 0:
+            break
+        parts.append(text[at:opening])
+        at = closing + 3
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def is_rst_comment(line: str) -> bool:
+    """`..` alone or `.. some text` without a colon: a reST comment (not `.. _label:`,
+    `.. |sub|` or a directive). By hand: the pattern it replaces was quadratic on spaces."""
+    stripped = line.lstrip()
+    if not stripped.startswith(".."):
+        return False
+    rest = stripped[2:]
+    if not rest.strip():
+        return True
+    return rest[0].isspace() and ":" not in rest and not rest.lstrip().startswith(("_", "|"))
 
 
 def _has_directive(text: str) -> bool:

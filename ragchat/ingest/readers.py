@@ -6,7 +6,6 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 from ragchat.errors import RagchatError
@@ -204,48 +203,7 @@ def read_text_file(path: Path) -> str:
 def _read_text(path: Path, kind: str | None) -> Section:
     text = read_text_file(path)
     if kind == "html":
+        from ragchat.ingest.htmltext import html_to_text
+
         return Section(html_to_text(text), "markdown")
     return Section(text, kind or "text")
-
-
-class _HTMLText(HTMLParser):
-    """HTML to markdown-ish text: headings become '#' lines, scripts and styles are dropped."""
-
-    SKIP = {"script", "style", "noscript", "template", "svg", "head"}
-    BLOCK = {"p", "div", "br", "li", "tr", "section", "article", "pre", "blockquote", "table",
-             "ul", "ol", "dd", "dt", "header", "footer", "main", "nav", "aside", "hr"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skip_depth = 0
-        self.title: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.SKIP:
-            self.skip_depth += 1
-        elif re.fullmatch(r"h[1-6]", tag):
-            self.out.append("\n\n" + "#" * int(tag[1]) + " ")
-        elif tag in self.BLOCK:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skip_depth = max(0, self.skip_depth - 1)
-        elif re.fullmatch(r"h[1-6]", tag):
-            self.out.append("\n\n")
-        elif tag in self.BLOCK:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self.skip_depth == 0:
-            self.out.append(re.sub(r"[ \t\n]+", " ", data) if data.strip() else data.strip(" \t"))
-
-
-def html_to_text(html: str) -> str:
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.out)
-    lines = [line.strip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

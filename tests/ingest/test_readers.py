@@ -1,10 +1,10 @@
 import pytest
 
+from ragchat.ingest.htmltext import html_to_text
 from ragchat.ingest.readers import (
     UnreadableFileError,
     decode,
     file_kind,
-    html_to_text,
     looks_binary,
     read_sections,
 )
