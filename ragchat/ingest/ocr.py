@@ -12,6 +12,8 @@ import os
 import platform
 import shutil
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 
 WANTED_LANGUAGES = ("kor", "eng")
@@ -75,20 +77,115 @@ class OcrError(Exception):
     """Tesseract ran but failed on one page."""
 
 
-def ocr_png(png: bytes, tesseract: Tesseract) -> str:
-    """The text Tesseract reads in one PNG page image (Korean and English)."""
+class OcrTimeoutError(OcrError):
+    """Tesseract did not finish one page within the time it was given."""
+
+
+@dataclass(frozen=True)
+class OcrText:
+    """What one Tesseract run read in a page image, and how sure it was of it."""
+
+    text: str
+    psm: int  # Tesseract's page segmentation mode
+    characters: int  # in the words read, spaces not counted
+    confidence: float  # Tesseract's word confidences (0-100), mean weighted by length
+
+
+# Page segmentation, tried in this order until a reading is sure (see `sure`): 3 finds the
+# blocks and columns of a page itself, but reads a sparse page (a short memo on an A4
+# sheet) as nothing or garbage; 6 takes the page as one block of text and reads it.
+# Measured by benchmarks/ocr_accuracy.py (docs/performance.md).
+PSM_ORDER: tuple[int, ...] = (3, 6)
+SURE_CONFIDENCE = 80.0  # a reading at least this confident is kept as it is
+SURE_CHARACTERS = 20  # ... when it has at least this many characters
+
+
+def ocr_png(png: bytes, tesseract: Tesseract, timeout: float = PAGE_TIMEOUT_S) -> str:
+    """The text Tesseract reads in one PNG page image (Korean and English), within `timeout`
+    seconds for all its tries: each mode of PSM_ORDER until one reading is sure; the best."""
+    deadline = time.monotonic() + timeout
+    best: OcrText | None = None
+    for psm in PSM_ORDER:
+        try:
+            result = read_image(png, tesseract, psm, deadline - time.monotonic())
+        except OcrTimeoutError:
+            if best is None:
+                raise
+            break
+        best = result if best is None or better(result, best) else best
+        if sure(best):
+            break
+    assert best is not None
+    return best.text
+
+
+def sure(result: OcrText) -> bool:
+    """A reading that another segmentation is not worth trying for."""
+    return result.characters >= SURE_CHARACTERS and result.confidence >= SURE_CONFIDENCE
+
+
+def better(a: OcrText, b: OcrText) -> bool:
+    """Whether `a` read more than `b`: more characters read with confidence."""
+    return score(a) > score(b)
+
+
+def score(result: OcrText) -> float:
+    return result.characters * result.confidence / 100
+
+
+def read_image(png: bytes, tesseract: Tesseract, psm: int, timeout: float) -> OcrText:
+    """One Tesseract run over a PNG image in page segmentation mode `psm`: its text output
+    (which spaces words as printed) and its TSV output (which holds word confidences)."""
     if tesseract.path is None:
         raise OcrError("Tesseract is not installed")
-    argv = [tesseract.path, "stdin", "stdout", "-l", tesseract.lang_arg, "--psm", "3"]
+    if timeout <= 0:
+        raise OcrTimeoutError("no time left for Tesseract")
+    with tempfile.TemporaryDirectory(prefix="ragchat-ocr-") as folder:
+        out = os.path.join(folder, "page")
+        argv = [tesseract.path, "stdin", out, "-l", tesseract.lang_arg, "--psm", str(psm),
+                "txt", "tsv"]
+        _run_tesseract(argv, png, timeout)
+        text, tsv = (_read_text(f"{out}.{kind}") for kind in ("txt", "tsv"))
+    characters, confidence = word_confidence(tsv)
+    return OcrText(text, psm, characters, confidence)
+
+
+def _run_tesseract(argv: list[str], png: bytes, timeout: float) -> None:
     env = dict(os.environ, OMP_THREAD_LIMIT="1")  # one page at a time; threads only contend
     try:
-        proc = subprocess.run(argv, input=png, capture_output=True, timeout=PAGE_TIMEOUT_S,
+        proc = subprocess.run(argv, input=png, capture_output=True, timeout=timeout,
                               env=env, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise OcrError(f"Tesseract took more than {PAGE_TIMEOUT_S} s") from exc
+        raise OcrTimeoutError(f"Tesseract took more than {timeout:.0f} s") from exc
     if proc.returncode != 0:
         raise OcrError(proc.stderr.decode("utf-8", "replace").strip()[-300:] or "Tesseract failed")
-    return proc.stdout.decode("utf-8", "replace")
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except OSError as exc:
+        raise OcrError(f"Tesseract wrote no output ({exc.strerror})") from exc
+
+
+def word_confidence(tsv: str) -> tuple[int, float]:
+    """Characters in the words of Tesseract's TSV output, and its word confidences
+    (0-100) averaged with each word weighted by its length."""
+    characters, weighted = 0, 0.0
+    for row in tsv.splitlines()[1:]:
+        cols = row.split("\t")
+        word = cols[11].strip() if len(cols) > 11 and cols[0] == "5" else ""
+        characters += len(word)
+        weighted += _number(cols[10]) * len(word) if word else 0.0
+    return characters, weighted / characters if characters else 0.0
+
+
+def _number(text: str) -> float:
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        return 0.0
 
 
 def status() -> dict:

@@ -1,19 +1,32 @@
-"""Write a small real PDF (one text line per page) without any PDF library."""
+"""Write a small real PDF (one text line per page, or content streams as given) without any
+PDF library."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+A4 = (595, 842)
+LETTER = (612, 792)
+BOX = b"0 g 72 300 450 300 re f"  # a filled black rectangle: ink, and no text layer
 
-def write_pdf(path: Path, pages: list[str]) -> None:
-    objects, font_id = page_tree(len(pages))
-    for i, text in enumerate(pages):
-        content_id = 4 + 2 * i
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
-            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode())
+
+def write_pdf(path: Path, pages: list[str], size: tuple[float, float] = LETTER) -> None:
+    """One line of text a page ("" draws an empty line: the page is blank)."""
+    streams = []
+    for text in pages:
         safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode("latin-1")
+        streams.append(f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode("latin-1"))
+    write_drawn_pdf(path, streams, size)
+
+
+def write_drawn_pdf(path: Path, streams: list[bytes], size: tuple[float, float] = LETTER) -> None:
+    """Pages of `size` points that draw the given content streams (b"": nothing at all),
+    with the font Helvetica as /F1."""
+    objects, font_id = page_tree(len(streams))
+    for i, stream in enumerate(streams):
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size[0]:g} {size[1]:g}] "
+            f"/Contents {4 + 2 * i} 0 R /Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode())
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     write_objects(path, objects)

@@ -10,7 +10,7 @@ import pytest
 from ragchat.ingest import ocr
 from ragchat.ingest.pdf import page_problem
 from ragchat.ingest.readers import read_document
-from tests.ingest.pdfgen import write_cid_pdf, write_pdf
+from tests.ingest.pdfgen import BOX, write_cid_pdf, write_drawn_pdf
 
 SCANNED = Path(__file__).parents[1] / "fixtures" / "scanned-korean.pdf"
 
@@ -66,11 +66,14 @@ def test_cid_font_pages_are_not_indexed_as_garbage(tmp_path):
 
 def test_good_pages_are_kept_and_bad_ones_named(tmp_path, no_tesseract):
     path = tmp_path / "mixed.pdf"
-    write_pdf(path, ["Page one has real text about apples.", "", "", "Page four is fine too."])
+    text = [b"BT /F1 12 Tf 72 720 Td (Page one has real text about apples.) Tj ET",
+            b"BT /F1 12 Tf 72 720 Td (Page five is fine too.) Tj ET"]
+    write_drawn_pdf(path, [text[0], BOX, BOX, b"", text[1]])  # 2-3 drawn, no text; 4 blank
     document = read_document(path)
-    assert [s.page for s in document.sections] == [1, 4]
+    assert [s.page for s in document.sections] == [1, 5]
     assert document.needs_ocr == (2, 3)
-    assert document.problems[0].startswith("pages 2-3: no text layer")
+    assert document.problems[0].startswith("pages 2-3: no text layer; needs OCR")
+    assert document.problems[1] == "page 4: blank"
 
 
 def test_scanned_korean_page_is_read_by_ocr():
