@@ -122,6 +122,18 @@ def show_library_notices() -> None:
         log.addHandler(_StderrNotices(logging.WARNING))
 
 
+def _exit_on_storage_problem(exc: Exception) -> None:
+    """A folder ragchat cannot write (RAGCHAT_HOME a file or read-only, a full disk) is the
+    user's to fix: one line with what to do, no traceback, exit 2."""
+    from ragchat.paths import storage_problem
+
+    problem = storage_problem(exc)
+    if problem is not None:
+        click.echo(f"ragchat: error: {problem.message}", err=True)
+        click.echo(f"  hint: {problem.hint}", err=True)
+        sys.exit(problem.exit_code)
+
+
 def main(argv: list[str] | None = None) -> None:
     from ragchat.errors import RagchatError
 
@@ -151,9 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         # `ragchat search ... | head`: the reader went away; not an error.
         sys.stderr.close()
         sys.exit(0)
-    except Exception:
+    except Exception as exc:
         if debug:
             raise
+        _exit_on_storage_problem(exc)
         log = _log_traceback()
         click.echo("ragchat: internal error (this is a bug).", err=True)
         if log:

@@ -563,7 +563,9 @@ def test_an_unknown_mode_is_a_clear_config_error(monkeypatch):
     monkeypatch.setenv("RAGCHAT_FOLLOW_UP_REWRITE", "maybe")
     with pytest.raises(ConfigError) as info:
         params_from_settings(load_settings())
-    assert "follow_up_rewrite must be auto, llm or previous" in info.value.message
+    assert info.value.message == ("environment RAGCHAT_FOLLOW_UP_REWRITE: follow_up_rewrite = "
+                                  "'maybe' is not one of the choices (allowed: auto, llm or "
+                                  "previous)")
     assert "RAGCHAT_FOLLOW_UP_REWRITE" in info.value.hint
 
 
