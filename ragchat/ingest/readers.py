@@ -108,12 +108,30 @@ def looks_binary(head: bytes) -> bool:
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
+def _utf16(data: bytes) -> str | None:
+    """The text of a file with a UTF-16 byte order mark, or None when it is not UTF-16 after
+    all: a Latin-1 file may begin with the bytes FF FE (\"ÿþ\"). UTF-16 it is only when the
+    whole file decodes (a last odd byte aside) and reads as text: any real text has spaces
+    or line ends, which UTF-16 writes with a zero byte, and no control characters."""
+    body = data[:len(data) - len(data) % 2]
+    try:
+        text = body.decode("utf-16")
+    except UnicodeDecodeError:
+        return None
+    if len(text) >= 4 and not any(ch < "\x80" for ch in text):
+        return None  # no ASCII at all, not even a space: bytes of another encoding
+    control = sum(1 for ch in text if ch < " " and ch not in "\t\n\r\f")
+    return text if control <= len(text) // 100 else None
+
+
 def decode(data: bytes) -> tuple[str, str]:
     """Decode bytes to text; returns (text, encoding). Raises UnreadableFileError."""
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                     (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            return data.decode(enc, errors="replace"), enc
+    if data.startswith(codecs.BOM_UTF8):
+        return data.decode("utf-8-sig", errors="replace"), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = _utf16(data)
+        if text is not None:
+            return text, "utf-16"
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

@@ -78,3 +78,22 @@ def test_file_kinds():
     assert file_kind(Path("main.py")) == "code"
     assert file_kind(Path("README")) == "text"
     assert file_kind(Path("photo.jpg")) is None
+
+
+def test_a_latin1_file_that_starts_with_ff_fe_is_not_read_as_utf16():
+    text = "ÿþ" + "Le café au lait est servi chaque matin; le dessert préféré des élèves.\n" * 3
+    decoded, encoding = decode(text.encode("latin-1"))
+    assert encoding != "utf-16"
+    assert "café au lait est servi chaque matin" in decoded and "préféré" in decoded
+
+
+@pytest.mark.parametrize("data", [
+    "한국어 문서입니다.\nsecond line\n".encode("utf-16"),
+    "hello world\n".encode("utf-16-le").join([b"\xff\xfe", b""]),
+    b"\xfe\xff" + "hello world\n".encode("utf-16-be"),
+    "hello world\n".encode("utf-16") + b"x",  # a last odd byte
+])
+def test_utf16_with_a_byte_order_mark_is_still_read(data):
+    decoded, encoding = decode(data)
+    assert encoding == "utf-16"
+    assert "hello world" in decoded or "한국어 문서입니다." in decoded
