@@ -9,9 +9,12 @@ class RagchatError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        from ragchat.redact import redact
+
+        message = redact(message)  # a URL's password never reaches the terminal or a log
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ragchat"
-BASE = {"config", "errors", "paths", "locations", "progress", "__version__"}  # usable by every layer
+BASE = {"config", "errors", "paths", "locations", "progress", "redact", "__version__"}  # usable by every layer
 ALLOWED = {
     "cli": {"bench", "doctor", "pipeline", "index", "ingest", "llm", "models", "embeddings"},
     "__main__": {"cli"},

@@ -53,7 +53,9 @@ def backend_label(settings: Settings, choice: Any) -> str:
     """The backend as `--json` names it: llamacpp, exllamav2 or api:<model or url>."""
     name = str(getattr(choice, "name", "") or settings.backend)
     if name == "api":
-        return f"api:{settings.api_base or settings.api_model}"
+        from ragchat.redact import redact
+
+        return f"api:{redact(settings.api_base) or settings.api_model}"
     return name
 
 
