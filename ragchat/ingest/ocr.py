@@ -11,6 +11,7 @@ import functools
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -89,20 +90,31 @@ class OcrText:
     psm: int  # Tesseract's page segmentation mode
     characters: int  # in the words read, spaces not counted
     confidence: float  # Tesseract's word confidences (0-100), mean weighted by length
+    line_length: float = 0.0  # the median line's width in line heights
 
 
 # Page segmentation, tried in this order until a reading is sure (see `sure`): 3 finds the
-# blocks and columns of a page itself, but reads a sparse page (a short memo on an A4
-# sheet) as nothing or garbage; 6 takes the page as one block of text and reads it.
-# Measured by benchmarks/ocr_accuracy.py (docs/performance.md).
+# blocks and columns of a page itself, but reads a sparse page (a short memo on an A4 sheet)
+# as nothing, and often a page of Korean text as scattered pieces of lines; 6 takes the page
+# as one block of text and reads both, but reads across the columns of a two-column page.
+# benchmarks/ocr_accuracy.py measured the rule (docs/performance.md) and sets PSM_ORDER to
+# compare the modes alone.
 PSM_ORDER: tuple[int, ...] = (3, 6)
-SURE_CONFIDENCE = 80.0  # a reading at least this confident is kept as it is
-SURE_CHARACTERS = 20  # ... when it has at least this many characters
+# A reading is sure with this many characters, this confidence and lines this long (the
+# median line's width in line heights): psm 3's good readings had lines of 16 line heights
+# or more, its readings in pieces 7 or less.
+SURE_CHARACTERS = 20
+SURE_CONFIDENCE = 80.0
+SURE_LINE_LENGTH = 8.0
+# A later reading replaces an earlier one that read this many times fewer confident
+# characters: psm 6 read 1.0-1.02 times psm 3's on pages psm 3 read well (it adds little but
+# a reading across columns), 3.2 times or more on those psm 3 read in pieces.
+REPLACE_RATIO = 1.5
 
 
 def ocr_png(png: bytes, tesseract: Tesseract, timeout: float = PAGE_TIMEOUT_S) -> str:
     """The text Tesseract reads in one PNG page image (Korean and English), within `timeout`
-    seconds for all its tries: each mode of PSM_ORDER until one reading is sure; the best."""
+    seconds for all its tries: each mode of PSM_ORDER until a reading is sure; the best."""
     deadline = time.monotonic() + timeout
     best: OcrText | None = None
     for psm in PSM_ORDER:
@@ -120,16 +132,18 @@ def ocr_png(png: bytes, tesseract: Tesseract, timeout: float = PAGE_TIMEOUT_S) -
 
 
 def sure(result: OcrText) -> bool:
-    """A reading that another segmentation is not worth trying for."""
-    return result.characters >= SURE_CHARACTERS and result.confidence >= SURE_CONFIDENCE
+    """A reading that another page segmentation is not worth trying for."""
+    return (result.characters >= SURE_CHARACTERS and result.confidence >= SURE_CONFIDENCE
+            and result.line_length >= SURE_LINE_LENGTH)
 
 
-def better(a: OcrText, b: OcrText) -> bool:
-    """Whether `a` read more than `b`: more characters read with confidence."""
-    return score(a) > score(b)
+def better(new: OcrText, old: OcrText) -> bool:
+    """Whether `new` read so much more than `old` that it replaces it."""
+    return score(new) > REPLACE_RATIO * score(old)
 
 
 def score(result: OcrText) -> float:
+    """Characters read with confidence: characters times the mean confidence."""
     return result.characters * result.confidence / 100
 
 
@@ -146,8 +160,7 @@ def read_image(png: bytes, tesseract: Tesseract, psm: int, timeout: float) -> Oc
                 "txt", "tsv"]
         _run_tesseract(argv, png, timeout)
         text, tsv = (_read_text(f"{out}.{kind}") for kind in ("txt", "tsv"))
-    characters, confidence = word_confidence(tsv)
-    return OcrText(text, psm, characters, confidence)
+    return OcrText(text, psm, *read_tsv(tsv))
 
 
 def _run_tesseract(argv: list[str], png: bytes, timeout: float) -> None:
@@ -169,16 +182,26 @@ def _read_text(path: str) -> str:
         raise OcrError(f"Tesseract wrote no output ({exc.strerror})") from exc
 
 
-def word_confidence(tsv: str) -> tuple[int, float]:
-    """Characters in the words of Tesseract's TSV output, and its word confidences
-    (0-100) averaged with each word weighted by its length."""
+def read_tsv(tsv: str) -> tuple[int, float, float]:
+    """From Tesseract's TSV output: the characters of its words, their confidence (0-100, a
+    mean weighted by word length) and how long its lines are (the median line's width in
+    line heights; 0 without lines)."""
     characters, weighted = 0, 0.0
+    boxes: dict[tuple[str, ...], tuple[int, int]] = {}
+    worded: set[tuple[str, ...]] = set()
     for row in tsv.splitlines()[1:]:
         cols = row.split("\t")
-        word = cols[11].strip() if len(cols) > 11 and cols[0] == "5" else ""
-        characters += len(word)
-        weighted += _number(cols[10]) * len(word) if word else 0.0
-    return characters, weighted / characters if characters else 0.0
+        if len(cols) < 12:
+            continue
+        if cols[0] == "4":
+            boxes[tuple(cols[1:5])] = (int(_number(cols[8])), int(_number(cols[9])))
+        elif cols[0] == "5" and cols[11].strip():
+            characters += len(cols[11].strip())
+            weighted += _number(cols[10]) * len(cols[11].strip())
+            worded.add(tuple(cols[1:5]))
+    lengths = [w / h for key, (w, h) in boxes.items() if key in worded and h > 0]
+    return (characters, weighted / characters if characters else 0.0,
+            statistics.median(lengths) if lengths else 0.0)
 
 
 def _number(text: str) -> float:

@@ -30,8 +30,8 @@ time.sleep({sleep})
 out = pathlib.Path(args[1])
 out.with_suffix(".txt").write_text("Fake text read from a drawn page\\n")
 out.with_suffix(".tsv").write_text("level\\tpage_num\\tblock_num\\tpar_num\\tline_num\\tword_num"
-    "\\tleft\\ttop\\twidth\\theight\\tconf\\ttext\\n"
-    "5\\t1\\t1\\t1\\t1\\t1\\t0\\t0\\t9\\t9\\t95\\tFake_text_read_from_a_drawn_page\\n")
+    "\\tleft\\ttop\\twidth\\theight\\tconf\\ttext\\n4\\t1\\t1\\t1\\t1\\t0\\t0\\t0\\t900\\t40\\t-1\\t\\n"
+    "5\\t1\\t1\\t1\\t1\\t1\\t0\\t0\\t900\\t40\\t95\\tFake_text_read_from_a_drawn_page\\n")
 '''
 
 
@@ -162,33 +162,59 @@ def test_sparse_korean_memo_is_read():
         assert word in squashed
 
 
-def reading(text: str, psm: int, confidence: float) -> ocr.OcrText:
-    return ocr.OcrText(text, psm, len("".join(text.split())), confidence)
+def reading(text: str, psm: int, confidence: float, line_length: float = 20) -> ocr.OcrText:
+    return ocr.OcrText(text, psm, len("".join(text.split())), confidence, line_length)
 
 
-def test_segmentation_is_tried_again_only_when_the_first_is_unsure(monkeypatch):
+@pytest.fixture
+def readings(monkeypatch) -> tuple[dict[int, ocr.OcrText], list[int]]:
+    """What the fake read_image returns per page segmentation mode, and the modes tried."""
+    given: dict[int, ocr.OcrText] = {}
     tried: list[int] = []
-    readings = {3: reading("", 3, 0.0), 6: reading("회의 안내 일시 장소 안건 " * 3, 6, 93.0)}
 
     def read_image(png, tesseract, psm, timeout):
         tried.append(psm)
-        return readings[psm]
+        return given[psm]
 
     monkeypatch.setattr(ocr, "read_image", read_image)
-    found = ocr.Tesseract("tesseract", "5", ("kor", "eng"))
-    assert ocr.ocr_png(b"png", found) == readings[6].text and tried == [3, 6]
-    tried.clear()
-    readings[3] = reading("The night opening of the library ends at ten.", 3, 95.0)
-    assert ocr.ocr_png(b"png", found) == readings[3].text and tried == [3]
-    tried.clear()
-    readings[3] = reading("The night opening of the library ends at ten.", 3, 50.0)
-    readings[6] = reading("Tbe nigbt", 6, 40.0)  # the second is worse: the first is kept
-    assert ocr.ocr_png(b"png", found) == readings[3].text and tried == [3, 6]
+    return given, tried
 
 
-def test_word_confidence_of_tsv():
+FOUND = ocr.Tesseract("tesseract", "5", ("kor", "eng"))
+LINE = "The night opening of the library ends at ten."
+
+
+def test_a_sure_first_reading_is_kept_alone(readings):
+    given, tried = readings
+    given[3] = reading(LINE, 3, 95.0)
+    assert ocr.ocr_png(b"png", FOUND) == LINE and tried == [3]
+
+
+@pytest.mark.parametrize("first", [
+    reading("", 3, 0.0),  # nothing read: the sparse memo
+    reading("회의 안내", 3, 92.0, 6.9),  # few characters
+    reading("것이다. 도서관 " * 20, 3, 86.0, 2.3),  # a page read in pieces of lines
+])
+def test_an_unsure_reading_is_replaced_by_one_that_reads_far_more(readings, first):
+    given, tried = readings
+    given[3], given[6] = first, reading("회의 안내 일시 장소 안건 대회의실 " * 20, 6, 93.0)
+    assert ocr.ocr_png(b"png", FOUND) == given[6].text and tried == [3, 6]
+
+
+def test_a_second_reading_that_reads_little_more_is_not_kept(readings):
+    """psm 6 reads a two-column page across its columns: a few more characters, wrong order."""
+    given, tried = readings
+    given[3] = reading(LINE * 20, 3, 70.0)  # unsure: low confidence
+    given[6] = reading(LINE * 21, 6, 70.0)
+    assert ocr.ocr_png(b"png", FOUND) == given[3].text and tried == [3, 6]
+
+
+def test_tesseract_tsv_gives_characters_confidence_and_line_length():
     tsv = ("level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight"
-           "\tconf\ttext\n1\t1\t0\t0\t0\t0\t0\t0\t9\t9\t-1\t\n"
-           "5\t1\t1\t1\t1\t1\t0\t0\t9\t9\t90\t회의\n5\t1\t1\t1\t1\t2\t0\t0\t9\t9\t60\tnote\n")
-    assert ocr.word_confidence(tsv) == (6, pytest.approx((90 * 2 + 60 * 4) / 6))
-    assert ocr.word_confidence("") == (0, 0.0)
+           "\tconf\ttext\n1\t1\t0\t0\t0\t0\t0\t0\t900\t900\t-1\t\n"
+           "4\t1\t1\t1\t1\t0\t10\t10\t400\t40\t-1\t\n"
+           "5\t1\t1\t1\t1\t1\t10\t10\t80\t40\t90\t회의\n"
+           "5\t1\t1\t1\t1\t2\t100\t10\t300\t40\t60\tnote\n"
+           "4\t1\t1\t1\t2\t0\t10\t60\t900\t40\t-1\t\n")  # a line without words
+    assert ocr.read_tsv(tsv) == (6, pytest.approx((90 * 2 + 60 * 4) / 6), 10.0)
+    assert ocr.read_tsv("") == (0, 0.0, 0.0)
