@@ -126,3 +126,28 @@ def test_embedding_speed(tiny_docs, qa_file, tmp_path, monkeypatch):
         entry = result["languages"][language]
         assert entry["minilm_numpy_chunks_per_s"] > 0 and entry["bge_m3_architecture_chunks_per_s"] > 0
     assert set(result["load_and_first_query_s"]) == {"numpy", "torch"}
+
+
+def test_hostile_ingest(tmp_path):
+    result = run_script("hostile_ingest.py", "--scale", "small", "--as-self", "--timeout", "300",
+                        tmp_path=tmp_path)
+    assert result["scale"] == "small" and len(result["files"]) >= 15
+    folder = result["folder"]
+    assert folder["exit"] == 0 and not folder["timed_out"]
+    assert folder["indexed_outside_folder"] == [] and not folder["secret_found"]
+    assert folder["outcomes"]["pipe.txt"] == "skipped: not a regular file"
+    assert folder["outcomes"]["etc"] == "skipped: link out of the folder"
+    assert folder["searches"]["장비 구매 예산"][:1] == ["memo-scan.pdf"]
+    assert all(row["peak_mb"] > 0 and row["seconds"] > 0 for row in result["files"])
+
+
+def test_adversarial_text(tmp_path):
+    result = run_script("adversarial_text.py", "--chars", "2000", tmp_path=tmp_path)
+    import sys
+
+    sys.path.insert(0, str(BENCH))
+    from adversarial_text import SUFFIXES, adversarial_lines
+
+    cases = {(row["text"], row["kind"]) for row in result["rows"]}
+    assert cases == {(text, kind) for text in adversarial_lines(10) for kind in SUFFIXES}
+    assert result["slowest_ms"] == max(row["ms"] for row in result["rows"])
