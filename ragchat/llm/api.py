@@ -6,6 +6,10 @@ to which, and why the hub's offline switches block only the hub). Before the fir
 429 / 5xx / connection errors are retried with backoff (honouring Retry-After); after it,
 a failure ends the answer with a clear error. Keys are never printed.
 
+The server applies the chat template and tokenizes with special tokens parsed, so every
+message content is neutralized before it is sent (control_tokens.py): `<|im_end|>` in a
+document reaches the model as text, not as the end of a turn.
+
 Cached prompt tokens are read where the server reports them: `usage.prompt_tokens_details.
 cached_tokens` (OpenAI, vLLM with --enable-prompt-tokens-details, llama.cpp's llama-server)
 or llama-server's `timings.cache_n`; where it says nothing the cache is "unknown", not 0.
@@ -34,6 +38,7 @@ from ragchat.llm.api_client import (
 )
 from ragchat.llm.api_errors import ApiError, classify_error, retry_after, short
 from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
+from ragchat.llm.control_tokens import neutralize
 from ragchat.llm.stops import StopFilter
 
 __all__ = ["HF_ROUTER", "ApiBackend", "api_backend", "estimate_tokens", "find_token",
@@ -117,16 +122,32 @@ class ApiBackend(Backend):
         return self.target.base
 
     def count_tokens(self, text: str) -> int:
+        tokenizer = self._hub_tokenizer()
+        if tokenizer:
+            return len(tokenizer.encode(text, add_special_tokens=False).ids)
+        return estimate_tokens(text)
+
+    def _hub_tokenizer(self) -> Any:
+        """The model's tokenizer where the local hub cache has it (special tokens as text)."""
         if self._tokenizer is None:
             self._tokenizer = _cached_tokenizer(self._served or self.model) or False
-        if self._tokenizer:
-            return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
-        return estimate_tokens(text)
+        return self._tokenizer
+
+    def control_strings(self) -> tuple[str, ...]:
+        """The model's own special tokens, where its tokenizer is at hand (else none: the
+        well-known ones are neutralized anyway)."""
+        tokenizer = self._hub_tokenizer()
+        if not tokenizer:
+            return ()
+        added = tokenizer.get_added_tokens_decoder().values()
+        return tuple(sorted({t.content for t in added if t.special}))
 
     def _generate(self, request: Request, call: CallStats) -> Iterator[str]:
         from ragchat.llm.templates import normalize_message
 
-        clean = [normalize_message(m) for m in request.messages]
+        extra = self.control_strings()
+        clean = [{**m, "content": neutralize(m["content"], extra)}
+                 for m in map(normalize_message, request.messages)]
         body = {"max_tokens": request.max_new_tokens, "temperature": request.temperature,
                 "stop": list(request.stop[:4]) or None, "seed": self.seed}
         state = _StreamState()
@@ -329,6 +350,10 @@ def _cached_tokenizer(model: str) -> Any:
         from tokenizers import Tokenizer
 
         path = try_to_load_from_cache(model, "tokenizer.json")
-        return Tokenizer.from_file(path) if isinstance(path, str) else None
+        if not isinstance(path, str):
+            return None
+        tokenizer = Tokenizer.from_file(path)
+        tokenizer.encode_special_tokens = True  # counted as the neutralized text is sent
+        return tokenizer
     except Exception:
         return None

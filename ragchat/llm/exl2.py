@@ -16,6 +16,8 @@ from typing import Any
 
 from ragchat.errors import BackendError, ModelError
 from ragchat.llm.base import Backend, CallStats, Completion, Request
+from ragchat.llm.control_tokens import Special
+from ragchat.llm.prompt_ids import PromptVocab, encode_prompt
 from ragchat.llm.templates import ChatTemplate, template_from_tokenizer_config
 from ragchat.models import vram
 from ragchat.models.registry import read_json
@@ -68,6 +70,24 @@ def load_template(model_dir: Path) -> ChatTemplate:
     if jinja_file.is_file():
         config = {**config, "chat_template": jinja_file.read_text(encoding="utf-8")}
     return template_from_tokenizer_config(config)
+
+
+def prompt_vocab(tokenizer: Any) -> PromptVocab:
+    """ExLlamaV2's control tokens (the pieces its `encode_special_tokens=True` splits at)
+    and a plain-text encoder.
+
+    ExLlamaV2's own `encode_special_tokens=False` is not plain text: it hands the text to
+    the Hugging Face tokenizer, which still matches the added special tokens in it. A copy
+    of that tokenizer with `encode_special_tokens` set (the tokenizers library's switch for
+    "special tokens are text") encodes `<|im_end|>` in a document as text.
+    """
+    import copy
+
+    plain = copy.deepcopy(tokenizer.tokenizer_model.hf_tokenizer)
+    plain.encode_special_tokens = True
+    specials = {text: Special(text, int(token))
+                for text, token in tokenizer.extended_piece_to_id.items()}
+    return PromptVocab(specials, lambda text: list(plain.encode(text, add_special_tokens=False).ids))
 
 
 def check_model_dir(model_dir: Path | None) -> Path:
@@ -161,6 +181,7 @@ class ExLlamaV2Backend(Backend):
         self.model, self.cache = self._load_model(self.model_dir)
         draft = self._load_model(self.draft_dir) if self.draft_dir else (None, None)
         self.tokenizer = self._lib.ExLlamaV2Tokenizer(self.model.config)
+        self.prompt_vocab = prompt_vocab(self.tokenizer)
         self.paged = bool(has_flash_attn_with_paged) and not self.model.config.no_flash_attn
         self.generator: Any = ExLlamaV2DynamicGenerator(
             model=self.model, cache=self.cache, tokenizer=self.tokenizer,
@@ -185,11 +206,15 @@ class ExLlamaV2Backend(Backend):
         return "batched" if self.paged else "sequential"
 
     def count_tokens(self, text: str) -> int:
-        return int(self.tokenizer.encode(text).shape[-1])
+        return len(self.prompt_vocab.encode_text(text))
 
     def prompt_ids(self, messages: list[dict]) -> Any:
-        text = self.template.render(messages)
-        return self.tokenizer.encode(text, add_bos=False, encode_special_tokens=True)
+        """The template's control tokens as tokens, every message content as plain text
+        (prompt_ids.py); no BOS but the template's own, as ExLlamaV2 encodes it."""
+        import torch
+
+        ids = encode_prompt(self.template, messages, self.prompt_vocab)
+        return torch.tensor([ids], dtype=torch.long)
 
     def _job(self, ids: Any, request: Request, stop_ids: Sequence[int] | None = None,
              identifier: Any = None) -> Any:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat.errors import BackendError
+from ragchat.llm.control_tokens import Special
 
 GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL", "CANN", "MUSA")
 
@@ -99,6 +100,25 @@ class LlamaContext:
         """The text of the model's "bos" or "eos" token ("" when it has none)."""
         token = self._llm.token_bos() if which == "bos" else self._llm.token_eos()
         return self._llm._model.token_get_text(token) if token >= 0 else ""  # private
+
+    def control_tokens(self) -> list[Special]:
+        """The tokens llama.cpp parses in text only when asked to (special=True): control
+        and unknown tokens, with the whitespace they strip around them."""
+        lib, vocab = self._lib, self._vocab
+        wanted = lib.LLAMA_TOKEN_ATTR_CONTROL | lib.LLAMA_TOKEN_ATTR_UNKNOWN
+        found = []
+        for token in range(lib.llama_vocab_n_tokens(vocab)):
+            attr = int(lib.llama_vocab_get_attr(vocab, token))
+            if attr & wanted:
+                text = lib.llama_vocab_get_text(vocab, token).decode("utf-8", "replace")
+                found.append(Special(text, token, bool(attr & lib.LLAMA_TOKEN_ATTR_LSTRIP),
+                                     bool(attr & lib.LLAMA_TOKEN_ATTR_RSTRIP)))
+        return found
+
+    def bos_ids(self) -> tuple[int, ...]:
+        """The BOS token llama.cpp puts first (add_bos), or nothing for models without."""
+        bos = int(self._llm.token_bos())
+        return (bos,) if bos >= 0 and self._lib.llama_vocab_get_add_bos(self._vocab) else ()
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token))

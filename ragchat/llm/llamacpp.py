@@ -19,6 +19,7 @@ from pathlib import Path
 from ragchat.errors import BackendError, ModelError
 from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
 from ragchat.llm.llama_context import LlamaContext
+from ragchat.llm.prompt_ids import PromptVocab, encode_prompt
 from ragchat.llm.stops import StopFilter
 from ragchat.llm.templates import CHATML, ChatTemplate
 
@@ -67,6 +68,7 @@ class LlamaCppBackend(Backend):
         self.template = ChatTemplate(self._ctx.chat_template or CHATML,
                                      bos_token=self._ctx.special_text("bos"),
                                      eos_token=self._ctx.special_text("eos"))
+        self._vocab: PromptVocab | None = None
 
     def describe(self) -> str:
         return "llamacpp"
@@ -79,10 +81,20 @@ class LlamaCppBackend(Backend):
         return len(self._ctx.tokenize(text, add_bos=False, special=False))
 
     def prompt_tokens(self, messages: list[dict]) -> list[int]:
-        """Render with the model's template and tokenize (special tokens as tokens)."""
-        text = self.template.render(messages)
-        add_bos = not (self.template.bos_token and text.startswith(self.template.bos_token))
-        return self._ctx.tokenize(text, add_bos=add_bos, special=True)
+        """Render with the model's template and tokenize: the template's control tokens as
+        tokens, every message content as plain text (prompt_ids.py)."""
+        return encode_prompt(self.template, messages, self.prompt_vocab)
+
+    @property
+    def prompt_vocab(self) -> PromptVocab:
+        """The model's control tokens and a plain-text tokenizer (read once, when first used)."""
+        if self._vocab is None:
+            ctx = self._ctx
+            self._vocab = PromptVocab(
+                {s.text: s for s in ctx.control_tokens()},
+                lambda text: ctx.tokenize(text, add_bos=False, special=False),
+                ctx.bos_ids(), self.template.bos_token)
+        return self._vocab
 
     def _generate(self, request: Request, call: CallStats) -> Iterator[str]:
         prompt = self.prompt_tokens(request.messages)

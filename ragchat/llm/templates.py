@@ -3,11 +3,17 @@
 Rendering is deterministic, so a conversation that grows by appending messages renders to a
 prompt that grows by appending text: the shared prefix tokenizes to the same ids and the
 engine can serve it from its KV cache.
+
+`render_segments` says which parts of the prompt are the template's own text (whose control
+tokens count) and which are message contents (untrusted: tokenized as plain text).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -27,13 +33,24 @@ ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A piece of a rendered prompt: the template's own text (`trusted`: its control tokens
+    are tokens) or a message's content (untrusted: plain text, whatever it says)."""
+
+    text: str
+    trusted: bool
+
+
+@dataclass(frozen=True)
 class ChatTemplate:
     source: str
     bos_token: str = ""
     eos_token: str = ""
 
     def render(self, messages: list[dict], *, add_generation_prompt: bool = True) -> str:
-        clean = [normalize_message(m) for m in messages]
+        return self._render([normalize_message(m) for m in messages], add_generation_prompt)
+
+    def _render(self, clean: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         try:
             return _compile(self.source).render(
                 messages=clean, add_generation_prompt=add_generation_prompt,
@@ -42,6 +59,37 @@ class ChatTemplate:
         except Exception as exc:  # jinja errors, raise_exception() in the template
             raise ModelError(f"the model's chat template failed: {exc}",
                              hint="report the model name; a message role may be unsupported") from exc
+
+    def render_segments(self, messages: list[dict],
+                        neutralize: Callable[[str], str]) -> list[Segment]:
+        """The rendered prompt as template text and message contents, in order.
+
+        Each content is replaced by a marker that holds a per-render random nonce (no
+        document can guess it), the template is rendered, and the text is split at the
+        markers. When the pieces joined with the real contents are not the normal render
+        (the template trims, escapes or branches on contents), the contents are
+        neutralized (`neutralize`) and the whole render is one trusted segment instead.
+        """
+        clean = [normalize_message(m) for m in messages]
+        rendered = self._render(clean)
+        segments = self._marked_segments(clean)
+        if segments is not None and "".join(s.text for s in segments) == rendered:
+            return segments
+        safe = [{**m, "content": neutralize(m["content"])} for m in clean]
+        return [Segment(self._render(safe), trusted=True)]
+
+    def _marked_segments(self, clean: list[dict[str, str]]) -> list[Segment] | None:
+        nonce = secrets.token_hex(16)
+        marked = [{**m, "content": f"@@{nonce}:{i}@@"} for i, m in enumerate(clean)]
+        try:
+            pieces = re.split(f"@@{nonce}:(\\d+)@@", self._render(marked))
+        except ModelError:  # the template refuses a content it does not expect
+            return None
+        if any(nonce in piece for piece in pieces[::2]):
+            return None  # a marker was cut or changed by the template
+        segments = [Segment(clean[int(piece)]["content"], False) if i % 2 else Segment(piece, True)
+                    for i, piece in enumerate(pieces)]
+        return [s for s in segments if s.text]
 
 
 def normalize_message(message: dict) -> dict[str, str]:

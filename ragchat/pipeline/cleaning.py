@@ -31,8 +31,11 @@ SCAFFOLD_LINE = re.compile(
 # A copied passage header: "[1] notes.md, lines 3-9 (Heading)", with or without its number.
 HEADER_LINE = re.compile(r"\s*(?:\[\d+\]\s+)?[^\s,\[\]]+\.\w{1,5}\s*,\s*(?:lines?|page)\s+\d",
                          re.IGNORECASE)
-# Anywhere in a line: the model started writing a prompt of its own.
-SCAFFOLD_INLINE = re.compile(r"</?passages?\s*>|\bTASK\s*:|<\|im_(?:start|end)\|>")
+# Anywhere in a line: the model started writing a prompt of its own, or copies the prompt's
+# delimiters as prompts.py escapes them in passages (`&lt;/passages&gt;`, `\TASK:`) and the
+# API backend neutralizes control tokens (`<` + U+200D + `|im_end|>`).
+SCAFFOLD_INLINE = re.compile(
+    r"</?passages?\s*>|&lt;/?passages?\s*&gt;|\bTASK\s*:|<\u200d?\|im_(?:start|end)\|>")
 LEAD_IN = re.compile(
     r"^\s*(?:(?:the|my|here\s+is\s+the)\s+answer(?:\s+to\s+(?:your|the|this)\s+question)?"
     r"(?:\s+is)?|answer)\s*(?::[ \t]*|(?=\n)|$)", re.IGNORECASE)

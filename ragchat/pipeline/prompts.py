@@ -13,11 +13,18 @@ keep one number per session; a passage already in the conversation is referred t
 its number instead of being shown again. The grade and answer calls of a turn share
 their message up to the task line, so the answer call reuses the grader's prefill.
 Rendering is deterministic: the same state always gives the same text.
+
+Text from documents (passages, file names, headings), the question and the summary cannot
+break this layout: `escape_delimiters` writes a passage tag inside them as `&lt;/passages&gt;`
+and puts a backslash before a `TASK:` that starts one of their lines; file names and
+headings are kept on their header line. (The chat template's control tokens are the
+backends' part: ragchat/llm/prompt_ids.py.)
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,12 +72,29 @@ PASSAGE_CHARS = 1500
 
 Message = tuple[str, str]  # (role, content); role is system, user or assistant
 
+# the prompt's own delimiters, as cleaning.py's SCAFFOLD patterns see them (linear regexes)
+PASSAGE_TAG = re.compile(r"<(/?\s*passages?\s*)>", re.IGNORECASE)
+TASK_AT_LINE_START = re.compile(r"^([^\S\n]*)(TASK[^\S\n]*:)", re.IGNORECASE | re.MULTILINE)
+
+
+def escape_delimiters(text: str) -> str:
+    """`text` (a passage, a name, a question) with the prompt's delimiters made inert:
+    `<passages>` -> `&lt;passages&gt;`, a line starting `TASK:` -> `\\TASK:`."""
+    text = PASSAGE_TAG.sub(r"&lt;\1&gt;", text)
+    return TASK_AT_LINE_START.sub(r"\1\\\2", text)
+
+
+def one_line(text: str) -> str:
+    """A name or heading on the header line it belongs to (line breaks become spaces)."""
+    return " ".join(text.splitlines())
+
 
 def system_message(summary: str, tasks: Sequence[str] = ALL_TASKS) -> Message:
     instructions = system_prompt(tasks)
     if not summary:
         return ("system", instructions)
-    return ("system", f"{instructions}\n\n{SUMMARY_HEADING}\n{summary.strip()}")
+    summary = escape_delimiters(summary.strip())
+    return ("system", f"{instructions}\n\n{SUMMARY_HEADING}\n{summary}")
 
 
 def conversation(summary: str, turns: Sequence[dict[str, Any]],
@@ -95,10 +119,10 @@ def said(turn: dict[str, Any]) -> str:
 def passage_header(hit: dict[str, Any]) -> str:
     name = os.path.basename(hit["path"]) or hit["path"]
     location = hit.get("location") or ""
-    header = f"[{hit['n']}] {name}, {location}" if location else f"[{hit['n']}] {name}"
+    header = f"{name}, {location}" if location else name
     if hit.get("heading") and hit["heading"] not in location:
         header += f" ({hit['heading']})"
-    return header
+    return f"[{hit['n']}] {escape_delimiters(one_line(header))}"
 
 
 def passages_block(hits: Sequence[dict[str, Any]]) -> str:
@@ -107,7 +131,7 @@ def passages_block(hits: Sequence[dict[str, Any]]) -> str:
         text = hit["text"].strip()
         if len(text) > PASSAGE_CHARS:
             text = text[:PASSAGE_CHARS].rstrip() + " ..."
-        parts.append(f"{passage_header(hit)}\n{text}")
+        parts.append(f"{passage_header(hit)}\n{escape_delimiters(text)}")
     return "<passages>\n" + "\n\n".join(parts) + "\n</passages>"
 
 
@@ -123,12 +147,13 @@ def evidence(question: str, hits: Sequence[dict[str, Any]]) -> str:
     if again:
         parts.append("Passages shown earlier that match again: "
                      + ", ".join(f"[{n}]" for n in again))
-    parts.append(f"Question: {question}")
+    parts.append(f"Question: {escape_delimiters(question)}")
     return "\n\n".join(parts)
 
 
 def rewrite_task(question: str) -> Message:
-    return ("user", f"Latest message: {question}\n\nTASK: REWRITE (reply with JSON only)")
+    return ("user", f"Latest message: {escape_delimiters(question)}\n\n"
+                    "TASK: REWRITE (reply with JSON only)")
 
 
 def grade_task(question: str, hits: Sequence[dict[str, Any]]) -> Message:
@@ -148,7 +173,7 @@ def general_task(question: str, hits: Sequence[dict[str, Any]]) -> Message:
 
 
 def chat_task(question: str) -> Message:
-    return ("user", f"{question}\n\nTASK: CHAT")
+    return ("user", f"{escape_delimiters(question)}\n\nTASK: CHAT")
 
 
 def summary_task() -> Message:

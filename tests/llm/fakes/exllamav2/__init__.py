@@ -54,20 +54,46 @@ class ExLlamaV2Cache_Q4(ExLlamaV2Cache):
 SPECIAL = {"<|im_start|>": 1, "<|im_end|>": 2, "<|endoftext|>": 3}
 
 
+def _byte_tokenizer():
+    """A real Hugging Face tokenizer, one token per byte, with the ChatML specials added (as
+    the models' tokenizer.json files have them)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {**SPECIAL, **{ch: 100 + i for i, ch in enumerate(sorted(alphabet))}}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(list(SPECIAL))
+    return tok
+
+
+class ExLlamaV2TokenizerHF:
+    def __init__(self):
+        self.hf_tokenizer = _byte_tokenizer()
+
+
 class ExLlamaV2Tokenizer:
+    """As exllamav2 0.3.2's: encode_special_tokens=True splits the text at the special
+    pieces; every other piece goes to the HF tokenizer, which matches its added special
+    tokens by itself (so False does not make them text)."""
+
     eos_token_id = 3
 
     def __init__(self, config):
-        self.vocab = {}
+        self.tokenizer_model = ExLlamaV2TokenizerHF()
+        self.extended_piece_to_id = dict(SPECIAL)
 
     def single_id(self, token):
         return SPECIAL.get(token)
 
     def encode(self, text, add_bos=False, encode_special_tokens=False):
+        import re
+
+        hf = self.tokenizer_model.hf_tokenizer
+        pieces = re.split("(" + "|".join(map(re.escape, SPECIAL)) + ")", text) \
+            if encode_special_tokens else [text]
         ids = []
-        for part in text.replace("<|", " <|").replace("|>", "|> ").split():
-            if encode_special_tokens and part in SPECIAL:
-                ids.append(SPECIAL[part])
-            else:
-                ids.append(self.vocab.setdefault(part, 100 + len(self.vocab)))
+        for i, piece in enumerate(pieces):
+            ids += [SPECIAL[piece]] if i % 2 else hf.encode(piece, add_special_tokens=False).ids
         return torch.tensor([ids], dtype=torch.long)
