@@ -245,11 +245,14 @@ def blank(page) -> bool:
     its background (a scanner's grain, faint show-through and a few specks do not)."""
     import numpy as np
 
-    image = page.render(scale=BLANK_DPI / 72, grayscale=True).to_pil().convert("L")
-    pixels = np.asarray(image, dtype=np.int16)
+    bitmap = page.render(scale=BLANK_DPI / 72, grayscale=True)
+    pixels = bitmap.to_numpy()
     if pixels.size == 0:
         return True
-    ink = np.count_nonzero(np.abs(pixels - int(np.median(pixels))) > INK_CONTRAST)
+    histogram = np.bincount(pixels.ravel(), minlength=256)
+    background = int(np.searchsorted(np.cumsum(histogram), pixels.size / 2))  # the median
+    ink = (histogram[:max(background - INK_CONTRAST, 0)].sum()
+           + histogram[background + INK_CONTRAST + 1:].sum())
     return bool(ink <= BLANK_INK_SHARE * pixels.size)
 
 
