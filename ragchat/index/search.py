@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 
 from ragchat.config import Settings
-from ragchat.errors import IndexCorruptError, IndexMissingError, UsageError
-from ragchat.index import store, vectors
+from ragchat.errors import IndexMissingError, UsageError
+from ragchat.index import generations, health, store, vectors
 from ragchat.index.collection import require_existing
 from ragchat.index.tokenize import CJK_RUN, query_tokens
 from ragchat.locations import format_location
@@ -78,14 +78,23 @@ def location_of(row: store.ChunkRow) -> str:
 
 
 class Searcher:
-    """Open once, search many times (the models and the vector index stay loaded)."""
+    """Open once, search many times (the models and the vector index stay loaded).
+
+    A damaged index.sqlite raises IndexCorruptError (from here or from any search), naming
+    the rebuild command; a missing or broken vectors file is rebuilt in memory."""
 
     def __init__(self, settings: Settings, collection: str) -> None:
         self.settings = settings
         self.collection = require_existing(collection)
-        self.conn = store.connect(self.collection.db_path, readonly=True)
-        self.meta = store.get_meta(self.conn)
-        if store.counts(self.conn)[1] == 0:
+        with health.translated(self.collection):
+            self.conn = store.connect(self.collection.db_path, readonly=True)
+            try:
+                self.meta = store.get_meta(self.conn)
+                empty = store.counts(self.conn)[1] == 0
+            except BaseException:
+                self.conn.close()
+                raise
+        if empty:
             self.conn.close()
             raise IndexMissingError(
                 f"collection '{collection}' is empty: no document has been indexed into it",
@@ -94,6 +103,7 @@ class Searcher:
         self._embedder = None
         self._index = None
         self._generation = None
+        self._grouped = False  # found items stand for every chunk that shares their vector
 
     @property
     def model(self) -> str:
@@ -111,6 +121,10 @@ class Searcher:
             raise UsageError(f"unknown search mode {mode!r}", hint="use hybrid, dense or bm25")
         if k < 1:
             raise UsageError("k must be at least 1")
+        with health.translated(self.collection):
+            return self._search(query, k, mode)
+
+    def _search(self, query: str, k: int, mode: str) -> list[SearchHit]:
         depth = max(k * 4, 40)
         lists: list[list[int]] = []
         similarity: dict[int, float] = {}
@@ -138,36 +152,48 @@ class Searcher:
         return store.bm25_search(self.conn, query_tokens(query), limit)
 
     def dense(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity), best first: every chunk that shares a found vector
+        (identical text) in id order, at most `limit`."""
         index, live = self._vector_index()
         if live == 0:
             return []
         vector = self.embedder().embed([query])[0]
-        return vectors.query(index, vector, limit, live)
+        found = vectors.query(index, vector, limit, live)
+        if not self._grouped:  # one item per chunk: no chunk shares a vector (or an index
+            return found     # written before items were one per distinct text)
+        groups = store.siblings(self.conn, [label for label, _ in found])
+        return [(chunk, sim) for label, sim in found for chunk in groups.get(label, ())][:limit]
 
     def _vector_index(self):
-        """The current generation's hnswlib index; rebuilt in memory if its file is broken."""
+        """(index, live items) of the current generation; rebuilt in memory if its file is
+        missing or broken."""
         meta = store.get_meta(self.conn)
         generation = int(meta.get("generation", "0"))
         if self._index is not None and generation == self._generation:
             return self._index
         self.meta = meta
-        dim = int(meta.get("dim", "0"))
-        live = store.counts(self.conn)[1]
+        dim, crc = int(meta.get("dim", "0")), meta.get("vectors_crc32")
+        path = vectors.file_for(self.collection.folder, generation)
         try:
-            index = vectors.load(vectors.file_for(self.collection.folder, generation), dim)
-        except (OSError, RuntimeError):
-            index = self._rebuild_in_memory(dim, live)
+            index = vectors.load(path, dim, crc32=int(crc) if crc else None)
+            grouped = generations.grouped(meta)
+        except (OSError, RuntimeError) as exc:
+            index, grouped = self._rebuild_in_memory(dim, exc), True
+        chunks = store.counts(self.conn)[1]
+        live = store.distinct_vectors(self.conn) if grouped else chunks
+        self._grouped = live < chunks  # some chunks share a vector: expand what is found
         self._index, self._generation = (index, live), generation
         return self._index
 
-    def _rebuild_in_memory(self, dim: int, live: int):
-        log.warning("the vector index of '%s' is missing or broken; rebuilding it in memory "
-                    "from the stored vectors; repair it on disk with `ragchat ingest --rebuild "
-                    "PATH` (nothing is embedded again)", self.collection.name)
-        rows = list(store.all_chunk_vec_keys(self.conn))
+    def _rebuild_in_memory(self, dim: int, why: Exception):
+        name = self.collection.name
+        log.warning("the vector index of '%s' is missing or broken (%s); rebuilding it in "
+                    "memory from the stored vectors; repair it on disk with `ragchat ingest "
+                    "PATH --collection %s` (nothing is read or embedded again)", name,
+                    str(why) or type(why).__name__, name)
         if dim <= 0:
-            raise IndexCorruptError("the index has no vector dimension recorded",
-                                    hint="ragchat ingest --rebuild PATH")
+            raise health.corrupt_error(self.collection, "no vector dimension is recorded")
+        rows = store.representatives_all(self.conn)
         index = vectors.new_index(dim, len(rows))
         vectors.add(index, [i for i, _ in rows],
                     store.load_vectors(self.conn, [k for _, k in rows], dim))

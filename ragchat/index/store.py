@@ -2,7 +2,11 @@
 
 The vectors table is keyed by a hash of the text that was embedded, so it doubles as an
 embedding cache: an interrupted ingest keeps what it embedded, and the hnswlib file can
-always be rebuilt from it.
+always be rebuilt from it. Chunks with the same text share one vector key; the hnswlib index
+holds each key once, under its representative: the smallest id of the chunks that share it.
+
+SQLite's errors about a damaged file pass through; `ragchat.index.health` turns them into
+one IndexCorruptError that names the collection and the rebuild command.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from ragchat.errors import IndexCorruptError
 
 SCHEMA_VERSION = "1"
 
@@ -41,6 +43,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     vec_key TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_by_vec ON chunks(vec_key);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize="unicode61 remove_diacritics 0");
 CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL);
 """
@@ -79,25 +82,25 @@ def vec_key(text: str) -> str:
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    """Open (and for writers create) the store. WAL lets searches read while an ingest writes."""
+    """Open (and for writers create) the store. WAL lets searches read while an ingest writes.
+    Raises sqlite3.Error when the file cannot be read."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
+                               check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
-        if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30,
-                                   check_same_thread=False)
-        else:
-            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        if not readonly:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
             _add_columns(conn)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         conn.execute("SELECT count(*) FROM meta").fetchone()
-        return conn
-    except sqlite3.DatabaseError as exc:
-        raise IndexCorruptError(
-            f"the index database {path} cannot be read ({exc})",
-            hint="rebuild it: ragchat ingest --rebuild PATH",
-        ) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _add_columns(conn: sqlite3.Connection) -> None:
@@ -159,12 +162,13 @@ def load_vectors(conn: sqlite3.Connection, keys: list[str], dim: int) -> np.ndar
     return out
 
 
-def chunk_ids_of(conn: sqlite3.Connection, file_id: int) -> list[int]:
-    return [r[0] for r in conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))]
+def chunk_keys_of(conn: sqlite3.Connection, file_id: int) -> list[tuple[int, str]]:
+    """(chunk id, vector key) of a file's chunks."""
+    return conn.execute("SELECT id, vec_key FROM chunks WHERE file_id = ?", (file_id,)).fetchall()
 
 
 def delete_file(conn: sqlite3.Connection, file_id: int) -> list[int]:
-    ids = chunk_ids_of(conn, file_id)
+    ids = [i for i, _ in chunk_keys_of(conn, file_id)]
     conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
     conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
     conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
@@ -173,6 +177,42 @@ def delete_file(conn: sqlite3.Connection, file_id: int) -> list[int]:
 
 def all_chunk_vec_keys(conn: sqlite3.Connection) -> Iterator[tuple[int, str]]:
     yield from conn.execute("SELECT id, vec_key FROM chunks ORDER BY id")
+
+
+def representatives(conn: sqlite3.Connection, keys: Iterable[str]) -> dict[str, int]:
+    """Vector key -> the smallest id of the chunks that have it (keys no chunk has: absent)."""
+    keys = list(keys)
+    out: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        batch = keys[start:start + 500]
+        marks = ",".join("?" * len(batch))
+        out.update((k, i) for k, i in conn.execute(
+            f"SELECT vec_key, min(id) FROM chunks WHERE vec_key IN ({marks}) GROUP BY vec_key",
+            batch))
+    return out
+
+
+def representatives_all(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """(representative chunk id, vector key) of every distinct vector key, by id."""
+    return conn.execute(
+        "SELECT min(id), vec_key FROM chunks GROUP BY vec_key ORDER BY 1").fetchall()
+
+
+def distinct_vectors(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(DISTINCT vec_key) FROM chunks").fetchone()[0]
+
+
+def siblings(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list[int]]:
+    """Chunk id -> the ids of every chunk with the same vector key (itself included), by id."""
+    out: dict[int, list[int]] = {}
+    for start in range(0, len(ids), 500):
+        batch = ids[start:start + 500]
+        marks = ",".join("?" * len(batch))
+        for rep, other in conn.execute(
+                f"SELECT r.id, c.id FROM chunks r JOIN chunks c ON c.vec_key = r.vec_key "
+                f"WHERE r.id IN ({marks}) ORDER BY r.id, c.id", batch):
+            out.setdefault(rep, []).append(other)
+    return out
 
 
 def chunks_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, ChunkRow]:

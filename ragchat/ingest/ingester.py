@@ -7,8 +7,10 @@ Order of work, and why it is safe:
 4. embed what the store has not embedded yet, committing vectors batch by batch (an
    interrupted run keeps them: the next run does not embed them again);
 5. ONE SQLite transaction replaces the chunks and BM25 rows and names the next generation;
-   the hnswlib file of that generation is written and flushed before that transaction commits.
+   the hnswlib file of that generation (one item per distinct text: see
+   ragchat.index.generations) is written and flushed before that transaction commits.
 A crash before the commit leaves the previous generation in force; after it, the new one.
+With --rebuild, an index SQLite cannot read is first set aside (ragchat.index.health).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from ragchat.config import Settings
 from ragchat.errors import IndexMismatchError, RagchatError
-from ragchat.index import store, vectors
+from ragchat.index import generations, health, store, vectors
 from ragchat.index.collection import Collection, WriteLock, get_collection
 from ragchat.index.tokenize import index_string
 from ragchat.ingest import report as file_report
@@ -59,6 +61,7 @@ class IngestReport:
     skipped: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     files: list[FileReport] = field(default_factory=list)  # every file the walk found
+    set_aside: list[str] = field(default_factory=list)  # a damaged index, moved by --rebuild
 
     @property
     def partial(self) -> list[FileReport]:
@@ -109,7 +112,9 @@ def ingest_paths(settings: Settings, roots: list[Path], collection: str | None =
     progress = progress or Progress()
     report = IngestReport(collection=coll.name)
     started = time.perf_counter()
-    with WriteLock(coll):
+    with WriteLock(coll), health.translated(coll, roots):
+        if rebuild:
+            report.set_aside = [str(p) for p in health.set_aside_if_damaged(coll)]
         conn = store.connect(coll.db_path)
         try:
             _ingest_locked(settings, coll, conn, roots, rebuild, progress, report)
@@ -140,8 +145,8 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
                        settings.index_headings, Budgets.from_settings(settings))
     planned, touched = _plan(candidates, known, reading, progress, report, timer)
     report.removed = len(stale)
-    current = vectors.file_for(coll.folder, int(meta.get("generation", "0")))
-    if not planned and not stale and not rebuild and (current.is_file() or not known):
+    vectors_ok = not known or generations.usable(coll.folder, meta)
+    if not planned and not stale and not rebuild and vectors_ok:
         _commit_stat_only(conn, touched)
         report.chunks_total = store.counts(conn)[1]
         return
@@ -149,7 +154,7 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
     with timer("write"):
         progress.stage("writing index", None)
         _commit(conn, coll, model, dim, meta, planned, stale, touched, rebuild, report)
-    _remove_old_generations(coll, int(store.get_meta(conn)["generation"]))
+    generations.remove_old(coll.folder, int(store.get_meta(conn)["generation"]))
 
 
 def _choose_model(settings: Settings, meta: dict, rebuild: bool) -> str:
@@ -319,20 +324,20 @@ def _commit(conn, coll, model, dim, meta, planned, stale, touched, rebuild, repo
     generation = int(meta.get("generation", "0")) + 1
     conn.execute("BEGIN IMMEDIATE")
     try:
-        removed_ids: list[int] = []
-        for row in stale:
-            removed_ids += store.delete_file(conn, row.id)
-        for item in planned:
-            if item.old_id is not None:
-                removed_ids += store.delete_file(conn, item.old_id)
+        gone = [row.id for row in stale] + [p.old_id for p in planned if p.old_id is not None]
+        keys = (store.vec_key(model + "\0" + c.index_text) for p in planned for c in p.chunks)
+        vector_keys = generations.Touched.capture(conn, gone, keys)
+        removed = sum(len(store.delete_file(conn, file_id)) for file_id in gone)
         added = _insert_planned(conn, model, planned)
         conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?",
                          [(s, m, i) for i, s, m in touched])
-        report.chunks_added, report.chunks_removed = len(added), len(removed_ids)
-        _write_vectors(conn, coll, model, dim, meta, generation, added, removed_ids, rebuild)
+        report.chunks_added, report.chunks_removed = len(added), removed
+        reuse = not rebuild and meta.get("embedding_model") == model
+        described = generations.write(conn, coll.folder, dim, meta, generation, vector_keys,
+                                      reuse)
         conn.execute("DELETE FROM vectors WHERE key NOT IN (SELECT vec_key FROM chunks)")
         store.set_meta(conn, generation=generation, embedding_model=model, dim=dim,
-                       updated=time.time())
+                       updated=time.time(), **described)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -364,36 +369,9 @@ def _insert_planned(conn, model: str, planned: list[Planned]) -> list[tuple[int,
     return added
 
 
-def _write_vectors(conn, coll, model, dim, meta, generation, added, removed_ids, rebuild) -> None:
-    """Write vectors.<generation>.hnsw: the previous one updated, or rebuilt from the store."""
-    previous = vectors.file_for(coll.folder, int(meta.get("generation", "0")))
-    index = None
-    if not rebuild and meta.get("embedding_model") == model:
-        try:
-            index = vectors.load(previous, dim, extra=len(added))
-        except (OSError, RuntimeError):
-            index = None  # missing or broken: rebuild from the stored vectors below
-    if index is not None:
-        vectors.remove(index, removed_ids)
-        ids = [i for i, _ in added]
-        vectors.add(index, ids, store.load_vectors(conn, [k for _, k in added], dim))
-    else:
-        rows = list(store.all_chunk_vec_keys(conn))
-        index = vectors.new_index(dim, len(rows))
-        vectors.add(index, [i for i, _ in rows], store.load_vectors(conn, [k for _, k in rows], dim))
-    vectors.save(index, vectors.file_for(coll.folder, generation))
-
-
 def _commit_stat_only(conn, touched) -> None:
     if touched:
         with conn:
             conn.execute("BEGIN")
             conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE id = ?",
                              [(s, m, i) for i, s, m in touched])
-
-
-def _remove_old_generations(coll: Collection, current: int) -> None:
-    for path in coll.folder.glob("vectors.*"):
-        if path.name != vectors.file_for(coll.folder, current).name:
-            path.unlink(missing_ok=True)
-

@@ -142,7 +142,13 @@ def test_a_broken_vector_file_is_rebuilt_from_the_store(settings, corpus, caplog
     folder = get_collection("default").folder
     (folder / "vectors.1.hnsw").write_bytes(b"garbage")
     assert top(settings, "tomatoes sun")[0].path == str(corpus / "garden.md")
-    assert "ragchat ingest --rebuild PATH" in caplog.text  # a warning: the CLI prints it
+    assert "ragchat ingest PATH --collection default" in caplog.text  # the CLI prints it
+    report = ingest_paths(settings, [corpus])  # nothing changed: the file is written again
+    assert report.vectors_embedded == 0 and report.chunks_added == 0
+    assert sorted(p.name for p in folder.glob("vectors.*")) == ["vectors.2.hnsw"]
+    caplog.clear()
+    assert top(settings, "tomatoes sun")[0].path == str(corpus / "garden.md")
+    assert "broken" not in caplog.text
     report = ingest_paths(settings, [corpus], rebuild=True)
     assert report.vectors_embedded == 0  # the stored vectors are reused
     assert top(settings, "tomatoes sun")[0].path == str(corpus / "garden.md")
@@ -157,5 +163,5 @@ def test_a_corrupt_database_is_a_clear_error(settings, corpus):
             p.write_bytes(b"not a database" * 100)
     with pytest.raises(IndexCorruptError) as err:
         open_searcher(settings).search("x", 3)
-    assert "--rebuild" in err.value.hint
+    assert "ragchat ingest PATH --rebuild --collection default" in err.value.hint
     assert isinstance(err.value.__cause__, sqlite3.DatabaseError)
