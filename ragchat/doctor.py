@@ -43,6 +43,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         "backend": _backend_section(settings),
         "recommendation": recommendation(settings, gpu),
         "collections": _collections(),
+        "collection_checks": collection_checks(),
         "settings": {k: {"value": v, "source": settings.source(k)}
                      for k, v in settings.values.items()},
     }
@@ -200,6 +201,27 @@ def _collections() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
+def collection_checks() -> list[dict[str, Any]]:
+    """Each collection's index: can it be opened (SQLite quick_check, the vectors file's
+    header), and if not, what is wrong and the command that fixes it."""
+    from ragchat.index.collection import NAME, get_collection
+    from ragchat.index.health import Problem, check, rebuild_command
+
+    out = []
+    for name in _collections():
+        if not NAME.match(name):
+            continue
+        try:
+            problem = check(get_collection(name))
+        except Exception as exc:  # an unreadable folder, ...: report it, never stop doctor
+            problem = Problem(getattr(exc, "message", str(exc)), rebuild_command(name), True)
+        out.append({"name": name, "ok": problem is None,
+                    "problem": problem.detail if problem else None,
+                    "fix": problem.fix if problem else None,
+                    "unreadable": bool(problem and problem.unreadable)})
+    return out
+
+
 def problems(report: dict[str, Any]) -> list[str]:
     """What is missing, each with the fix."""
     out = []
@@ -227,4 +249,9 @@ def problems(report: dict[str, Any]) -> list[str]:
         out.append("no Hugging Face token: --api needs HF_TOKEN or `hf auth login`")
     if not report["collections"]:
         out.append("no collection yet: `ragchat ingest FOLDER`")
+    for entry in report.get("collection_checks", []):
+        if not entry["ok"]:
+            what = "cannot be opened" if entry["unreadable"] else "needs repair"
+            out.append(f"collection '{entry['name']}' {what}: {entry['problem']}; "
+                       f"fix: `{entry['fix']}`")
     return out

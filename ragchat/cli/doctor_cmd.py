@@ -79,7 +79,8 @@ def print_report(r: dict[str, Any]) -> None:
     b = r["backend"]
     section("backend", [("uses", b.get("name", "?")), ("why", b.get("reason", b.get("error"))),
                         ("decided by", b.get("source", "-"))])
-    section("collections", [("found", ", ".join(r["collections"]) or "none")])
+    section("collections", [("found", ", ".join(r["collections"]) or "none"),
+                            *_collection_rows(r.get("collection_checks", []))])
     if "ocr" in r:
         o = r["ocr"]
         section("documents", [("OCR", f"{o['version']} at {o['tesseract']}, languages "
@@ -91,6 +92,12 @@ def print_report(r: dict[str, Any]) -> None:
         click.echo("\nTo fix or note:")
         for line in r["problems"]:
             click.echo(f"  - {line}")
+
+
+def _collection_rows(checks: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """One row per collection: sound, or what is wrong and the command that fixes it."""
+    return [(c["name"], "ok" if c["ok"] else f"{c['problem']} (fix: {c['fix']})")
+            for c in checks]
 
 
 def _llamacpp_line(eng: dict[str, Any]) -> str:

@@ -14,7 +14,9 @@ from ragchat.cli.options import collection_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @collection_option
 @click.option("--rebuild", is_flag=True,
-              help="Re-read and re-index everything (needed after changing the embedding model).")
+              help="Re-read and re-index everything (needed after changing the embedding "
+                   "model); an index that cannot be read is first set aside (renamed with a "
+                   "time stamp).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON report instead of text (with every file, as --report).")
 @click.option("--report", "per_file", is_flag=True,
@@ -86,6 +88,7 @@ def _run(settings, paths: tuple[Path, ...], rebuild: bool, quiet: bool):
 
 
 def _show(report, as_json: bool, verbose: bool, per_file: bool, max_file_mb: float) -> None:
+    _print_set_aside(report)
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
         return
@@ -158,6 +161,15 @@ def _skipped_label(reason: str, max_file_mb: float) -> str:
     if reason == "too large":
         return f"too large (over max_file_mb = {max_file_mb:g} MB; RAGCHAT_MAX_FILE_MB raises it)"
     return reason
+
+
+def _print_set_aside(report) -> None:
+    """--rebuild found an index it could not read: say where the old one went."""
+    if report.set_aside:
+        first, more = report.set_aside[0], len(report.set_aside) - 1
+        also = f" (and {more} more file{'s' if more > 1 else ''} beside it)" if more else ""
+        click.echo(f"the index of collection '{report.collection}' could not be read: moved it "
+                   f"to {first}{also}; built a new one", err=True)
 
 
 def _print_report(report, verbose: bool, max_file_mb: float) -> None:
