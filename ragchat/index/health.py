@@ -23,8 +23,10 @@ from ragchat.errors import IndexCorruptError
 from ragchat.index import generations, store, vectors
 from ragchat.index.collection import Collection
 
-# SQLite errors that say nothing about the file: wait, free space or memory, not rebuild.
-TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_NOMEM", "SQLITE_INTERRUPT")
+# SQLite errors that say nothing about the file: wait, free space or memory, or a read-only
+# file system; a rebuild would not help.
+TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_NOMEM", "SQLITE_INTERRUPT",
+             "SQLITE_READONLY")
 SIDECARS = ("", "-wal", "-shm", "-journal")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -157,12 +159,22 @@ def set_aside(collection: Collection) -> list[Path]:
     db = collection.db_path
     while any(db.with_name(f"{db.name}.corrupt-{stamp}{s}").exists() for s in SIDECARS):
         stamp += "a"  # a second rebuild within the same second
-    moved = []
-    for suffix in SIDECARS:  # SQLite pairs `<db>-wal` with `<db>`: keep them a pair
-        old = db.with_name(db.name + suffix)
-        if old.exists():
-            moved.append(old.rename(db.with_name(f"{db.name}.corrupt-{stamp}{suffix}")))
+    # SQLite pairs `<db>-wal` with `<db>`: the moved files keep that pairing.
+    olds = [db.with_name(db.name + suffix) for suffix in SIDECARS]
+    news = [db.with_name(f"{db.name}.corrupt-{stamp}{suffix}") for suffix in SIDECARS]
     for old in sorted(collection.folder.glob("vectors.*")):
         if vectors.is_generation_file(old):
-            moved.append(old.rename(old.with_name(f"{old.name}.corrupt-{stamp}")))
+            olds.append(old)
+            news.append(old.with_name(f"{old.name}.corrupt-{stamp}"))
+    moved = []
+    try:
+        for old, new in zip(olds, news):
+            if old.exists() or old.is_symlink():
+                moved.append(old.rename(new))
+    except OSError as exc:
+        raise IndexCorruptError(
+            f"the damaged index of collection '{collection.name}' could not be moved aside "
+            f"({exc.strerror or exc}: {exc.filename})",
+            hint=f"make {collection.folder} writable, or remove the collection with: "
+                 f"ragchat collections rm {collection.name}") from exc
     return moved

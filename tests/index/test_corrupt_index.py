@@ -161,3 +161,15 @@ def test_an_unreadable_index_is_named_and_set_aside_by_a_rebuild(folder):
     finally:
         for path in db_path().parent.iterdir():
             path.chmod(0o644)
+
+
+def test_a_damaged_index_that_cannot_be_moved_is_a_clear_error(folder):
+    overwrite(db_path())
+    db_path().parent.chmod(0o555)
+    try:
+        result = run_as_a_user("ingest", str(folder), "--rebuild")
+    finally:
+        db_path().parent.chmod(0o755)
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert "could not be moved aside (Permission denied" in result.stderr
+    assert "ragchat collections rm default" in result.stderr
