@@ -23,6 +23,7 @@ from ragchat.models.registry import (
     resolve_exl2_model,
     resolve_gguf_model,
 )
+from ragchat.redact import redact
 
 DEFAULT_BPW = 4.25
 REFERENCE_CONTEXT = 16384  # shown when max_seq_len is 0 and no GPU can size it
@@ -44,8 +45,8 @@ def collect(settings: Settings) -> dict[str, Any]:
         "recommendation": recommendation(settings, gpu),
         "collections": _collections(),
         "collection_checks": collection_checks(),
-        "settings": {k: {"value": v, "source": settings.source(k)}
-                     for k, v in settings.values.items()},
+        "settings": {k: {"value": redact(v) if isinstance(v, str) else v,
+                         "source": settings.source(k)} for k, v in settings.values.items()},
     }
     report["problems"] = problems(report)
     return report
@@ -139,7 +140,7 @@ def _api_section(settings: Settings) -> dict[str, Any]:
 
     token, source = find_token()
     return {"hf_token": bool(token), "hf_token_source": source,
-            "url": settings.api_base or HF_ROUTER, "model": settings.api_model,
+            "url": redact(settings.api_base) or HF_ROUTER, "model": settings.api_model,
             "fallback": settings.api_fallback}
 
 

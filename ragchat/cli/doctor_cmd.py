@@ -21,15 +21,21 @@ def doctor(backend: str | None, use_api: bool, api_base: str | None, api_model: 
     Loads no model and works on any machine; it says what is missing and how to fix it.
     Backend flags (--backend, --api, ...) show what that choice would do.
     """
-    from ragchat.config import load_settings
+    from ragchat.config import load_settings_leniently
     from ragchat.doctor import collect
     from ragchat.ingest.ocr import status as ocr_status
 
-    settings = load_settings(backend_flags(backend, use_api, api_base, api_model))
+    # a broken setting or config file is reported, not a reason to stop: doctor is where
+    # a user looks when something is wrong
+    settings, broken = load_settings_leniently(backend_flags(backend, use_api, api_base,
+                                                             api_model))
     report = collect(settings)
+    report["config_problems"] = [{"error": e.message, "hint": e.hint} for e in broken]
     report["ocr"] = ocr_status()
+    notes = [f"{e.message}; {e.hint}" if e.hint else e.message for e in broken]
     if report["ocr"]["note"]:
-        report["problems"] = [*report["problems"], report["ocr"]["note"]]
+        notes.append(report["ocr"]["note"])
+    report["problems"] = [*notes, *report["problems"]]
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:

@@ -99,7 +99,7 @@ def test_bad_config_file_is_reported(capsys, ragchat_home):
     (ragchat_home / "config").mkdir()
     (ragchat_home / "config" / "config.toml").write_text("search_k = 'many'\n")
     code, _, err = cli(capsys, "search", "x")
-    assert code == 2 and "search_k must be a int" in err
+    assert code == 2 and "search_k must be a whole number, got 'many'" in err
 
 
 def test_collections_list_and_rm(capsys, docs):
