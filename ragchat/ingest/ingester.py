@@ -261,7 +261,7 @@ def _read_one(reader: ReaderProcess, cand, old, reading: _Reading, report, timer
         report.failed.append((path, reason))
         report.files.append(file_report.failed(path, kind, reason))
         return None
-    entry = file_report.from_result(path, kind, result)
+    entry = file_report.from_result(path, kind, result, cand.size)
     status = "new" if old is None else "changed"
     return Planned(cand, data_hash, result.chunks, old.id if old else None,
                    dataclasses.replace(entry, status=status))

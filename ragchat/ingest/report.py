@@ -52,10 +52,16 @@ class FileReport:
         return text
 
 
-def from_result(path: str, kind: str, result) -> FileReport:
-    """The entry of a file the reader process read (a worker.ReadResult)."""
+NO_TEXT = "no text found in it"
+
+
+def from_result(path: str, kind: str, result, size: int = 0) -> FileReport:
+    """The entry of a file the reader process read (a worker.ReadResult). A file of `size`
+    bytes (not an empty one) that gave no chunk and says nothing about why (a document of
+    empty paragraphs, a sheet of blanks) is named too: nothing is dropped without a word."""
+    problems = result.problems or ((NO_TEXT,) if not result.chunks and size else ())
     return FileReport(path, "new", kind, result.unit, result.units, result.chars,
-                      len(result.chunks), result.problems, result.ocr_pages, result.needs_ocr)
+                      len(result.chunks), problems, result.ocr_pages, result.needs_ocr)
 
 
 def from_stored(path: str, info: str | None, status: str = "unchanged") -> FileReport:

@@ -96,3 +96,21 @@ def test_a_link_is_indexed_under_its_own_path_and_removed_with_it(tmp_path):
     (root / "travel.md").unlink()
     assert ingest_paths(follow, [root]).removed == 1
     assert paths_found(settings, "travel booked") == set()
+
+
+def test_a_file_that_gives_no_text_is_named_and_an_empty_one_is_not(tmp_path, capsys):
+    import zipfile
+
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "notes.md").write_text("The greenhouse needs watering on Tuesdays.\n")
+    (root / "__init__.py").write_text("")  # empty: nothing to say about it
+    hollow = write_docx(tmp_path / "plain.docx")
+    xml = b"<w:document " + W + b"><w:body>" + b"<w:p/>" * 1000 + b"</w:body></w:document>"
+    with_part(hollow, root / "hollow.docx", "word/document.xml", xml)
+    assert zipfile.is_zipfile(root / "hollow.docx")
+    code, out, err = cli(capsys, "ingest", str(root), "--json")
+    assert code == 0, err
+    files = {Path(f["path"]).name: f for f in json.loads(out)["files"]}
+    assert files["hollow.docx"]["problems"] == ["no text found in it"]
+    assert files["__init__.py"]["problems"] == []
