@@ -105,9 +105,11 @@ class Settings:
         "declared range); the rest is left out and named.", minimum=100, maximum=1_000_000_000)
     max_page_megapixels: float = setting(
         40.0, "Most megapixels a PDF page is rendered at for OCR; a bigger page is rendered at "
-        "a lower resolution.", minimum=1, maximum=1000)
+        "a lower resolution, down to 150 dpi, and one too big even then is not OCR'd but "
+        "named.", minimum=1, maximum=1000)
     ocr_max_pages: int = setting(
-        200, "Most pages of one PDF that are OCR'd; the others are named in the report.", minimum=0, maximum=1_000_000)
+        200, "Most pages of one PDF that are OCR'd (blank pages cost none); the others are "
+        "named in the report.", minimum=0, maximum=1_000_000)
     ocr_max_seconds: float = setting(
         300.0, "Most seconds of OCR for one PDF; pages left unread are named.", minimum=1, maximum=86400)
     file_timeout_s: float = setting(

@@ -101,8 +101,8 @@ class OcrText:
 # compare the modes alone.
 PSM_ORDER: tuple[int, ...] = (3, 6)
 # A reading is sure with this many characters, this confidence and lines this long (the
-# median line's width in line heights): psm 3's good readings had lines of 16 line heights
-# or more, its readings in pieces 7 or less.
+# median line's width in line heights): psm 3's good readings had lines of 15.7 line
+# heights or more, its readings in pieces 6.9 or less.
 SURE_CHARACTERS = 20
 SURE_CONFIDENCE = 80.0
 SURE_LINE_LENGTH = 8.0

