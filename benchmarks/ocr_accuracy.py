@@ -386,7 +386,8 @@ def markdown_accuracy(paths: list[Path]) -> str:
 
 
 def markdown_hostile(paths: list[Path]) -> str:
-    """Per hostile file and run: wall time of the ingest, its read stage, the outcome."""
+    """Per hostile file and run: the code that ran, the ingest's wall time, its read stage,
+    what the report said of the file."""
     rows = []
     for path in paths:
         data = read_results(path)
@@ -394,10 +395,19 @@ def markdown_hostile(paths: list[Path]) -> str:
             result = c["outcome"]
             said = (f"failed: {result['failed']}" if "failed" in result else
                     "; ".join(result.get("problems", [])) or "read")
-            rows.append([case, run_name(path, "ocr-accuracy-hostile-"),
-                         number(c["bytes"] / 1000, 0),
-                         seconds(c["seconds"]), seconds(c["read_seconds"]), said[:160]])
-    return markdown_table(["file", "run", "KB", "ingest s", "read s", "report"], rows)
+            rows.append([case, run_name(path, "ocr-accuracy-hostile-"), checkout(data),
+                         f"{c['bytes']:,}", seconds(c["seconds"]), seconds(c["read_seconds"]),
+                         said])
+    return markdown_table(["file", "run", "ragchat", "bytes", "ingest s", "read s", "report"],
+                          rows)
+
+
+def checkout(data: dict) -> str:
+    """The ragchat that ran: the checkout on RAGCHAT_BENCH_CMD's PYTHONPATH, else this one."""
+    for arg in data.get("ragchat_command", []):
+        if arg.startswith("PYTHONPATH="):
+            return arg.removeprefix("PYTHONPATH=")
+    return f"{data['commit']}{' (dirty)' if data.get('dirty') else ''}"
 
 
 TABLES = {"accuracy": markdown_accuracy, "hostile": markdown_hostile}
