@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -13,6 +12,7 @@ from ragchat.cli.options import (
     collection_option,
     say_backend_choice,
 )
+from ragchat.cli.terminal import json_text, safe
 
 
 @click.command()
@@ -59,28 +59,42 @@ def ask(question: str, collection: str | None, session: str | None, k: int | Non
     try:
         result = pipeline.ask(question, on_token=None if as_json else out.write)
     except TurnCancelled:
+        if out.reader_gone is not None:
+            raise out.reader_gone from None
         click.echo("\nCancelled.", err=True)
         raise SystemExit(130) from None
     finally:
         pipeline.close()
     if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        click.echo(json_text(result.to_json()))
         return
     _print_after_answer(result, timings)
 
 
 class _Stream:
     """Writes the answer as it streams, holding back line ends until more text follows: a
-    model may end with blank lines, and the sources come one blank line below the answer."""
+    model may end with blank lines, and the sources come one blank line below the answer.
+    The answer is untrusted text (it can echo a document): each piece is made safe, which
+    holds for an escape sequence split across two pieces too (its ESC is always shown).
+
+    When the reader of the output goes away (`ragchat ask ... | head -1`), the turn is
+    stopped as Ctrl-C stops it, rather than the model writing to the end for nobody; the
+    BrokenPipeError is kept to be raised again once the turn has stopped."""
 
     def __init__(self) -> None:
         self.held = ""
+        self.reader_gone: BrokenPipeError | None = None
 
     def write(self, text: str) -> None:
+        text = safe(text)
         body = text.rstrip("\n")
         if body:
-            sys.stdout.write(self.held + body)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(self.held + body)
+                sys.stdout.flush()
+            except BrokenPipeError as exc:
+                self.reader_gone = exc
+                raise KeyboardInterrupt from exc  # the pipeline's way to stop a turn
             self.held = ""
         self.held += text[len(body):]
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ragchat.cli.options import BACKENDS, collection_option
+from ragchat.cli.terminal import json_text, safe_line
 
 HIDDEN = {("single", "prompt tokens"), ("pipeline", "prompt tokens"), ("pipeline", "LLM calls")}
 
@@ -88,14 +88,14 @@ def bench(backends: tuple[str, ...], use_api: bool, api_base: str | None,
     with _progress() as progress:
         report = _interruptible(lambda: run_bench(plan, targets, progress))
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        click.echo(json_text(report.to_json()))
     else:
         print_report(report)
     if plot_path is not None:
         from ragchat.bench.plot import write_plot
 
         written = write_plot(report, plot_path)
-        click.echo(f"Plot written to {written}", err=as_json)
+        click.echo(f"Plot written to {safe_line(written)}", err=as_json)
     if not any(b.metrics for b in report.backends):
         raise SystemExit(1)
 
@@ -188,11 +188,11 @@ def column_names(backends: list[Any]) -> list[str]:
 
 def build_tables(report: Any) -> list[Any]:
     """One table per row (Initialization, Single inference, ...): case, metric, backends."""
-    from rich.markup import escape
     from rich.table import Table
 
     from ragchat.bench.plan import ROW_TITLES
     from ragchat.bench.stats import ratio
+    from ragchat.cli.terminal import markup as escape  # safe for a terminal, then for markup
 
     ran = [b for b in report.backends if b.metrics]
     names = column_names(ran)
@@ -258,10 +258,10 @@ def metric_notes(metrics: list[Any]) -> list[str]:
 
 
 def print_report(report: Any) -> None:
-    from rich.console import Console
-    from rich.markup import escape
+    from ragchat.cli.terminal import console as make_console
+    from ragchat.cli.terminal import markup as escape  # safe for a terminal, then for markup
 
-    console = Console(highlight=False)
+    console = make_console()
     if any(b.metrics for b in report.backends):
         for table in build_tables(report):
             console.print(table)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from ragchat.cli.terminal import json_text, safe_line
 
 
 @click.group(invoke_without_command=True)
@@ -25,13 +25,14 @@ def list_cmd(as_json: bool) -> None:
     infos = [collection_info(c) for c in list_collections()]
     if as_json:
         for info in infos:
-            click.echo(json.dumps(info, ensure_ascii=False))
+            click.echo(json_text(info))
         return
     if not infos:
         click.echo("No collections yet: run `ragchat ingest PATH`.")
     for info in infos:
-        click.echo(f"{info['name']:<20} {info['files']:>7} files {info['chunks']:>9} chunks  "
-                   f"{info['embedding_model']}  {info['path']}")
+        click.echo(f"{safe_line(info['name']):<20} {info['files']:>7} files "
+                   f"{info['chunks']:>9} chunks  {safe_line(info['embedding_model'])}  "
+                   f"{safe_line(info['path'])}")
 
 
 @collections.command("rm")
@@ -42,12 +43,13 @@ def rm_cmd(name: str, yes: bool) -> None:
     from ragchat.index.collection import remove_collection, require_existing
 
     require_existing(name)
-    if not yes and not _confirmed(f"Remove the index of collection '{name}'?"):
+    shown = safe_line(name)
+    if not yes and not _confirmed(f"Remove the index of collection '{shown}'?"):
         click.echo(f"Nothing removed (--yes removes without asking: "
-                   f"ragchat collections rm {name} --yes).", err=True)
+                   f"ragchat collections rm {shown} --yes).", err=True)
         raise SystemExit(1)
     remove_collection(name)
-    click.echo(f"Removed collection '{name}'.")
+    click.echo(f"Removed collection '{shown}'.")
 
 
 def _confirmed(question: str) -> bool:

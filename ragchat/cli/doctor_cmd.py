@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 from ragchat.cli.options import backend_flags, backend_options
+from ragchat.cli.terminal import json_text, safe_line
 
 
 @click.command()
@@ -37,7 +37,7 @@ def doctor(backend: str | None, use_api: bool, api_base: str | None, api_model: 
         notes.append(report["ocr"]["note"])
     report["problems"] = [*notes, *report["problems"]]
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
+        click.echo(json_text(report, indent=2, default=str))
     else:
         print_report(report)
 
@@ -97,7 +97,7 @@ def print_report(r: dict[str, Any]) -> None:
     if r["problems"]:
         click.echo("\nTo fix or note:")
         for line in r["problems"]:
-            click.echo(f"  - {line}")
+            click.echo(f"  - {safe_line(line)}")
 
 
 def _collection_rows(checks: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -143,5 +143,5 @@ def _vram_lines(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 def section(title: str, rows: list[tuple[str, Any]]) -> None:
     click.echo(f"\n{title}" if title != "ragchat" else title)
-    for key, value in rows:
-        click.echo(f"  {key + ':':<18} {value}")
+    for key, value in rows:  # paths, collection names, settings: made safe to show
+        click.echo(f"  {safe_line(key) + ':':<18} {safe_line(value)}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ragchat.cli.options import backend_flags, backend_options, collection_option
+from ragchat.cli.terminal import json_text
 
 
 @click.command(name="eval")
@@ -69,8 +69,7 @@ def eval(qa_file: Path, collection: str | None, k: int | None, mode: str, answer
     summary.update({"collection": collection or settings.collection, "mode": mode,
                     "file": str(qa_file)})
     if as_json:
-        click.echo(json.dumps({"summary": summary, "questions": [r.to_json() for r in results]},
-                              ensure_ascii=False))
+        click.echo(json_text({"summary": summary, "questions": [r.to_json() for r in results]}))
         return
     print_summary(summary, results)
 
@@ -134,11 +133,12 @@ def cached_cell(speed: dict[str, Any]) -> str:
 
 
 def print_summary(summary: dict[str, Any], results: list[Any]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
-    console = Console(highlight=False)
+    from ragchat.cli.terminal import console as make_console
+    from ragchat.cli.terminal import markup as escape  # safe for a terminal, then for markup
+
+    console = make_console()
     title = f"{summary['file']} on collection '{summary['collection']}' ({summary['mode']})"
     console.print(f"[bold]{escape(title)}[/bold]")
     table = Table(show_header=False)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from ragchat.cli.options import collection_option
+from ragchat.cli.terminal import json_text, safe_line
 
 
 @click.command()
@@ -63,7 +63,8 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
     _show(report, as_json, verbose, per_file, settings.max_file_mb)
     if watch:
         if report.chunks_total == 0:  # not an error here: files may come
-            click.echo(f"ragchat: {_nothing_indexed(report, paths, settings.collection).message}"
+            nothing = _nothing_indexed(report, paths, settings.collection).message
+            click.echo(f"ragchat: {safe_line(nothing)}"
                        "; the watch ingests files as they are added", err=True)
         _watch(settings, paths, roots, since, interval, quiet or as_json, as_json, verbose)
         return
@@ -90,7 +91,7 @@ def _run(settings, paths: tuple[Path, ...], rebuild: bool, quiet: bool):
 def _show(report, as_json: bool, verbose: bool, per_file: bool, max_file_mb: float) -> None:
     _print_set_aside(report)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        click.echo(json_text(report.as_dict()))
         return
     _print_report(report, verbose, max_file_mb)
     if per_file:
@@ -104,7 +105,7 @@ def _watch(settings, paths: tuple[Path, ...], roots: list[Path], since, interval
 
     from ragchat.ingest.watch import watch
 
-    where = ", ".join(str(p) for p in paths)
+    where = safe_line(", ".join(str(p) for p in paths))
     click.echo(f"watching {where} for changes every {interval:g} s (Ctrl-C stops)", err=True)
 
     def on_report(change, report) -> None:
@@ -113,7 +114,8 @@ def _watch(settings, paths: tuple[Path, ...], roots: list[Path], since, interval
         _show(report, as_json, verbose, False, settings.max_file_mb)
 
     def on_busy(change, exc) -> None:
-        click.echo(f"[{time.strftime('%H:%M:%S')}] {change}: {exc.message}; trying again at "
+        click.echo(f"[{time.strftime('%H:%M:%S')}] {safe_line(change)}: "
+                   f"{safe_line(exc.message)}; trying again at "
                    f"the next check", err=True)
 
     try:
@@ -168,34 +170,35 @@ def _print_set_aside(report) -> None:
     if report.set_aside:
         first, more = report.set_aside[0], len(report.set_aside) - 1
         also = f" (and {more} more file{'s' if more > 1 else ''} beside it)" if more else ""
-        click.echo(f"the index of collection '{report.collection}' could not be read: moved it "
-                   f"to {first}{also}; built a new one", err=True)
+        click.echo(f"the index of collection '{safe_line(report.collection)}' could not be "
+                   f"read: moved it to {safe_line(first)}{also}; built a new one", err=True)
 
 
 def _print_report(report, verbose: bool, max_file_mb: float) -> None:
     t = report.timings
     click.echo(
-        f"{report.collection}: {report.new} new, {report.changed} changed, "
+        f"{safe_line(report.collection)}: {report.new} new, {report.changed} changed, "
         f"{report.unchanged} unchanged, {report.removed} removed files; "
         f"{report.chunks_added} chunks added, {report.chunks_removed} removed, "
         f"{report.chunks_total} in the index ({t.get('total', 0):.1f} s)"
     )
     if report.vectors_embedded or report.vectors_reused:
-        click.echo(f"  embedded {report.vectors_embedded} chunks with {report.model}"
+        click.echo(f"  embedded {report.vectors_embedded} chunks with {safe_line(report.model)}"
                    + (f", reused {report.vectors_reused}" if report.vectors_reused else ""))
     skipped = {k: len(v) for k, v in report.skipped.items()}
     if skipped:
-        click.echo("  skipped: " + ", ".join(f"{n} {_skipped_label(k, max_file_mb)}"
+        click.echo("  skipped: " + ", ".join(f"{n} {safe_line(_skipped_label(k, max_file_mb))}"
                                              for k, n in sorted(skipped.items()))
                    + ("" if verbose else " (-v lists them)"))
         if verbose:
             for reason, items in sorted(report.skipped.items()):
                 for item in items:
-                    click.echo(f"    {reason}: {item}")
+                    click.echo(f"    {safe_line(reason)}: {safe_line(item)}")
     for path, reason in report.failed:
-        click.echo(f"  could not read {path}: {reason}", err=True)
+        click.echo(f"  could not read {safe_line(path)}: {safe_line(reason)}", err=True)
     for entry in report.partial:
-        click.echo(f"  read in part {entry.path}: " + "; ".join(entry.problems), err=True)
+        click.echo(f"  read in part {safe_line(entry.path)}: "
+                   + "; ".join(safe_line(p) for p in entry.problems), err=True)
 
 
 def _print_files(report) -> None:
@@ -203,11 +206,11 @@ def _print_files(report) -> None:
     click.echo("\nfiles:")
     for entry in report.files:
         status = "partly read" if entry.partial else entry.status
-        click.echo(f"  {status:<11} {entry.path}")
-        click.echo(f"  {'':<11}   {entry.describe()}")
+        click.echo(f"  {status:<11} {safe_line(entry.path)}")
+        click.echo(f"  {'':<11}   {safe_line(entry.describe())}")
         for problem in entry.problems if entry.partial else ():
-            click.echo(f"  {'':<11}   not read: {problem}")
+            click.echo(f"  {'':<11}   not read: {safe_line(problem)}")
     for reason, items in sorted(report.skipped.items()):
         for item in items:
-            click.echo(f"  {'skipped':<11} {item}")
-            click.echo(f"  {'':<11}   {reason}")
+            click.echo(f"  {'skipped':<11} {safe_line(item)}")
+            click.echo(f"  {'':<11}   {safe_line(reason)}")

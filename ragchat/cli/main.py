@@ -6,14 +6,19 @@ Subcommands live in their own modules and are imported only when they run, so th
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
 
 import click
 
 from ragchat import __version__
+from ragchat.cli.terminal import SafeWriter, safe_line
 
 # name -> (module, attribute, one-line help shown by `ragchat --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -29,8 +34,33 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class ReaderGone(Exception):
+    """The program reading ragchat's output went away (`ragchat search q | head -1`).
+
+    Not an OSError, so that click's own handling of EPIPE (exit 1) lets it through."""
+
+
+@contextmanager
+def _reader_gone_passes_click() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        raise ReaderGone() from exc
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        with _reader_gone_passes_click():  # --help and --version write here
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _reader_gone_passes_click():
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -111,7 +141,7 @@ class _StderrNotices(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(f"ragchat: {record.getMessage()}", err=True)
+            click.echo(f"ragchat: {safe_line(record.getMessage())}", err=True)
         except Exception:  # never let a notice break the command
             self.handleError(record)
 
@@ -129,12 +159,23 @@ def _exit_on_storage_problem(exc: Exception) -> None:
 
     problem = storage_problem(exc)
     if problem is not None:
-        click.echo(f"ragchat: error: {problem.message}", err=True)
-        click.echo(f"  hint: {problem.hint}", err=True)
+        click.echo(f"ragchat: error: {safe_line(problem.message)}", err=True)
+        click.echo(f"  hint: {safe_line(problem.hint)}", err=True)
         sys.exit(problem.exit_code)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run ragchat. A reader of the output that went away ends it quietly with exit 0."""
+    try:
+        try:
+            _run(argv)
+        finally:  # flushed here: at interpreter exit a closed pipe would be exit 120
+            sys.stdout.flush()
+    except (ReaderGone, BrokenPipeError):
+        _end_quietly()
+
+
+def _run(argv: list[str] | None) -> None:
     from ragchat.errors import RagchatError
 
     show_library_notices()
@@ -144,31 +185,72 @@ def main(argv: list[str] | None = None) -> None:
     except RagchatError as exc:  # the user's to fix: a message, no traceback, no log
         if debug:
             raise
-        click.echo(f"ragchat: error: {exc.message}", err=True)
+        click.echo(f"ragchat: error: {safe_line(exc.message)}", err=True)
         if exc.hint:
-            click.echo(f"  hint: {exc.hint}", err=True)
+            click.echo(f"  hint: {safe_line(exc.hint)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        exc.show(file=SafeWriter(sys.stderr))  # type: ignore[arg-type]  # a text stream
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("\nInterrupted.", err=True)
         sys.exit(130)
-    except BrokenPipeError:
-        # `ragchat search ... | head`: the reader went away; not an error.
-        sys.stderr.close()
-        sys.exit(0)
-    except Exception as exc:
-        if debug:
+    except (ReaderGone, BrokenPipeError) as exc:
+        if _output_closed():
             raise
+        _internal_error(exc.__cause__ or exc, debug)  # an EPIPE from elsewhere: a bug
+    except Exception as exc:
+        _internal_error(exc, debug)
+
+
+def _internal_error(exc: BaseException, debug: bool) -> NoReturn:
+    if debug:
+        raise exc
+    if isinstance(exc, Exception):
         _exit_on_storage_problem(exc)
-        log = _log_traceback()
-        click.echo("ragchat: internal error (this is a bug).", err=True)
-        if log:
-            click.echo(f"  the traceback is in {log}; RAGCHAT_DEBUG=1 shows it here", err=True)
-        sys.exit(70)
+    log = _log_traceback()
+    click.echo("ragchat: internal error (this is a bug).", err=True)
+    if log:
+        click.echo(f"  the traceback is in {safe_line(log)}; RAGCHAT_DEBUG=1 shows it here",
+                   err=True)
+    sys.exit(70)
+
+
+def _end_quietly() -> NoReturn:
+    """`ragchat search q | head -1`: the reader has what it wanted; not an error. What is
+    left to write goes to the null device (as the Python docs' note on SIGPIPE shows), so
+    that nothing fails again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        if stream is sys.stdout or _reader_left(stream):
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (AttributeError, ValueError, OSError):  # not a real file (tests)
+                pass
+    sys.exit(0)
+
+
+def _output_closed() -> bool:
+    """The reader of stdout or stderr went away (True where the system cannot tell)."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return True
+    return _reader_left(sys.stdout) or _reader_left(sys.stderr)
+
+
+def _reader_left(stream: Any) -> bool:
+    """`stream` is a pipe or socket whose reading end is closed."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, ValueError, OSError):
+        return False

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
+from ragchat.cli.terminal import json_text, safe_line
 from ragchat.models.registry import DEFAULT_REPO, DEFAULT_REVISION
 
 
@@ -58,10 +58,11 @@ def pull(repo: str, revision: str | None, include: tuple[str, ...], quiet: bool)
     from ragchat.models.download import pull_model
 
     revision = revision or (DEFAULT_REVISION if repo == DEFAULT_REPO else "main")
-    click.echo(f"Downloading {repo}@{revision} ...", err=True)
+    what = safe_line(f"{repo}@{revision}")
+    click.echo(f"Downloading {what} ...", err=True)
     folder = pull_model(repo, revision, include=list(include) or None, progress=not quiet)
     size = models.folder_size(folder)
-    click.echo(f"Downloaded {repo}@{revision} to {folder} ({_size(size)})")
+    click.echo(f"Downloaded {what} to {safe_line(folder)} ({_size(size)})")
     if models.is_exl2_dir(folder) and "exl2" not in models.read_selection():
         models.select(models.describe(folder))
         click.echo("It is now the EXL2 model in use (change with `ragchat model use`).")
@@ -72,7 +73,8 @@ def _pull_preset(preset, quiet: bool) -> None:
     from ragchat.models import registry as models
     from ragchat.models.download import pull_model
 
-    what = f"{preset.repo}@{preset.revision}" + (f" {preset.file}" if preset.file else "")
+    what = safe_line(f"{preset.repo}@{preset.revision}" + (f" {preset.file}" if preset.file
+                                                             else ""))
     click.echo(f"Downloading {preset.name}: {what} (about {_size(preset.download_bytes)}) ...",
                err=True)
     folder = pull_model(preset.repo, preset.revision,
@@ -85,7 +87,7 @@ def _pull_preset(preset, quiet: bool) -> None:
     info = models.describe(path)
     models.select(info)
     backend = "exllamav2" if info.kind == "exl2" else "llamacpp"
-    click.echo(f"Downloaded {preset.name} to {path} ({_size(info.size_bytes)}); "
+    click.echo(f"Downloaded {preset.name} to {safe_line(path)} ({_size(info.size_bytes)}); "
                f"{backend} uses it now.")
 
 
@@ -106,12 +108,12 @@ def presets(as_json: bool) -> None:
                      "why": where.why, "use": p.use, "recommended": p is best,
                      "command": p.command})
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json_text(rows, indent=2))
         return
     click.echo(f"  {'preset':<19} {'engine':<10} {'download':>9} {'needs':>8}  fits here")
     for r in rows:
         mark = "*" if r["recommended"] else " "
-        fits = (f"yes, {r['where']}" if r["fits"] else "no") + f" ({r['why']})"
+        fits = safe_line((f"yes, {r['where']}" if r["fits"] else "no") + f" ({r['why']})")
         engine = ENGINES[r["backend"]]
         click.echo(f"{mark} {r['name']:<19} {engine:<10} {_size(r['download_bytes']):>9} "
                    f"{_size(r['memory_bytes']):>8}  {fits}")
@@ -131,14 +133,15 @@ def list_(as_json: bool) -> None:
     in_use = {models.resolve_exl2_model(settings)[0], models.resolve_gguf_model(settings)[0]}
     rows = models.list_models()
     if as_json:
-        click.echo(json.dumps([_row_dict(m, m.path in in_use) for m in rows], indent=2))
+        click.echo(json_text([_row_dict(m, m.path in in_use) for m in rows], indent=2))
         return
     if not any(m.kind == "exl2" for m in rows):
         click.echo("No EXL2 model yet: `ragchat model pull` downloads the default one.", err=True)
     for m in rows:
         mark = "*" if m.path in in_use else " "
         bits = f"{m.bpw:g} bpw" if m.bpw else (m.quant or "-")
-        click.echo(f"{mark} {m.name:<48} {m.kind:<5} {_size(m.size_bytes):>9}  {bits:<9} {m.path}")
+        click.echo(f"{mark} {safe_line(m.name):<48} {m.kind:<5} {_size(m.size_bytes):>9}  "
+                   f"{safe_line(bits):<9} {safe_line(m.path)}")
 
 
 def _row_dict(m, used: bool) -> dict:
@@ -156,9 +159,10 @@ def rm(name: str, yes: bool) -> None:
 
     info = find_model(name)
     if not yes:
-        click.confirm(f"Delete {info.path} ({_size(info.size_bytes)})?", abort=True, err=True)
+        click.confirm(f"Delete {safe_line(info.path)} ({_size(info.size_bytes)})?", abort=True,
+                      err=True)
     cleared = remove_model(info)
-    click.echo(f"Removed {info.path}")
+    click.echo(f"Removed {safe_line(info.path)}")
     if cleared:
         click.echo(f"It was the {'/'.join(cleared).upper()} model in use; none is chosen now.")
 
@@ -176,11 +180,11 @@ def use(name: str) -> None:
     info = models.find_model(name)
     models.select(info)
     backend = "exllamav2" if info.kind == "exl2" else "llamacpp"
-    click.echo(f"{backend} will use {info.path}")
+    click.echo(f"{backend} will use {safe_line(info.path)}")
     key = "exl2_model" if info.kind == "exl2" else "gguf_model"
     settings = load_settings()
     if getattr(settings, key):
-        click.echo(f"note: {key} is set ({settings.source(key)}) and takes precedence; "
+        click.echo(f"note: {key} is set ({safe_line(settings.source(key))}) and takes precedence; "
                    "unset it to use this choice", err=True)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ragchat.cli.terminal import safe_line
 from ragchat.config import Settings
 
 BACKENDS = ("auto", "exllamav2", "llamacpp", "api")
@@ -69,6 +70,6 @@ def say_backend_choice(pipeline: Any, settings: Settings) -> None:
     cpu_by_auto = getattr(choice, "source", "") == "auto" and getattr(choice, "name", "") == "llamacpp"
     demo = getattr(pipeline, "demo", False)
     if fell_back or (cpu_by_auto and not demo):  # the demo notice says it for the demo model
-        click.echo(f"ragchat: {choice.reason}", err=True)
+        click.echo(f"ragchat: {safe_line(choice.reason)}", err=True)
     if demo:
-        click.echo(f"ragchat: {demo_notice(settings)}", err=True)
+        click.echo(f"ragchat: {safe_line(demo_notice(settings))}", err=True)

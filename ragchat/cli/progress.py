@@ -25,7 +25,6 @@ class RichProgress(TerminalProgress):
     """One bar per stage, with counts, rate and ETA."""
 
     def __init__(self) -> None:
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -36,10 +35,12 @@ class RichProgress(TerminalProgress):
             TimeRemainingColumn,
         )
 
+        from ragchat.cli.terminal import console
+
         self.bar = Progress(
             SpinnerColumn(), TextColumn("{task.description:<24}"), BarColumn(),
             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=False,
+            console=console(stderr=True), transient=False,
         )
         self.task: TaskID | None = None
 
@@ -59,8 +60,10 @@ class RichProgress(TerminalProgress):
             self.bar.stop_task(self.task)
 
     def stage(self, name: str, total: int | None) -> None:
+        from ragchat.cli.terminal import markup
+
         self._finish()
-        self.task = self.bar.add_task(name, total=total)
+        self.task = self.bar.add_task(markup(name), total=total)  # the column reads markup
 
     def advance(self, n: int = 1) -> None:
         if self.task is not None:

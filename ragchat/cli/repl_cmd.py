@@ -58,13 +58,12 @@ def repl(collection: str | None, session: str | None, k: int | None, as_json: bo
 
 
 def _run(pipeline, settings, interactive: bool, as_json: bool) -> int:
-    from rich.console import Console
-
     from ragchat.cli.repl.app import Repl, banner, stdin_lines
+    from ragchat.cli.terminal import console as make_console
 
-    console = Console(highlight=False)
+    console = make_console()
     if not interactive:
-        info = Console(stderr=True, highlight=False) if as_json else console
+        info = make_console(stderr=True) if as_json else console
         return Repl(pipeline, settings, console, info=info, as_json=as_json).run_lines(
             stdin_lines())
     from ragchat import paths
@@ -77,6 +76,9 @@ def _run(pipeline, settings, interactive: bool, as_json: bool) -> int:
 
 
 def _toolbar(pipeline) -> str:
+    from ragchat.cli.terminal import safe_line
+
     collection = getattr(pipeline.retriever, "collection", "?")
-    return (f" {pipeline.session} · {collection} · {pipeline.backend}   "
+    where = safe_line(f"{pipeline.session} · {collection} · {pipeline.backend}")
+    return (f" {where}   "
             "Enter send · Alt-Enter newline · Ctrl-R search · /help")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import click
 
 from ragchat.cli.options import collection_option
+from ragchat.cli.terminal import json_text, safe_line
 
 
 @click.command()
@@ -55,13 +55,12 @@ def search(query: str, collection: str | None, k: int | None, mode: str, as_json
 
 
 def _print_json(query: str, hits) -> None:
-    click.echo(json.dumps({"query": query, "results": [h.as_dict() for h in hits]},
-                          ensure_ascii=False))
+    click.echo(json_text({"query": query, "results": [h.as_dict() for h in hits]}))
 
 
 def _print_text(hits) -> None:
     """Per hit: rank and where it is (never split), how it was found, a snippet; wrapped to
-    the terminal, one line each when piped."""
+    the terminal, one line each when piped. Paths and text are the documents': made safe."""
     if not hits:
         click.echo("No results.")
         return
@@ -70,12 +69,12 @@ def _print_text(hits) -> None:
     width = output_width()
     color = width is not None and not os.environ.get("NO_COLOR")
     for rank, hit in enumerate(hits, start=1):
-        where = f"{hit.path}:{hit.location}" if hit.location else hit.path
+        where = safe_line(f"{hit.path}:{hit.location}" if hit.location else hit.path)
         click.echo(f"{click.style(f'{rank:>2}.', bold=True) if color else f'{rank:>2}.'} "
                    + (click.style(where, fg="cyan") if color else where))
         click.echo(click.style(wrap(found_by(hit), width, "    "), dim=True) if color
                    else wrap(found_by(hit), width, "    "))
-        click.echo(wrap(shorten(hit.text, 300), width, "    "))
+        click.echo(wrap(safe_line(shorten(hit.text, 300)), width, "    "))
 
 
 def found_by(hit) -> str:

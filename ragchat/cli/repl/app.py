@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -11,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ragchat.cli.terminal import json_text, safe, safe_line
 from ragchat.config import Settings
 from ragchat.errors import RagchatError
 
@@ -76,15 +76,16 @@ class Repl:
 
     # --- output -------------------------------------------------------------------------
     def say(self, text: str, style: str | None = None) -> None:
-        self.info.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+        """Print `text` as it is (no markup), made safe for the terminal."""
+        self.info.print(safe(text), style=style, markup=False, highlight=False, soft_wrap=True)
 
     def error(self, exc: BaseException) -> None:
         if isinstance(exc, RagchatError):
-            self.say(f"error: {exc.message}", style="bold red")
+            self.say(f"error: {safe_line(exc.message)}", style="bold red")
             if exc.hint:
-                self.say(f"  hint: {exc.hint}", style="red")
+                self.say(f"  hint: {safe_line(exc.hint)}", style="red")
         else:
-            self.say(f"error: {exc}", style="bold red")
+            self.say(f"error: {safe_line(exc)}", style="bold red")
 
     def _report_deferred(self) -> None:
         exc = getattr(self.pipeline, "deferred_error", None)
@@ -123,7 +124,7 @@ class Repl:
         except TurnCancelled:
             self.say(CANCELLED)
             return
-        self.console.file.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        self.console.file.write(json_text(result.to_json()) + "\n")
         self.console.file.flush()
 
     def _streamed_turn(self, question: str) -> None:
@@ -147,6 +148,9 @@ class Repl:
         except (KeyboardInterrupt, TurnCancelled):
             self._cancel(handle)
             return
+        except BrokenPipeError:  # nobody reads the answer (`| head`): stop the model now
+            handle.cancel()
+            raise
         except RagchatError as exc:
             self.error(exc)
             return
@@ -209,9 +213,10 @@ def banner(pipeline: Any, settings: Settings | None = None) -> str:
     choice = getattr(pipeline, "choice", None)
     reason = "the bundled demo model" if getattr(pipeline, "demo", False) else \
         getattr(choice, "reason", "")
-    backend = pipeline.backend + (f" ({reason})" if reason else "")
-    collection = getattr(pipeline.retriever, "collection", "?")
-    text = (f"ragchat · session {pipeline.session} · collection {collection} · {backend}\n"
+    backend = safe_line(pipeline.backend + (f" ({reason})" if reason else ""))
+    collection = safe_line(getattr(pipeline.retriever, "collection", "?"))
+    text = (f"ragchat · session {safe_line(pipeline.session)} · collection {collection} · "
+            f"{backend}\n"
             "Ask about your documents. /help lists commands; Alt-Enter adds a line; "
             "Ctrl-D quits.")
     if getattr(pipeline, "demo", False) and settings is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragchat.cli.terminal import safe, safe_line
 from ragchat.errors import RagchatError, UsageError
 
 KEYS_HELP = """\
@@ -64,7 +65,8 @@ def _stats(repl: Any, arg: str) -> None:
 
 def _reset(repl: Any, arg: str) -> None:
     repl.pipeline.reset()
-    repl.say(f"Session {repl.pipeline.session} cleared: the next question starts afresh.")
+    repl.say(f"Session {safe_line(repl.pipeline.session)} cleared: the next question starts "
+             "afresh.")
 
 
 def _session(repl: Any, arg: str) -> None:
@@ -72,9 +74,10 @@ def _session(repl: Any, arg: str) -> None:
         repl.pipeline.switch(arg)
         _, turns = repl.pipeline.history()
         state = f"{len(turns)} turns so far" if turns else "new"
-        repl.say(f"Session {repl.pipeline.session} ({state}).")
+        repl.say(f"Session {safe_line(repl.pipeline.session)} ({state}).")
     else:
-        repl.say(f"Session {repl.pipeline.session}. /session NAME switches, /sessions lists.")
+        repl.say(f"Session {safe_line(repl.pipeline.session)}. /session NAME switches, "
+                 "/sessions lists.")
 
 
 def _sessions(repl: Any, arg: str) -> None:
@@ -84,13 +87,13 @@ def _sessions(repl: Any, arg: str) -> None:
     for info in infos:
         mark = "*" if info.name == repl.pipeline.session else " "
         summary = " + summary" if info.has_summary else ""
-        repl.say(f"{mark} {info.name}  ({info.turns} turns{summary})")
+        repl.say(f"{mark} {safe_line(info.name)}  ({info.turns} turns{summary})")
 
 
 def _collection(repl: Any, arg: str) -> None:
     retriever = repl.pipeline.retriever
     if not arg:
-        repl.say(f"Collection {retriever.collection}. /collection NAME switches.")
+        repl.say(f"Collection {safe_line(retriever.collection)}. /collection NAME switches.")
         return
     previous = retriever.collection
     retriever.use(arg)
@@ -99,7 +102,7 @@ def _collection(repl: Any, arg: str) -> None:
     except RagchatError:
         retriever.use(previous)
         raise
-    repl.say(f"Collection {retriever.collection}.")
+    repl.say(f"Collection {safe_line(retriever.collection)}.")
 
 
 def _ingest(repl: Any, arg: str) -> None:
@@ -113,20 +116,22 @@ def _ingest(repl: Any, arg: str) -> None:
     with progress_for_terminal(quiet=False) as progress:
         report = ingest_paths(repl.settings, paths, retriever.collection, progress=progress)
     retriever.reload()
-    repl.say(f"{report.collection}: {report.new} new, {report.changed} changed, "
+    repl.say(f"{safe_line(report.collection)}: {report.new} new, {report.changed} changed, "
              f"{report.unchanged} unchanged, {report.removed} removed files; "
              f"{report.chunks_total} chunks in the index.")
     for path, reason in report.failed:
-        repl.say(f"  could not read {path}: {reason}", style="yellow")
+        repl.say(f"  could not read {safe_line(path)}: {safe_line(reason)}", style="yellow")
     for entry in report.partial:
-        repl.say(f"  read in part {entry.path}: " + "; ".join(entry.problems), style="yellow")
+        repl.say(f"  read in part {safe_line(entry.path)}: "
+                 + "; ".join(safe_line(p) for p in entry.problems), style="yellow")
 
 
 def _backend(repl: Any, arg: str) -> None:
     choice = repl.pipeline.choice
-    repl.say(f"Backend {repl.pipeline.backend}")
+    repl.say(f"Backend {safe_line(repl.pipeline.backend)}")
     if choice is not None:
-        repl.say(f"  chosen by {getattr(choice, 'source', '?')}: {getattr(choice, 'reason', '')}")
+        repl.say(f"  chosen by {safe_line(getattr(choice, 'source', '?'))}: "
+                 f"{safe_line(getattr(choice, 'reason', ''))}")
     repl.say("  change it with --backend, --api or --api-base when starting the chat")
 
 
@@ -138,7 +143,7 @@ def _open(repl: Any, arg: str) -> None:
         chunk = None
     if chunk is None:
         numbers = ", ".join(str(c.n) for c in result.sources) or "none"
-        raise UsageError(f"no source {arg or '?'} in the last answer",
+        raise UsageError(f"no source {safe_line(arg or '?')} in the last answer",
                          hint=f"sources are: {numbers}; /sources lists them")
     open_source(chunk)
 
@@ -167,18 +172,19 @@ def viewer_command(path: str, line: int | None, env: dict[str, str]) -> list[str
 
 
 def open_source(chunk: Any) -> None:
-    """Open a source at its location; PDF pages are shown as their extracted text."""
+    """Open a source at its location; PDF pages are shown as their extracted text (made
+    safe: a pager may pass it to the terminal as it is)."""
     if chunk.page is not None or not os.path.isfile(chunk.path):
-        _page_text(f"{chunk.path}:{chunk.location}\n\n{chunk.text}\n")
+        _page_text(f"{safe_line(f'{chunk.path}:{chunk.location}')}\n\n{safe(chunk.text)}\n")
         return
     argv = viewer_command(chunk.path, chunk.start_line, dict(os.environ))
     if argv is None:
-        _page_text(chunk.text)
+        _page_text(safe(chunk.text))
         return
     try:
         subprocess.run(argv, check=False)
     except OSError as exc:
-        raise RagchatError(f"cannot run {argv[0]}: {exc.strerror}",
+        raise RagchatError(f"cannot run {safe_line(argv[0])}: {exc.strerror}",
                            hint="set PAGER or EDITOR to a program that exists") from exc
 
 

@@ -1,9 +1,14 @@
-"""Text for a turn: sources, the per-node timings table, /why. Shared by `ask` and `repl`."""
+"""Text for a turn: sources, the per-node timings table, /why. Shared by `ask` and `repl`.
+
+Paths, passages, questions and names in them are made safe for a terminal here, one field
+at a time (a newline in a file name cannot forge a line)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
+
+from ragchat.cli.terminal import safe_line
 
 STAGE_LABELS = {
     "contextualize": "reading the conversation",
@@ -16,7 +21,7 @@ STAGE_LABELS = {
 
 def source_line(chunk: Any) -> str:
     where = f"{chunk.path}:{chunk.location}" if chunk.location else chunk.path
-    return f"[{chunk.n}] {where}"
+    return f"[{chunk.n}] {safe_line(where)}"
 
 
 SOURCE_HEADINGS = {
@@ -40,7 +45,7 @@ def format_sources(result: Any, with_text: bool = False, columns: int | None = N
     for chunk in result.sources:
         lines.append(source_line(chunk))
         if with_text:
-            lines.append(wrap(shorten(chunk.text, 300), columns, "    "))
+            lines.append(wrap(safe_line(shorten(chunk.text, 300)), columns, "    "))
     return "\n".join(lines)
 
 
@@ -63,7 +68,7 @@ def format_timings(result: Any) -> str:
     rows = []
     for node, seconds in result.timings.items():
         calls = [c for c in result.llm_calls if c.node == node]
-        rows.append([node, f"{seconds:.3f}", *_call_cells(calls)])
+        rows.append([safe_line(node), f"{seconds:.3f}", *_call_cells(calls)])
     total = _call_cells(list(result.llm_calls))
     rows.append(["total", f"{sum(result.timings.values()):.3f}", *total[:3], "", ""])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -74,30 +79,31 @@ def format_timings(result: Any) -> str:
         cache = "unknown (the server or engine does not report it)"
     elif not all(c.cache_known for c in result.llm_calls):
         cache += " (of the calls that report it)"
-    lines.append(f"cache: {cache}; backend: {result.backend or 'unknown'}")
+    lines.append(f"cache: {cache}; backend: {safe_line(result.backend or 'unknown')}")
     return "\n".join(line.rstrip() for line in lines)
 
 
 def format_why(result: Any) -> str:
     """How the answer came about: the question searched for, how relevance was decided,
     every retrieved passage with its verdict, what the model was told to use and cited."""
-    lines = [f"question:   {result.question}", f"searched:   {result.standalone_question}"]
+    lines = [f"question:   {safe_line(result.question)}",
+             f"searched:   {safe_line(result.standalone_question)}"]
     if getattr(result, "rewrite", "") not in ("", "none"):
-        lines.append(f"rewrite:    {result.rewrite}")
-    lines.append(f"route:      {result.route}")
+        lines.append(f"rewrite:    {safe_line(result.rewrite)}")
+    lines.append(f"route:      {safe_line(result.route)}")
     if result.route != "retrieve":
         lines.append("no search: the question was answered from the conversation")
         return "\n".join(lines)
     if not result.retrieved:
         lines.append("retrieved:  nothing")
         return "\n".join(lines)
-    lines.append(f"relevance:  {getattr(result, 'grading', '') or 'llm'}")
+    lines.append(f"relevance:  {safe_line(getattr(result, 'grading', '') or 'llm')}")
     lines.append("retrieved:")
     for chunk in result.retrieved:
         verdict = "relevant" if chunk.kept else "dropped "
         name = os.path.basename(chunk.path)
         where = f"{name}:{chunk.location}" if chunk.location else name
-        lines.append(f"  [{chunk.n}] {chunk.score:.4f}  {verdict}  {where}")
+        lines.append(f"  [{chunk.n}] {chunk.score:.4f}  {verdict}  {safe_line(where)}")
     told = ", ".join(f"[{n}]" for n in getattr(result, "told", ())) or "none"
     cited = ", ".join(f"[{n}]" for n in getattr(result, "cited", ())) or "none"
     lines += [f"told to use: {told}", f"cited:       {cited}"]
@@ -105,5 +111,5 @@ def format_why(result: Any) -> str:
     if kind:
         from ragchat.pipeline.nodes import ANSWER_KINDS
 
-        lines.append(f"answer:      {kind} ({ANSWER_KINDS.get(kind, '?')})")
+        lines.append(f"answer:      {safe_line(kind)} ({ANSWER_KINDS.get(kind, '?')})")
     return "\n".join(lines)

@@ -3,6 +3,11 @@
 On a terminal the paragraph being written is shown live (rich Live, transient) and
 each finished paragraph is printed for good above it, so long answers scroll normally.
 Before the first token a spinner names the pipeline stage. Elsewhere: plain text.
+
+The answer is untrusted (a model can echo a document): each streamed piece is made safe
+for the terminal before it is kept or shown (an escape sequence split across two pieces
+is still inert: its ESC is always shown), and Markdown links are shown with their target,
+never as terminal hyperlinks whose target is hidden.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ragchat.cli.repl.render import STAGE_LABELS
+from ragchat.cli.terminal import safe, safe_line
 
 
 def split_finished(text: str) -> tuple[str, str]:
@@ -60,10 +66,11 @@ class AnswerPrinter:
         self.pending = ""
 
     def stage(self, node: str) -> None:
-        self._stage = STAGE_LABELS.get(node, node)
+        self._stage = STAGE_LABELS.get(node) or safe_line(node)
         self._refresh()
 
     def add(self, text: str) -> None:
+        text = safe(text)
         self.started = True
         if not self.live_mode:
             self.console.file.write(text)
@@ -82,19 +89,20 @@ class AnswerPrinter:
         if self.markdown:
             from rich.markdown import Markdown
 
-            target.print(Markdown(text))
+            target.print(Markdown(text, hyperlinks=False))
         else:
             target.print(text, markup=False, highlight=False)
 
     def _renderable(self) -> Any:
         if not self.started:
             from rich.spinner import Spinner
+            from rich.text import Text
 
-            return Spinner("dots", text=self._stage or "thinking", style="dim")
+            return Spinner("dots", text=Text(self._stage or "thinking"), style="dim")
         if self.markdown:
             from rich.markdown import Markdown
 
-            return Markdown(self.pending)
+            return Markdown(self.pending, hyperlinks=False)
         from rich.text import Text
 
         return Text(self.pending)
