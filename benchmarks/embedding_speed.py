@@ -41,13 +41,14 @@ MAX_TOKENS = 512  # ragchat caps every local model at 512 tokens (ragchat/embedd
 
 
 def english_chunks(folder: Path, count: int, rng: random.Random) -> list[str]:
+    from ragchat.ingest.budgets import ReadOptions
     from ragchat.ingest.chunking import chunk_sections
     from ragchat.ingest.readers import file_kind, read_document
 
     chunks = []
     for path in sorted(folder.rglob("*")):
         if path.is_file() and file_kind(path) in ("markdown", "rst", "text"):
-            sections = list(read_document(path, ocr="off").sections)
+            sections = list(read_document(path, ReadOptions(ocr="off")).sections)
             chunks += [c.index_text for c in chunk_sections(sections, 800, 120)]
     return rng.sample(chunks, min(count, len(chunks)))
 

@@ -42,7 +42,7 @@ from ragchat.index import store  # noqa: E402
 from ragchat.index.tokenize import QUERY_STOPWORDS  # noqa: E402
 from ragchat.index.tokenize import tokens as bigram_tokens
 from ragchat.ingest.chunking import chunk_sections  # noqa: E402
-from ragchat.ingest.readers import Section  # noqa: E402
+from ragchat.ingest.document import Section  # noqa: E402
 
 K = 5
 DEPTH = 40  # what ragchat search asks BM25 for (max(k * 4, 40))

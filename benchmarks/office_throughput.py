@@ -101,7 +101,8 @@ def build(folder: Path, passages: list[tuple[str, str]], files: int, hwp: Path |
 
 def read_alone(folder: Path) -> dict:
     from ragchat.ingest.chunking import chunk_sections
-    from ragchat.ingest.readers import UnreadableFileError, read_document
+    from ragchat.ingest.document import UnreadableFileError
+    from ragchat.ingest.readers import read_document
 
     kinds: dict[str, dict] = {}
     for path in sorted(folder.iterdir()):

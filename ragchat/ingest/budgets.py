@@ -6,14 +6,15 @@ as they are parsed (streaming), cells as they are read, pixels before a page is 
 OCR pages and seconds as they go. A file over a budget is skipped or read in part, and the
 report names the budget and the setting that raises it; the ingest goes on. The reading
 process also runs under a memory limit and a wall-clock limit (ingest/worker.py), which
-catch what no budget foresaw.
+catch what no budget foresaw. `ReadOptions` is what every reader is given: the budgets and
+the OCR mode.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ragchat.ingest.readers import UnreadableFileError
+from ragchat.ingest.document import UnreadableFileError
 
 MB = 1024 * 1024
 
@@ -43,6 +44,18 @@ class Budgets:
             memory_bytes=int(settings.reader_memory_mb) * MB,
             file_bytes=int(settings.max_file_mb * MB),
         )
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How one file is read: within `budgets`, and whether pages without usable text are
+    OCR'd ("auto": where Tesseract is installed; "off": never, they are named instead)."""
+
+    budgets: Budgets = field(default_factory=Budgets)
+    ocr: str = "auto"
+
+
+DEFAULT_OPTIONS = ReadOptions()
 
 
 # budget field -> the setting that raises it, for the report's hint

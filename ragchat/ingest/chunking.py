@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ragchat.ingest.document import Section
 from ragchat.ingest.markup import content_blocks
-from ragchat.ingest.readers import Section
 from ragchat.locations import format_location
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ragchat.ingest.budgets import Budgets, megabytes, over_budget
-from ragchat.ingest.readers import UnreadableFileError
+from ragchat.ingest.document import UnreadableFileError
 
 CHUNK = 1024 * 1024
 

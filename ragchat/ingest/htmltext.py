@@ -9,6 +9,10 @@ comments (`<a <a <a ...` of 20,000 characters took 4 s), and it recovers from an
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+from ragchat.ingest.budgets import DEFAULT_OPTIONS, ReadOptions
+from ragchat.ingest.document import Document, Section, read_text_file
 
 SKIP = {"script", "style", "noscript", "template", "svg", "head"}
 BLOCK = {"p", "div", "br", "li", "tr", "section", "article", "pre", "blockquote", "table",
@@ -52,6 +56,11 @@ class _TextTarget:
 
     def close(self) -> str:
         return "".join(self.out)
+
+
+def read_html(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Document:
+    """An HTML file as one Markdown section: its text, its headings as `#` lines."""
+    return Document((Section(html_to_text(read_text_file(path)), "markdown"),))
 
 
 def html_to_text(html: str) -> str:

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ragchat.ingest.budgets import Budgets, megabytes, raise_hint
-from ragchat.ingest.readers import Document, Section, UnreadableFileError
+from ragchat.ingest.budgets import DEFAULT_OPTIONS, Budgets, ReadOptions, megabytes, raise_hint
+from ragchat.ingest.document import Document, Section, UnreadableFileError
 
 HWP_SIGNATURE = b"HWP Document File"
 TAG_PARA_HEADER, TAG_PARA_TEXT, TAG_CTRL_HEADER, TAG_LIST_HEADER, TAG_TABLE = 66, 67, 71, 72, 77
@@ -58,7 +58,7 @@ class _Table:
                 if any(t for _, t in cells)]
 
 
-def read_hwp(path: Path, budgets: Budgets | None = None) -> Document:
+def read_hwp(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Document:
     """The text of an HWP 5.x file, one Section per BodyText section."""
     import olefile
 
@@ -77,22 +77,22 @@ def read_hwp(path: Path, budgets: Budgets | None = None) -> Document:
             raise UnreadableFileError("the HWP file is DRM-protected")
         names = _section_names(ole)
         sections: list[Section] = []
-        left = (budgets or Budgets()).inflated_bytes
+        left = options.budgets.inflated_bytes
         for number, name in enumerate(names, start=1):
             data = ole.openstream(name).read()
             unpacked = _inflate(data, left) if flags & 1 else data
             left -= len(unpacked) if unpacked is not None else left + 1
             if unpacked is None or left < 0:
                 return Document(tuple(sections), "section", len(names),
-                                (_unread_sections(number, len(names), budgets),))
+                                (_unread_sections(number, len(names), options.budgets),))
             text = section_text(unpacked)
             if text.strip():
                 sections.append(Section(text, "text", first_line=None, place=f"section {number}"))
     return Document(tuple(sections), "section", len(names))
 
 
-def _unread_sections(first: int, last: int, budgets: Budgets | None) -> str:
-    limit = (budgets or Budgets()).inflated_bytes
+def _unread_sections(first: int, last: int, budgets: Budgets) -> str:
+    limit = budgets.inflated_bytes
     which = f"section {first}" if first == last else f"sections {first}-{last}"
     return (f"{which}: not read (the sections unpack to more than max_inflated_mb, "
             f"{megabytes(limit)}; {raise_hint('inflated_bytes')})")

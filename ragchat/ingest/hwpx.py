@@ -14,17 +14,17 @@ import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
-from ragchat.ingest.budgets import Budgets, raise_hint
+from ragchat.ingest.budgets import DEFAULT_OPTIONS, ReadOptions, raise_hint
 from ragchat.ingest.containers import check_zip
+from ragchat.ingest.document import Document, Section, UnreadableFileError
 from ragchat.ingest.hwp import tidy
-from ragchat.ingest.readers import Document, Section, UnreadableFileError
 
 SECTION_XML = re.compile(r"Contents/section(\d+)\.xml")
 
 
-def read_hwpx(path: Path, budgets: Budgets | None = None) -> Document:
+def read_hwpx(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Document:
     """The text of an HWPX file, one Section per Contents/sectionN.xml."""
-    budgets = budgets or Budgets()
+    budgets = options.budgets
     check_zip(path, "hwpx", budgets, lambda name: False)  # sizes only: sections stream below
     problems: list[str] = []
     try:

@@ -34,7 +34,8 @@ from ragchat.index.tokenize import index_string
 from ragchat.ingest import report as file_report
 from ragchat.ingest.budgets import Budgets
 from ragchat.ingest.chunking import Chunk
-from ragchat.ingest.readers import UnreadableFileError, file_kind
+from ragchat.ingest.document import UnreadableFileError
+from ragchat.ingest.readers import file_kind
 from ragchat.ingest.report import FileReport
 from ragchat.ingest.walker import Candidate, WalkReport, walk
 from ragchat.ingest.worker import ReaderProcess, ReadJob

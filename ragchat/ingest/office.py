@@ -12,9 +12,9 @@ import csv
 import re
 from pathlib import Path
 
-from ragchat.ingest.budgets import Budgets, raise_hint
+from ragchat.ingest.budgets import DEFAULT_OPTIONS, ReadOptions, raise_hint
 from ragchat.ingest.containers import check_zip
-from ragchat.ingest.readers import Document, Section, UnreadableFileError, read_text_file
+from ragchat.ingest.document import Document, Section, UnreadableFileError, read_text_file
 from ragchat.ingest.tables import dense_rows, table_sections
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -48,11 +48,11 @@ def every_part(name: str) -> bool:
 
 # --- DOCX -----------------------------------------------------------------------------------
 
-def read_docx(path: Path, budgets: Budgets | None = None) -> Document:
+def read_docx(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Document:
     """Paragraphs with Word's headings as `#` headings (so chunks get heading paths) and
     tables as rows, in document order."""
     check_zip_container(path, "docx")
-    check_zip(path, "docx", budgets or Budgets(), every_part)
+    check_zip(path, "docx", options.budgets, every_part)
     import docx
 
     document = docx.Document(str(path))
@@ -101,10 +101,10 @@ def _table_rows(table) -> list[str]:
 
 # --- PPTX -----------------------------------------------------------------------------------
 
-def read_pptx(path: Path, budgets: Budgets | None = None) -> Document:
+def read_pptx(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Document:
     """One section per slide: its title as the heading, text frames, tables, then notes."""
     check_zip_container(path, "pptx")
-    check_zip(path, "pptx", budgets or Budgets(), every_part)
+    check_zip(path, "pptx", options.budgets, every_part)
     import pptx
 
     presentation = pptx.Presentation(str(path))
@@ -140,9 +140,9 @@ def _shape_texts(shape) -> list[str]:
 
 # --- CSV (XLSX: xlsx.py) ------------------------------------------------------------------
 
-def read_table(path: Path, budgets: Budgets | None = None) -> Document:
+def read_table(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Document:
     """A CSV or TSV file: the first row names the columns; each row a `header: value` line."""
-    budgets = budgets or Budgets()
+    budgets = options.budgets
     text = read_text_file(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff(text)
     rows = csv.reader(text.splitlines(), delimiter=delimiter)

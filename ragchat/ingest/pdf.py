@@ -22,8 +22,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ragchat.ingest.budgets import SETTING_OF, Budgets, raise_hint
-from ragchat.ingest.readers import Document, Section, UnreadableFileError
+from ragchat.ingest.budgets import DEFAULT_OPTIONS, SETTING_OF, Budgets, ReadOptions, raise_hint
+from ragchat.ingest.document import Document, Section, UnreadableFileError
 
 CID = re.compile(r"\(cid:\d+\)")
 GARBAGE_SHARE = 0.3  # more unmapped than this and the text layer is useless
@@ -69,9 +69,9 @@ def clean(text: str) -> str:
     return "".join(c for c in CID.sub("", text) if not garbage(c)).strip()
 
 
-def read_pdf(path: Path, ocr: str = "auto", budgets: Budgets | None = None) -> Document:
-    """Every page with usable text, OCR'd where needed and possible within `budgets`; the
-    rest reported."""
+def read_pdf(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Document:
+    """Every page with usable text, OCR'd where needed and possible (options.ocr) within
+    the budgets; the rest reported."""
     reader = _open(path)
     sections: list[Section] = []
     bad: dict[int, str] = {}
@@ -87,7 +87,7 @@ def read_pdf(path: Path, ocr: str = "auto", budgets: Budgets | None = None) -> D
                 sections.append(Section(kept, "pdf", page=number))
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise UnreadableFileError(f"broken PDF ({type(exc).__name__}: {exc})") from exc
-    return _with_ocr(path, len(reader.pages), sections, bad, ocr, budgets or Budgets())
+    return _with_ocr(path, len(reader.pages), sections, bad, options)
 
 
 def _open(path: Path):
@@ -138,7 +138,7 @@ def _unmapped_font(page) -> bool:
 
 
 def _with_ocr(path: Path, n_pages: int, sections: list[Section], bad: dict[int, str],
-              ocr: str, budgets: Budgets) -> Document:
+              options: ReadOptions) -> Document:
     if not bad:
         return Document(tuple(sections), "page", n_pages)
     import pypdfium2
@@ -149,22 +149,22 @@ def _with_ocr(path: Path, n_pages: int, sections: list[Section], bad: dict[int, 
         notes = {n: f"{reason}; cannot be rendered (pdfium: {exc})" for n, reason in bad.items()}
         return Document(tuple(sections), "page", n_pages, _problems(notes))
     try:
-        return _rendered(pdf, Document(tuple(sections), "page", n_pages), bad, ocr, budgets)
+        return _rendered(pdf, Document(tuple(sections), "page", n_pages), bad, options)
     finally:
         pdf.close()
 
 
-def _rendered(pdf, read: Document, bad: dict[int, str], ocr: str, budgets: Budgets) -> Document:
+def _rendered(pdf, read: Document, bad: dict[int, str], options: ReadOptions) -> Document:
     """`read` (the text layer's pages) with the `bad` pages OCR'd where possible, the others
     named."""
     from ragchat.ingest.ocr import find_tesseract
 
-    notes, todo = triage(pdf, bad, budgets)
+    notes, todo = triage(pdf, bad, options.budgets)
     tesseract = find_tesseract()
-    if ocr == "off" or not tesseract.usable or not todo:
-        notes.update({n: f"{bad[n]}; {_why_not(ocr)}" for n in todo})
+    if options.ocr == "off" or not tesseract.usable or not todo:
+        notes.update({n: f"{bad[n]}; {_why_not(options.ocr)}" for n in todo})
         return replace(read, problems=_problems(notes), needs_ocr=tuple(sorted(todo)))
-    texts = _ocr_pages(pdf, todo, bad, notes, tesseract, budgets)
+    texts = _ocr_pages(pdf, todo, bad, notes, tesseract, options.budgets)
     by_page = {s.page: s for s in read.sections if s.page is not None}
     by_page.update({n: Section(text, "pdf", page=n) for n, text in texts.items()})
     problems = _problems(notes)

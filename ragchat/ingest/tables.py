@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ragchat.ingest.readers import Section
+from ragchat.ingest.document import Section
 
 Row = tuple[int, dict[int, str]]
 MAX_GAP = 50  # empty rows kept as blank lines; a longer gap starts a new section

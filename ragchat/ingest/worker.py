@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragchat.ingest.budgets import Budgets, raise_hint
+from ragchat.ingest.budgets import Budgets, ReadOptions, raise_hint
 from ragchat.ingest.chunking import Chunk
-from ragchat.ingest.readers import UnreadableFileError
+from ragchat.ingest.document import UnreadableFileError
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30  # what the parent takes from the child at most (a file's chunks)
@@ -65,7 +65,7 @@ def read_and_chunk(job: ReadJob, budgets: Budgets) -> ReadResult:
     from ragchat.ingest.chunking import chunk_sections
     from ragchat.ingest.readers import read_document
 
-    document = read_document(Path(job.path), ocr=job.ocr, budgets=budgets)
+    document = read_document(Path(job.path), ReadOptions(budgets, job.ocr))
     chunks = tuple(chunk_sections(list(document.sections), job.size, job.overlap))
     if not job.headings:
         chunks = tuple(dataclasses.replace(c, heading_in_index=False) for c in chunks)

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ragchat.ingest.budgets import Budgets, raise_hint
+from ragchat.ingest.budgets import DEFAULT_OPTIONS, Budgets, ReadOptions, raise_hint
 from ragchat.ingest.containers import check_zip
-from ragchat.ingest.readers import Document, Section
+from ragchat.ingest.document import Document, Section
 from ragchat.ingest.tables import Row, table_sections
 
 NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -35,12 +35,12 @@ class _Count:
     stopped: str | None = None
 
 
-def read_xlsx(path: Path, budgets: Budgets | None = None) -> Document:
+def read_xlsx(path: Path, options: ReadOptions = DEFAULT_OPTIONS) -> Document:
     """One section per sheet (and per long run of rows): `header: value | ...` lines, cited
     by cell range."""
     from ragchat.ingest.office import check_zip_container
 
-    budgets = budgets or Budgets()
+    budgets = options.budgets
     check_zip_container(path, "xlsx")
     # workbook, styles, shared strings: parsed whole by openpyxl; sheets: streamed below
     check_zip(path, "xlsx", budgets, lambda name: not WORKSHEET_PART.fullmatch(name))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ragchat.ingest.budgets import Budgets, OverBudgetError
+from ragchat.ingest.budgets import Budgets, OverBudgetError, ReadOptions
 from ragchat.ingest.readers import read_document
 from tests.ingest.officegen import write_docx, write_pptx
 
@@ -43,7 +43,7 @@ def test_a_docx_that_unpacks_to_more_than_the_budget_is_skipped_unopened(tmp_pat
                      "word/document.xml", xml)
     assert bomb.stat().st_size < 50_000
     with pytest.raises(OverBudgetError, match=r"unpacks to 3.1 MB, more than max_inflated_mb \(1.9 MB\)") as info:
-        read_document(bomb, budgets=SMALL)
+        read_document(bomb, ReadOptions(SMALL))
     assert info.value.budget == "inflated_bytes"
     assert "RAGCHAT_MAX_INFLATED_MB" in info.value.hint
 
@@ -55,7 +55,7 @@ def test_a_part_with_more_xml_elements_than_the_budget_is_not_parsed(tmp_path, m
     suffix = maker.__name__.removeprefix("write_")
     bomb = with_part(maker(tmp_path / f"plain.{suffix}"), tmp_path / f"many.{suffix}", part, xml)
     with pytest.raises(OverBudgetError, match="more than 20,000 XML elements") as info:
-        read_document(bomb, budgets=SMALL)
+        read_document(bomb, ReadOptions(SMALL))
     assert info.value.budget == "xml_elements"
 
 
@@ -64,11 +64,11 @@ def test_an_xml_part_in_utf16_is_counted_too(tmp_path):
     bomb = with_part(write_docx(tmp_path / "plain.docx"), tmp_path / "wide.docx",
                      "word/document.xml", xml)
     with pytest.raises(OverBudgetError, match="XML elements"):
-        read_document(bomb, budgets=Budgets(xml_elements=20_000))
+        read_document(bomb, ReadOptions(Budgets(xml_elements=20_000)))
 
 
 def test_a_normal_docx_is_read_within_the_small_budgets(tmp_path):
-    document = read_document(write_docx(tmp_path / "r.docx"), budgets=SMALL)
+    document = read_document(write_docx(tmp_path / "r.docx"), ReadOptions(SMALL))
     assert "이번 분기 매출은" in document.sections[0].text
 
 
@@ -83,7 +83,7 @@ def test_a_sheet_declaring_a1_to_xfd1048576_reads_its_two_cells(tmp_path):
     sheet["XFD1048576"] = "the far corner"
     workbook.save(tmp_path / "far.xlsx")
     assert (tmp_path / "far.xlsx").stat().st_size < 10_000
-    document = read_document(tmp_path / "far.xlsx", budgets=SMALL)
+    document = read_document(tmp_path / "far.xlsx", ReadOptions(SMALL))
     [section] = document.sections
     assert section.text == "column 16384: the far corner"
     assert section.first_line == 1048576
@@ -102,7 +102,7 @@ def test_cells_over_the_budget_are_left_out_and_named(tmp_path):
         sheet.append([day, f"check {day}"])
     workbook.create_sheet("Later")["A1"] = "never reached"
     workbook.save(tmp_path / "log.xlsx")
-    document = read_document(tmp_path / "log.xlsx", budgets=SMALL)
+    document = read_document(tmp_path / "log.xlsx", ReadOptions(SMALL))
     text = "\n".join(s.text for s in document.sections)
     assert "day: 1 | event: check 1" in text
     assert "check 600" not in text and "never reached" not in text
@@ -114,7 +114,7 @@ def test_cells_over_the_budget_are_left_out_and_named(tmp_path):
 def test_csv_cells_over_the_budget_are_left_out_and_named(tmp_path):
     rows = "a,b\n" + "".join(f"{i},row {i}\n" for i in range(2000))
     (tmp_path / "big.csv").write_text(rows)
-    document = read_document(tmp_path / "big.csv", budgets=SMALL)
+    document = read_document(tmp_path / "big.csv", ReadOptions(SMALL))
     assert "b: row 10" in document.sections[0].text
     assert "row 1500" not in document.sections[0].text
     assert "max_sheet_cells" in document.problems[0]
@@ -127,7 +127,7 @@ def test_a_hwpx_section_of_many_empty_paragraphs_is_read_up_to_the_budget(tmp_pa
            b"</hp:run></hp:p>" + b"<hp:p/>" * 100_000 + b"</hs:sec>")  # 700 KB
     bomb = with_part(HWP_FIXTURES / "example.hwpx", tmp_path / "bomb.hwpx",
                      "Contents/section0.xml", xml)
-    document = read_document(bomb, budgets=SMALL)
+    document = read_document(bomb, ReadOptions(SMALL))
     assert document.sections[0].text == "first words"
     assert document.problems == ("section 1: read up to its first 20,000 XML elements only "
                                  "(max_xml_elements; raise max_xml_elements "
@@ -139,7 +139,7 @@ def test_a_hwpx_over_the_inflated_budget_is_skipped(tmp_path):
     bomb = with_part(HWP_FIXTURES / "example.hwpx", tmp_path / "bomb.hwpx",
                      "Contents/section0.xml", xml)
     with pytest.raises(OverBudgetError, match="max_inflated_mb"):
-        read_document(bomb, budgets=SMALL)
+        read_document(bomb, ReadOptions(SMALL))
 
 
 def test_a_hwp_section_that_unpacks_past_the_budget_is_named(tmp_path):
@@ -153,9 +153,9 @@ def test_a_hwp_section_that_unpacks_past_the_budget_is_named(tmp_path):
         data = packer.compress(b"\0" * 600_000) + packer.flush()
         assert len(data) < size
         ole.write_stream("BodyText/Section0", data + b"\0" * (size - len(data)))
-    document = read_document(bomb, budgets=Budgets(inflated_bytes=100_000))
+    document = read_document(bomb, ReadOptions(Budgets(inflated_bytes=100_000)))
     assert document.sections == ()
     assert document.problems[0].startswith("section 1: not read (the sections unpack to more "
                                            "than max_inflated_mb")
-    assert read_document(HWP_FIXTURES / "example.hwp", budgets=Budgets(inflated_bytes=100_000)
-                         ).problems == ()
+    assert read_document(HWP_FIXTURES / "example.hwp",
+                         ReadOptions(Budgets(inflated_bytes=100_000))).problems == ()

@@ -1,5 +1,5 @@
 from ragchat.ingest.chunking import chunk_sections, split_blocks
-from ragchat.ingest.readers import Section
+from ragchat.ingest.document import Section
 
 MD = """# Guide
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from ragchat.ingest import hwp
-from ragchat.ingest.readers import UnreadableFileError, file_kind, read_document
+from ragchat.ingest.document import UnreadableFileError
+from ragchat.ingest.readers import file_kind, read_document
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "hwp"
 

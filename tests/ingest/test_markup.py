@@ -2,8 +2,8 @@
 directives go, roles become their visible text, markup-only blocks are dropped."""
 
 from ragchat.ingest.chunking import chunk_sections
+from ragchat.ingest.document import Section
 from ragchat.ingest.markup import clean_block, visible_text
-from ragchat.ingest.readers import Section
 
 MYST = """\
 ---

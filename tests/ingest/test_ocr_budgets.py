@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ragchat.ingest import ocr
-from ragchat.ingest.budgets import Budgets
+from ragchat.ingest.budgets import Budgets, ReadOptions
 from ragchat.ingest.pdf import MIN_OCR_DPI, OCR_DPI, ocr_dpi
 from ragchat.ingest.readers import read_document
 from tests.ingest.pdfgen import A4, BOX, write_drawn_pdf
@@ -118,7 +118,7 @@ def test_ocr_stops_after_ocr_max_pages_and_names_the_rest(tmp_path):
     require_tesseract()
     path = tmp_path / "five.pdf"
     five_scanned_pages(path)
-    document = read_document(path, budgets=Budgets(ocr_pages=2))
+    document = read_document(path, ReadOptions(Budgets(ocr_pages=2)))
     assert document.ocr_pages == (1, 2) and [s.page for s in document.sections] == [1, 2]
     assert "시설관리팀" in "".join(document.sections[1].text.split())
     assert document.problems == ("pages 3-5: not OCR'd: over ocr_max_pages (2); raise "
@@ -130,7 +130,7 @@ def test_ocr_stops_after_ocr_max_seconds_and_names_the_rest(tmp_path, fake_tesse
     log = fake_tesseract(sleep=30)  # longer than the budget: its call is cut short
     path = tmp_path / "drawn.pdf"
     write_drawn_pdf(path, [BOX] * 3)
-    document = read_document(path, budgets=Budgets(ocr_seconds=1.5))
+    document = read_document(path, ReadOptions(Budgets(ocr_seconds=1.5)))
     assert document.ocr_pages == () and document.sections == ()
     assert document.problems == ("pages 1-3: not OCR'd: over ocr_max_seconds (1.5 s); raise "
                                  "ocr_max_seconds (RAGCHAT_OCR_MAX_SECONDS) to read them",)
@@ -141,7 +141,7 @@ def test_ocr_seconds_count_across_pages(tmp_path, fake_tesseract):
     log = fake_tesseract(sleep=0.4)
     path = tmp_path / "drawn.pdf"
     write_drawn_pdf(path, [BOX] * 30)
-    document = read_document(path, budgets=Budgets(ocr_seconds=2))
+    document = read_document(path, ReadOptions(Budgets(ocr_seconds=2)))
     read = len(document.ocr_pages)
     assert 1 <= read < 30 and document.ocr_pages == tuple(range(1, read + 1))
     [problem] = document.problems

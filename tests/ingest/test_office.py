@@ -3,7 +3,8 @@
 import pytest
 
 from ragchat.ingest.chunking import chunk_sections
-from ragchat.ingest.readers import UnreadableFileError, read_document
+from ragchat.ingest.document import UnreadableFileError
+from ragchat.ingest.readers import read_document
 from tests.ingest.officegen import write_docx, write_encrypted, write_pptx, write_xlsx
 
 

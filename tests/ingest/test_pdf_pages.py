@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ragchat.ingest import ocr
+from ragchat.ingest.budgets import ReadOptions
 from ragchat.ingest.pdf import page_problem
 from ragchat.ingest.readers import read_document
 from tests.ingest.pdfgen import BOX, write_cid_pdf, write_drawn_pdf
@@ -57,7 +58,7 @@ def test_image_only_page_is_named_with_the_install_command(no_tesseract):
 def test_cid_font_pages_are_not_indexed_as_garbage(tmp_path):
     path = tmp_path / "cid.pdf"
     write_cid_pdf(path, ["0012003400560078009a00bc00de", "0003000400050006"])
-    document = read_document(path, ocr="off")
+    document = read_document(path, ReadOptions(ocr="off"))
     assert document.sections == ()
     assert document.needs_ocr == (1, 2)
     assert document.problems == ('pages 1-2: text is unmapped font codes (CID); '

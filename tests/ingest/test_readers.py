@@ -1,13 +1,8 @@
 import pytest
 
+from ragchat.ingest.document import UnreadableFileError
 from ragchat.ingest.htmltext import html_to_text
-from ragchat.ingest.readers import (
-    UnreadableFileError,
-    decode,
-    file_kind,
-    looks_binary,
-    read_sections,
-)
+from ragchat.ingest.readers import file_kind, read_sections
 from tests.ingest.pdfgen import write_pdf
 
 KOREAN = "대한민국의 수도는 서울이다. 한글은 세종대왕이 만들었다.\n두 번째 줄입니다."
@@ -21,28 +16,11 @@ def test_korean_text_reads_correctly_in_each_encoding(tmp_path, encoding):
     assert section.text == KOREAN
 
 
-def test_short_cp949_text_is_not_mistaken_for_another_encoding():
-    text, encoding = decode("서울".encode("cp949"))
-    assert text == "서울"
-    assert encoding == "cp949"
-
-
-def test_latin1_text_decodes_without_error():
-    text, _ = decode("café crème brûlée, naïve résumé".encode("latin-1"))
-    assert "caf" in text and "r" in text
-
-
 def test_binary_content_is_refused(tmp_path):
     path = tmp_path / "data.txt"
     path.write_bytes(b"\x00\x01\x02binary\x00" * 100)
     with pytest.raises(UnreadableFileError):
         read_sections(path)
-
-
-def test_binary_detection():
-    assert looks_binary(b"abc\x00def")
-    assert not looks_binary(b"plain text\n")
-    assert not looks_binary("한국어".encode("utf-16"))
 
 
 def test_html_keeps_text_and_headings_drops_script_and_style():
@@ -80,20 +58,39 @@ def test_file_kinds():
     assert file_kind(Path("photo.jpg")) is None
 
 
-def test_a_latin1_file_that_starts_with_ff_fe_is_not_read_as_utf16():
-    text = "ÿþ" + "Le café au lait est servi chaque matin; le dessert préféré des élèves.\n" * 3
-    decoded, encoding = decode(text.encode("latin-1"))
-    assert encoding != "utf-16"
-    assert "café au lait est servi chaque matin" in decoded and "préféré" in decoded
+def test_every_kind_has_one_reader_with_the_one_signature():
+    import inspect
+
+    from ragchat.ingest.readers import KIND_OF_SUFFIX, READERS, SUFFIXES, reader_for
+
+    assert set(SUFFIXES) == set(READERS)
+    assert sum(len(s) for s in SUFFIXES.values()) == len(KIND_OF_SUFFIX)  # one kind a suffix
+    for kind in READERS:
+        parameters = list(inspect.signature(reader_for(kind)).parameters)
+        assert parameters == ["path", "options"], kind
 
 
-@pytest.mark.parametrize("data", [
-    "한국어 문서입니다.\nsecond line\n".encode("utf-16"),
-    "hello world\n".encode("utf-16-le").join([b"\xff\xfe", b""]),
-    b"\xfe\xff" + "hello world\n".encode("utf-16-be"),
-    "hello world\n".encode("utf-16") + b"x",  # a last odd byte
-])
-def test_utf16_with_a_byte_order_mark_is_still_read(data):
-    decoded, encoding = decode(data)
-    assert encoding == "utf-16"
-    assert "hello world" in decoded or "한국어 문서입니다." in decoded
+def test_reader_modules_take_their_types_from_document_not_from_the_dispatcher():
+    import ast
+    import importlib
+
+    from ragchat.ingest.readers import READERS
+
+    for module in {entry.split(":")[0] for entry in READERS.values()}:
+        source = importlib.import_module(f"ragchat.ingest.{module}").__file__
+        tree = ast.parse(open(source, encoding="utf-8").read())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert "ragchat.ingest.readers" not in imported, module
+
+
+def test_a_readers_library_is_imported_only_when_its_kind_is_read(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "a.md").write_text("# Title\n\ntext\n", encoding="utf-8")
+    code = ("import sys; from pathlib import Path; from ragchat.ingest.readers import "
+            f"read_document; read_document(Path({str(tmp_path / 'a.md')!r})); "
+            "print(sorted(m for m in ('pypdf', 'pypdfium2', 'docx', 'pptx', 'openpyxl', "
+            "'olefile', 'lxml') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ragchat.ingest.budgets import Budgets
-from ragchat.ingest.readers import UnreadableFileError
+from ragchat.ingest.document import UnreadableFileError
 from ragchat.ingest.worker import ReaderProcess, ReadJob
 
 HOOKS = Path(__file__).parent / "child_hooks"
