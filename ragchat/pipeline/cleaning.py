@@ -4,52 +4,71 @@ Small models echo the prompt's scaffolding ("TASK: ANSWER ...", "<passages>", "Q
 a made-up passage header like "[1] help.md, lines 36-42") and loop on a sentence until the
 token budget runs out. `AnswerCleaner` watches the stream: it strips a lead-in such as
 "The answer is:", stops the answer where scaffolding starts or where the model repeats
-itself, and says why. `usable`, `thin` and `quote_fallback` decide what to show when nothing
-of the answer is worth showing, or too little: the most relevant sentences of the best
-passage, as a quote.
+itself, and says why. The scaffolding it knows is what prompts.py writes, taken from its
+constants. What to show when too little of an answer is left is quoting.py's part.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
-from ragchat.pipeline.relevance import content_terms
+from ragchat.pipeline import prompts
+
+# The chat template's control tokens (ragchat/llm/templates.py); the API backend sends them
+# neutralized, `<` + U+200D + `|im_end|>` (ragchat/llm/control_tokens.py).
+TEMPLATE_TOKEN = r"<\u200d?\|im_(?:start|end)\|>"
+IM_START = "<|im_start|>"
+
+
+def _task_echo(task_line: str) -> str | None:
+    """'TASK: GRADE (candidates: ...)' -> 'GRADE (': the task line copied without its label;
+    None for a task line without details."""
+    name, paren, _ = task_line.removeprefix(prompts.TASK_LABEL).strip().partition("(")
+    return f"{name.strip()} (" if paren else None
+
+
+TASK_ECHOES = tuple(echo for line in prompts.TASK_LINES.values() if (echo := _task_echo(line)))
+# What starts a line of the prompt's structure (besides the passage tags).
+LINE_MARKERS = (prompts.TASK_LABEL, prompts.QUESTION_LABEL, prompts.LATEST_MESSAGE_LABEL,
+                prompts.SEEN_AGAIN, *TASK_ECHOES)
+
+
+def _loose(marker: str) -> str:
+    """A marker as a pattern: 'Question:' -> 'Question\\s*:' (spaces before a closing
+    ':' or '(' allowed)."""
+    body = marker.rstrip(":( ")
+    end = marker[len(body):].strip()
+    return re.escape(body) + (r"\s*" + re.escape(end) if end else "")
+
 
 # A line that starts like this is the prompt's structure, not an answer.
 SCAFFOLD_LINE = re.compile(
-    r"""^\s*(?:
-        TASK\s*:
-      | </?passages?\s*>
-      | (?:Question|Latest\ message|Standalone\ question)\s*:
-      | Passages\ shown\ earlier
-      | (?:REWRITE|GRADE|ANSWER|GENERAL|CHAT|SUMMARY)\s*\(
-    )""",
-    re.IGNORECASE | re.VERBOSE,
-)
+    r"^\s*(?:" + "|".join([prompts.PASSAGE_TAG.pattern, *map(_loose, LINE_MARKERS)]) + ")",
+    re.IGNORECASE)
 # A copied passage header: "[1] notes.md, lines 3-9 (Heading)", with or without its number.
 HEADER_LINE = re.compile(r"\s*(?:\[\d+\]\s+)?[^\s,\[\]]+\.\w{1,5}\s*,\s*(?:lines?|page)\s+\d",
                          re.IGNORECASE)
-# Anywhere in a line: the model started writing a prompt of its own, or copies the prompt's
-# delimiters as prompts.py escapes them in passages (`&lt;/passages&gt;`, `\TASK:`) and the
-# API backend neutralizes control tokens (`<` + U+200D + `|im_end|>`).
-SCAFFOLD_INLINE = re.compile(
-    r"</?passages?\s*>|&lt;/?passages?\s*&gt;|\bTASK\s*:|<\u200d?\|im_(?:start|end)\|>")
+# Anywhere in a line, as written (case matters: "the task: ..." is prose): the model started
+# writing a prompt of its own, or copies the prompt's delimiters as prompts.py escapes them in
+# passages (`&lt;/passages&gt;`, `\TASK:`), or a control token of the chat template.
+SCAFFOLD_INLINE = re.compile("|".join([
+    prompts.PASSAGE_TAG.pattern, prompts.ESCAPED_PASSAGE_TAG.pattern,
+    r"\b" + _loose(prompts.TASK_LABEL), TEMPLATE_TOKEN]))
 LEAD_IN = re.compile(
     r"^\s*(?:(?:the|my|here\s+is\s+the)\s+answer(?:\s+to\s+(?:your|the|this)\s+question)?"
     r"(?:\s+is)?|answer)\s*(?::[ \t]*|(?=\n)|$)", re.IGNORECASE)
 # Strings the engine stops on in the answer call (cheaper than generating and cutting)
-STOP_STRINGS = ("TASK:", "<passages>", "</passages>", "<|im_start|>", "\nQuestion:",
-                "Latest message:")
+STOP_STRINGS = (prompts.TASK_LABEL, prompts.PASSAGES_OPEN, prompts.PASSAGES_CLOSE, IM_START,
+                "\n" + prompts.QUESTION_LABEL, prompts.LATEST_MESSAGE_LABEL)
 HOLD = 40  # most characters held at the start of a line that may still be scaffolding
 # every lead-in LEAD_IN strips, spelled out: a line that may still become one is held
 LEAD_INS = tuple(f"{who} answer{about}{verb}:" for who in ("the", "my", "here is the")
                  for about in ("", " to your question", " to the question", " to this question")
                  for verb in ("", " is")) + ("answer:",)
-MARKERS = ("task:", "<passages>", "</passages>", "<passage>", "question:", "latest message:",
-           "standalone question:", "passages shown earlier", "rewrite (", "grade (",
-           "answer (", "general (", "chat (", "summary (", *LEAD_INS)
+# a line that may still become one of these is held (casefolded, spaces single)
+MARKERS = tuple(marker.casefold() for marker in (
+    prompts.PASSAGES_OPEN, prompts.PASSAGES_CLOSE, *LINE_MARKERS)) + LEAD_INS
 PARTIAL_HEADER = re.compile(r"\[\d*(?:\]\s*[^\s,\[\]]*(?:,\s*\w*\s*[\d-]*)?)?$")
 # a first word that may still become "name.md, lines 3-9" (a header without its number)
 PARTIAL_FILE_HEADER = re.compile(
@@ -289,7 +308,6 @@ class AnswerCleaner:
         return None
 
 
-
 def undecided(start: str) -> bool:
     """Could a line that starts like this still turn out to be scaffolding (or a lead-in)?"""
     text = re.sub(r"\s+", " ", start.lstrip().casefold())
@@ -300,122 +318,3 @@ def undecided(start: str) -> bool:
     if any(text.startswith(marker) for marker in MARKERS):
         return False  # it is one: decide now
     return bool(PARTIAL_HEADER.match(text) or PARTIAL_FILE_HEADER.fullmatch(text))
-
-
-def usable(text: str) -> bool:
-    """Is there an answer here at all: a word or a number, not just citations or punctuation?"""
-    bare = re.sub(r"\[[\d,;\s]*\]?", "", text)  # citations, also unfinished ones
-    return bool(re.search(r"[^\W\d_]{2,}|\d", bare))
-
-
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.M | re.S)
-_SENTENCE_END = re.compile(r"(?<=[.!?。])(\s+)")
-
-
-@dataclass(frozen=True)
-class _Unit:
-    """A piece of a passage a quote may show: a prose sentence, or a code block with the
-    sentence that introduces it; `block` numbers the paragraph (or code block) it is in,
-    `lines` says whether a line break separates it from the sentence before it (list items)."""
-
-    text: str
-    block: int
-    code: bool = False
-    lines: bool = False
-
-
-def _units(passage: str) -> list[_Unit]:
-    """Sentences of the prose paragraphs; a fenced code block is never split, and it takes
-    the sentence before it along (docs introduce code: "pass the URL to the client:")."""
-    units: list[_Unit] = []
-    at, block = 0, 0
-    pieces = []
-    for fence in _FENCE.finditer(passage):
-        pieces.append((passage[at:fence.start()], False))
-        pieces.append((fence.group(0), True))
-        at = fence.end()
-    pieces.append((passage[at:], False))
-    for text, code in pieces:
-        if code:
-            lead = units.pop() if units and not units[-1].code else None
-            joined = f"{lead.text}\n\n{text.strip()}" if lead else text.strip()
-            units.append(_Unit(joined, block, code=True))
-            block += 1
-            continue
-        for paragraph in re.split(r"\n\s*\n", text):
-            parts = _SENTENCE_END.split(paragraph)  # sentence, space, sentence, ...
-            found = [_Unit(part.strip(), block, lines="\n" in parts[i - 1] if i else False)
-                     for i, part in enumerate(parts) if i % 2 == 0 and part.strip()]
-            units.extend(found)
-            block += 1 if found else 0
-    return units
-
-
-def _clip(text: str, chars: int) -> str:
-    """At most `chars` characters, cut at a line end where there is one; a code block cut
-    short is closed, so what follows is not shown as code."""
-    if len(text) <= chars:
-        return text
-    cut = text[: chars - 1]
-    cut = cut[: cut.rfind("\n")] if "\n" in cut[chars // 2:] else cut.rstrip()
-    cut = cut.rstrip() + " …"
-    if len(re.findall(r"^[ \t]*(?:`{3,}|~{3,})", cut, re.M)) % 2:
-        cut += "\n```"
-    return cut
-
-
-def best_sentences(question: str, passage: str, limit: int = 2, chars: int = 400) -> str:
-    """The passage's sentences (or code blocks with their lead-in) that share the most words
-    with the question, in the passage's order. A code block may bring the quote to
-    2 x `chars`: an example is what such a question needs."""
-    units = _units(passage)
-    if not units:
-        return passage.strip()[:chars]
-    want = content_terms(question)  # plurals as singulars, Korean by character bigrams
-    scored = sorted(range(len(units)),
-                    key=lambda i: (-len(want & content_terms(units[i].text)), i))
-    picked = sorted(scored[:limit])
-    chosen = [units[i] for i in picked]
-    text = chosen[0].text
-    for (i, before), (j, unit) in zip(zip(picked, chosen), zip(picked[1:], chosen[1:]),
-                                      strict=False):
-        if before.block != unit.block or before.code or unit.code:
-            text += "\n\n" + unit.text
-        elif j == i + 1:
-            text += ("\n" if unit.lines else " ") + unit.text
-        else:
-            text += " … " + unit.text  # sentences left out between them
-    return _clip(text, 2 * chars if any(u.code for u in chosen) else chars)
-
-
-NO_USABLE_ANSWER = "The model gave no usable answer."
-_GENERIC = frozenset("""use using used can could need want way able simply just make sure also
-answer yes no""".split())
-
-
-def _informative_words(text: str) -> set[str]:
-    """Content terms (a plural as its singular; Korean by character bigrams) and numbers
-    (a lone digit included), citations left out."""
-    text = re.sub(r"\[[\d,;\s]*\]", " ", text)
-    numbers = {w for w in re.findall(r"\w+", text) if w.isdigit()}
-    return content_terms(text) | numbers
-
-
-def thin(question: str, answer: str) -> bool:
-    """Does the answer add no number and less than two words to the question ("You can use
-    HTTPX to stream a large download.", "The answer is no.")? A small model's way of saying
-    nothing; the words it may reuse are the question's and a few generic ones."""
-    new = _informative_words(answer) - _informative_words(question) - _GENERIC
-    return len(new) < 2 and not any(word.isdigit() for word in new)
-
-
-def quote_fallback(question: str, hit: dict, lead: str = NO_USABLE_ANSWER) -> str:
-    """What to show when the model wrote nothing usable (or, after `lead`, too little): the
-    best lines of `hit`, cited."""
-    import os
-
-    name = os.path.basename(hit["path"]) or hit["path"]
-    lines = best_sentences(question, hit["text"]).splitlines()
-    quoted = "\n".join("> " + line if line.strip() else ">" for line in lines)
-    opening = f"{lead} The most relevant lines" if lead else "The most relevant lines"
-    return f"{opening} of [{hit['n']}] {name}:\n\n{quoted}"

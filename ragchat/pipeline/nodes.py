@@ -19,14 +19,10 @@ from typing import Any
 from ragchat.pipeline import prompts
 from ragchat.pipeline.cleaning import (
     LIMIT_NOTE,
-    NO_USABLE_ANSWER,
     REPEAT_NOTE,
     STOP_STRINGS,
     STOPPED_REPEAT,
     AnswerCleaner,
-    quote_fallback,
-    thin,
-    usable,
 )
 from ragchat.pipeline.llmcall import call_llm
 from ragchat.pipeline.memory import (
@@ -43,6 +39,7 @@ from ragchat.pipeline.parsing import (
     parse_grades,
     parse_rewrite,
 )
+from ragchat.pipeline.quoting import NO_USABLE_ANSWER, quote_fallback, thin, usable
 from ragchat.pipeline.relevance import is_cjk, kept_by_scores, overlap
 from ragchat.pipeline.result import hit_to_dict
 
