@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -54,20 +58,13 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
     from ragchat.config import load_settings
 
     settings = load_settings({"collection": collection, "follow_links": follow_links})
-    roots = [p.expanduser().absolute() for p in paths]
-    if watch:  # before the ingest: what changes while it runs is seen at the first check
-        from ragchat.ingest.watch import max_bytes, snapshot
-
-        since = snapshot(roots, max_bytes(settings), settings.follow_links)
+    if watch:
+        with _stopped_by_signals():
+            _ingest_and_watch(settings, paths, rebuild, interval, as_json=as_json,
+                              verbose=verbose, per_file=per_file, quiet=quiet)
+        return
     report = _run(settings, paths, rebuild, quiet or as_json)
     _show(report, as_json, verbose, per_file, settings.max_file_mb)
-    if watch:
-        if report.chunks_total == 0:  # not an error here: files may come
-            nothing = _nothing_indexed(report, paths, settings.collection).message
-            click.echo(f"ragchat: {safe_line(nothing)}"
-                       "; the watch ingests files as they are added", err=True)
-        _watch(settings, paths, roots, since, interval, quiet or as_json, as_json, verbose)
-        return
     if report.chunks_total == 0:
         raise _nothing_indexed(report, paths, settings.collection)
     if report.failed and not (report.new or report.changed or report.unchanged):
@@ -98,9 +95,49 @@ def _show(report, as_json: bool, verbose: bool, per_file: bool, max_file_mb: flo
         _print_files(report)
 
 
+@contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGTERM (`kill PID`, a service manager stopping the watch) interrupts the command as
+    Ctrl-C does. SIGINT keeps what it was given: Python's Ctrl-C handler, or ignored when the
+    process started with it ignored, as a shell script's background job does (bash ignores
+    SIGINT there so that the Ctrl-C meant for the script's foreground command spares it); a
+    watch started that way stops on SIGTERM."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _ingest_and_watch(settings, paths: tuple[Path, ...], rebuild: bool, interval: float, *,
+                      as_json: bool, verbose: bool, per_file: bool, quiet: bool) -> None:
+    """The first ingest, then the watch (an empty collection is no error here: files may
+    come)."""
+    from ragchat.ingest.watch import max_bytes, snapshot
+
+    roots = [p.expanduser().absolute() for p in paths]
+    # taken before the ingest: what changes while it runs is seen at the first check
+    since = snapshot(roots, max_bytes(settings), settings.follow_links)
+    report = _run(settings, paths, rebuild, quiet or as_json)
+    _show(report, as_json, verbose, per_file, settings.max_file_mb)
+    if report.chunks_total == 0:
+        nothing = _nothing_indexed(report, paths, settings.collection).message
+        click.echo(f"ragchat: {safe_line(nothing)}"
+                   "; the watch ingests files as they are added", err=True)
+    _watch(settings, paths, roots, since, interval, quiet or as_json, as_json, verbose)
+
+
 def _watch(settings, paths: tuple[Path, ...], roots: list[Path], since, interval: float,
            quiet: bool, as_json: bool, verbose: bool) -> None:
-    """Ingest again after every change until Ctrl-C (exit 0); --json: one report a line."""
+    """Ingest again after every change until Ctrl-C or SIGTERM (exit 0); --json: one report
+    a line."""
     import time
 
     from ragchat.ingest.watch import watch

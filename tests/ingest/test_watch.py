@@ -1,5 +1,6 @@
 """`ingest --watch`: the poll loop on a real folder (scripted polls), and the command in a
-real process that a file dropped into the folder reaches the index."""
+real process that a file dropped into the folder reaches the index, and that Ctrl-C (SIGINT)
+and SIGTERM stop it cleanly whatever signal dispositions this test run was started with."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -110,43 +112,91 @@ def test_the_snapshot_skips_what_ingest_skips(folder):
     assert compare(before, before) == Change(0, 0, 0) and str(Change(0, 0, 0)) == "no change"
 
 
+def start_watch(folder: Path, *flags: str,
+                sigint: signal.Handlers = signal.SIG_DFL) -> subprocess.Popen:
+    """`ragchat ingest FOLDER --watch` in a real process whose SIGINT starts as `sigint`,
+    whatever this test run's own is (a test run started in the background by a script has
+    SIGINT ignored, and its children inherit that): SIG_DFL as for a command a terminal
+    runs in the foreground, SIG_IGN as for a shell script's background job."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ragchat", "ingest", str(folder), "--watch", "--interval",
+         "0.2", "-c", "w", *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ), preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
+
+
+def wait_for_the_watch(proc: subprocess.Popen) -> list[str]:
+    """What the watch said on stderr up to its `watching ...` line."""
+    assert proc.stderr is not None
+    said = [""]
+    while not said[-1].startswith("watching "):
+        said.append(proc.stderr.readline())
+        assert said[-1], "the watch did not start"
+    return said
+
+
+def next_report(proc: subprocess.Popen) -> str:
+    """The next ingest's line (`[HH:MM:SS] ...`), past the first ingest's other lines."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    while not line.startswith("["):
+        line = proc.stdout.readline()
+        assert line, "no further ingest"
+    return line
+
+
+@contextmanager
+def stopped_with(proc: subprocess.Popen, signum: int) -> Iterator[list[str]]:
+    """Run the body, then send `signum` and collect (stdout, stderr) into the yielded list;
+    a watch that does not stop is killed after two minutes: the test fails, not hangs."""
+    guard = threading.Timer(120, proc.kill)
+    guard.start()
+    output: list[str] = []
+    try:
+        yield output
+    finally:
+        proc.send_signal(signum)
+        output.extend(proc.communicate(timeout=60))
+        guard.cancel()
+
+
+def stopped_cleanly(proc: subprocess.Popen, err: str) -> bool:
+    return (proc.returncode == 0 and "stopped watching" in err
+            and "Traceback" not in err and "Interrupted" not in err)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="stops the watch with SIGINT")
 def test_watch_command_ingests_a_dropped_file_and_stops_cleanly_on_ctrl_c(folder):
     from ragchat.index.search import Searcher
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragchat", "ingest", str(folder), "--watch", "--interval",
-         "0.2", "-c", "w", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ))
-    guard = threading.Timer(120, proc.kill)  # a broken watch fails the test, not hangs it
-    guard.start()
-    try:
-        assert proc.stderr is not None and proc.stdout is not None
+    proc = start_watch(folder, "-q")
+    with stopped_with(proc, signal.SIGINT) as output:
+        assert proc.stdout is not None
         assert "1 new" in proc.stdout.readline()  # the first ingest
-        line = ""
-        while "watching" not in line:
-            line = proc.stderr.readline()
-            assert line, "the watch did not start"
+        wait_for_the_watch(proc)
         searcher = Searcher(load_settings(), "w")  # open all along, as in a chat
         try:
             assert searcher.search("tyre pressure", 1)[0].path.endswith("a.md")
             (folder / "tyres.md").write_text("# Car\nThe tyres take 2.4 bar.\n",
                                              encoding="utf-8")
-            report = proc.stdout.readline()
-            while not report.startswith("["):  # the first ingest's other lines
-                report = proc.stdout.readline()
-                assert report, "no second ingest"
-            assert "1 new, 0 changed, 1 unchanged" in report
+            assert "1 new, 0 changed, 1 unchanged" in next_report(proc)
             assert searcher.search("tyre pressure", 1)[0].path.endswith("tyres.md")
         finally:
             searcher.close()
-    finally:
-        time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        guard.cancel()
-    assert proc.returncode == 0, err
-    assert "stopped watching" in err and "Traceback" not in err
+    assert stopped_cleanly(proc, output[1]), output[1]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stops the watch with SIGTERM")
+def test_a_watch_started_with_sigint_ignored_ignores_it_and_stops_on_sigterm(folder):
+    """As a script's background job: the terminal's Ctrl-C is not for it, `kill PID` is."""
+    proc = start_watch(folder, "-q", sigint=signal.SIG_IGN)
+    with stopped_with(proc, signal.SIGTERM) as output:
+        assert proc.stdout is not None
+        assert "1 new" in proc.stdout.readline()
+        wait_for_the_watch(proc)
+        proc.send_signal(signal.SIGINT)  # delivered at once: a watch it stopped ingests no more
+        (folder / "b.md").write_text("# B\nThe tyres take 2.4 bar.\n", encoding="utf-8")
+        assert "1 new, 0 changed, 1 unchanged" in next_report(proc)
+    assert stopped_cleanly(proc, output[1]), output[1]
 
 
 def test_a_change_made_during_the_first_ingest_is_seen_at_the_first_poll(folder):
@@ -160,55 +210,31 @@ def test_a_change_made_during_the_first_ingest_is_seen_at_the_first_poll(folder)
     assert reports == [Change(added=1, changed=0, removed=0)]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="stops the watch with SIGINT")
-def test_watch_with_json_prints_one_report_a_line(folder):
+@pytest.mark.skipif(sys.platform == "win32", reason="stops the watch with SIGTERM")
+def test_watch_with_json_prints_one_report_a_line_and_stops_cleanly_on_sigterm(folder):
     import json
 
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragchat", "ingest", str(folder), "--watch", "--interval",
-         "0.2", "-c", "w", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=dict(os.environ))
-    guard = threading.Timer(120, proc.kill)
-    guard.start()
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
+    proc = start_watch(folder, "--json")
+    with stopped_with(proc, signal.SIGTERM) as output:
+        assert proc.stdout is not None
         first = json.loads(proc.stdout.readline())
-        line = ""
-        while "watching" not in line:
-            line = proc.stderr.readline()
-            assert line, "the watch did not start"
+        wait_for_the_watch(proc)
         (folder / "b.md").write_text("# B\nThe tyres take 2.4 bar.\n", encoding="utf-8")
         second = json.loads(proc.stdout.readline())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
-        guard.cancel()
     assert (first["new"], second["new"], second["unchanged"]) == (1, 1, 1)
-    assert proc.returncode == 0
+    assert stopped_cleanly(proc, output[1]), output[1]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="stops the watch with SIGINT")
+@pytest.mark.skipif(sys.platform == "win32", reason="stops the watch with SIGTERM")
 def test_an_empty_folder_is_watched_and_what_is_added_is_ingested(tmp_path):
     empty = tmp_path / "inbox"
     empty.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragchat", "ingest", str(empty), "--watch", "--interval", "0.2",
-         "-c", "w", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ))
-    guard = threading.Timer(120, proc.kill)
-    guard.start()
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
+    proc = start_watch(empty, "-q")
+    with stopped_with(proc, signal.SIGTERM) as output:
+        assert proc.stdout is not None
         assert "0 in the index" in proc.stdout.readline()
-        said = [""]
-        while not said[-1].startswith("watching "):
-            said.append(proc.stderr.readline())
-            assert said[-1], "the watch did not start"
+        said = wait_for_the_watch(proc)
         assert "holds no files; the watch ingests files as they are added" in "".join(said)
         (empty / "note.md").write_text("# Note\nCall the plumber on Monday.\n", encoding="utf-8")
         assert "1 new" in proc.stdout.readline()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
-        guard.cancel()
-    assert proc.returncode == 0
+    assert stopped_cleanly(proc, output[1]), output[1]
