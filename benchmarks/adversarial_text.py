@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import save_results, script_parser  # noqa: E402
+from tables import markdown_table, number, read_results, table_mode  # noqa: E402
 
 SUFFIXES = {"markdown": ".md", "rst": ".rst", "html": ".html", "text": ".txt", "code": ".py"}
 
@@ -99,5 +100,20 @@ def main() -> None:
     print(f"results: {path}")
 
 
-if __name__ == "__main__":
+def slowest_table(paths: list[Path]) -> str:
+    """The ten slowest cases of a run: the time at N and 4N characters and their ratio
+    (linear code: about 4; quadratic: about 16)."""
+    run = read_results(paths[0])
+    rows = sorted(run["rows"], key=lambda r: r["ms_4x"], reverse=True)[:10]
+    chars = run["chars"]
+    return markdown_table(
+        ["text", "read as", f"{chars:,} characters", f"{4 * chars:,} characters", "ratio"],
+        [[r["text"], r["kind"], f"{number(r['ms'], 1)} ms", f"{number(r['ms_4x'], 1)} ms",
+          number(r["ratio_4x"], 1)] for r in rows])
+
+
+TABLES = {"slowest": slowest_table}
+
+
+if __name__ == "__main__" and not table_mode(TABLES):
     main()
