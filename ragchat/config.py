@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ragchat import paths
+from ragchat.engines import BACKEND_CHOICES
 from ragchat.errors import ConfigError
 
 
@@ -123,7 +124,7 @@ class Settings:
         "OCR of scanned PDF pages and pages whose text is font codes: 'auto' (with Tesseract,"
         " when it is installed) or 'off' (such pages are only reported).", choices=("auto", "off"))
     search_k: int = setting(5, "Results returned by search and passed to the answer.", minimum=1, maximum=100)
-    backend: str = setting("auto", "LLM backend: auto, exllamav2, llamacpp, api.", choices=("auto", "exllamav2", "llamacpp", "api"))
+    backend: str = setting("auto", "LLM backend: auto, exllamav2, llamacpp, api.", choices=BACKEND_CHOICES)
     api_fallback: bool = setting(False, "In 'auto', use the API when no local GPU model can run.")
     api_base: str = setting(
         "",

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ragchat import __version__, paths
+from ragchat import __version__, machine, paths
 from ragchat.config import Settings
-from ragchat.llm import probe
+from ragchat.engines import Engine
 from ragchat.models import vram
 from ragchat.models.registry import (
     DEFAULT_REPO,
@@ -30,7 +30,7 @@ REFERENCE_CONTEXT = 16384  # shown when max_seq_len is 0 and no GPU can size it
 
 
 def collect(settings: Settings) -> dict[str, Any]:
-    gpu = probe.gpu_info()
+    gpu = machine.gpu_info()
     report = {
         "ragchat": {"version": __version__, "python": platform.python_version(),
                     "executable": sys.executable, "config_file": str(settings.config_path),
@@ -52,7 +52,7 @@ def collect(settings: Settings) -> dict[str, Any]:
     return report
 
 
-def _gpu_section(gpu: probe.GpuInfo) -> dict[str, Any]:
+def _gpu_section(gpu: machine.GpuInfo) -> dict[str, Any]:
     return {"torch": gpu.torch_version, "torch_cuda": gpu.cuda_version,
             "cuda_available": gpu.available, "name": gpu.name or None,
             "free_bytes": gpu.free_bytes or None, "total_bytes": gpu.total_bytes or None,
@@ -60,24 +60,23 @@ def _gpu_section(gpu: probe.GpuInfo) -> dict[str, Any]:
 
 
 def _engines_section(settings: Settings) -> dict[str, Any]:
-    from ragchat.llm import llamacpp_gpu_layers
     from ragchat.llm.exl2_attention import PATHS, attention_path
-    from ragchat.llm.llama_context import build_info
+    from ragchat.llm.llamacpp import gpu_layers_for
 
-    installed = probe.package_version("exllamav2")
+    installed = machine.package_version("exllamav2")
     path = attention_path() if installed else None
-    build = build_info()
+    build = machine.build_info()
     return {"exllamav2": installed,
-            "exllamav2_extension": probe.exllamav2_extension(),
+            "exllamav2_extension": machine.exllamav2_extension(),
             "exllamav2_attention": path,
             "exllamav2_attention_text": PATHS[path] if path else None,
             "llamacpp_backends": list(build.backends) if build else None,
             "llamacpp_gpu_offload": build.gpu_offload if build else None,
-            "llamacpp_gpu_layers": llamacpp_gpu_layers(settings) if build else None,
-            "flash_attn": probe.flash_attn_version(),
-            "llama_cpp_python": probe.package_version("llama_cpp_python")
-            or probe.package_version("llama-cpp-python"),
-            "huggingface_hub": probe.package_version("huggingface_hub")}
+            "llamacpp_gpu_layers": gpu_layers_for(settings) if build else None,
+            "flash_attn": machine.flash_attn_version(),
+            "llama_cpp_python": machine.package_version("llama_cpp_python")
+            or machine.package_version("llama-cpp-python"),
+            "huggingface_hub": machine.package_version("huggingface_hub")}
 
 
 def _model_entry(path: Path | None, why: str) -> dict[str, Any]:
@@ -99,7 +98,7 @@ def _models_section(settings: Settings) -> dict[str, Any]:
             "default_exl2": f"{DEFAULT_REPO}@{DEFAULT_REVISION}"}
 
 
-def vram_plan(settings: Settings, gpu: probe.GpuInfo) -> dict[str, Any]:
+def vram_plan(settings: Settings, gpu: machine.GpuInfo) -> dict[str, Any]:
     """What the EXL2 model plus its cache need at the configured context."""
     path, _ = resolve_exl2_model(settings)
     shape, weights, bpw = vram.QWEN25_14B, 0, None
@@ -124,7 +123,7 @@ def vram_plan(settings: Settings, gpu: probe.GpuInfo) -> dict[str, Any]:
             "fits": (need <= gpu.free_bytes) if gpu.available else None}
 
 
-def _context(settings: Settings, gpu: probe.GpuInfo, weights: int, per_token: int,
+def _context(settings: Settings, gpu: machine.GpuInfo, weights: int, per_token: int,
              shape: vram.ModelShape) -> tuple[int, str]:
     if settings.max_seq_len:
         return vram.round_to_page(min(settings.max_seq_len, shape.max_positions)), "max_seq_len"
@@ -136,16 +135,16 @@ def _context(settings: Settings, gpu: probe.GpuInfo, weights: int, per_token: in
 
 
 def _api_section(settings: Settings) -> dict[str, Any]:
-    from ragchat.llm.api import HF_ROUTER, find_token
+    from ragchat.llm.api import HF_ROUTER
 
-    token, source = find_token()
+    token, source = machine.find_token()
     return {"hf_token": bool(token), "hf_token_source": source,
             "url": redact(settings.api_base) or HF_ROUTER, "model": settings.api_model,
             "fallback": settings.api_fallback}
 
 
 def _backend_section(settings: Settings) -> dict[str, Any]:
-    from ragchat.llm import resolve_backend
+    from ragchat.llm import ENGINES, resolve_backend
 
     try:
         choice = resolve_backend(settings)
@@ -153,25 +152,27 @@ def _backend_section(settings: Settings) -> dict[str, Any]:
         return {"error": getattr(exc, "message", str(exc))}
     section: dict[str, Any] = {"name": choice.name, "reason": choice.reason,
                                "source": choice.source}
-    blocker = probe.exllamav2_blocker(settings)
+    blockers = {engine.value: entry.blocker(settings) for engine, entry in ENGINES.items()}
+    blocker = blockers[Engine.EXLLAMAV2]
     section["exllamav2_ready"] = blocker is None
     if blocker:
         section["exllamav2_blocker"] = blocker
+    section["engines_ready"] = {name: why or "ready" for name, why in blockers.items()}
     return section
 
 
-def recommendation(settings: Settings, gpu: probe.GpuInfo | None = None) -> dict[str, Any]:
+def recommendation(settings: Settings, gpu: machine.GpuInfo | None = None) -> dict[str, Any]:
     """The one thing to run next on this machine: {backend, preset, command, why}."""
     from ragchat.models.presets import fit, recommend, this_machine
 
     machine = this_machine(gpu)
     preset = recommend(machine)
     if preset is None:
-        return {"backend": "llamacpp", "preset": None, "command": None,
+        return {"backend": Engine.LLAMACPP.value, "preset": None, "command": None,
                 "why": "no preset fits this machine's memory: the bundled demo model stays; "
                        "`--api` or `--api-base` reach a server with a larger model"}
     where = fit(preset, machine)
-    out: dict[str, Any] = {"backend": preset.backend, "preset": preset.name,
+    out: dict[str, Any] = {"backend": preset.backend.value, "preset": preset.name,
                            "command": preset.command, "why": f"{preset.use}; {where.why}"}
     present = _preset_present(settings, preset)
     if present == "in use":
@@ -190,7 +191,7 @@ def _preset_present(settings: Settings, preset: Any) -> str | None:
     path = folder / preset.file if preset.file else folder
     if not path.exists():
         return None
-    resolve = resolve_exl2_model if preset.backend == "exllamav2" else resolve_gguf_model
+    resolve = resolve_exl2_model if preset.backend == Engine.EXLLAMAV2 else resolve_gguf_model
     current, _ = resolve(settings)
     if current is not None and Path(current).resolve() == path.resolve():
         return "in use"

@@ -1,8 +1,12 @@
 """The layout shows the architecture: imports point down, and only the CLI talks to a terminal.
 
-    cli -> bench, doctor -> pipeline -> index, ingest, llm, models -> embeddings -> config
+    cli -> bench, doctor -> pipeline -> ingest -> index -> embeddings
+                                     -> llm -> models
+    every layer -> the base: config, errors, paths, machine, engines, ... (which import only
+    each other)
 
 A new edge that is not listed here fails this test: add it here on purpose, or move the code.
+There is no exception: the layers form no circle, and nothing imports a layer above it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ragchat"
-BASE = {"config", "errors", "paths", "locations", "progress", "redact", "__version__"}  # usable by every layer
+BASE = {"config", "errors", "paths", "locations", "progress", "redact", "__version__",
+        "machine", "engines"}  # usable by every layer; they import only each other
 ALLOWED = {
     "cli": {"bench", "doctor", "pipeline", "index", "ingest", "llm", "models", "embeddings"},
     "__main__": {"cli"},
@@ -21,7 +26,7 @@ ALLOWED = {
     "ingest": {"index", "embeddings"},
     "index": {"embeddings"},
     "llm": {"models"},
-    "models": {"llm"},  # presets read the machine (llm.probe) and llama.cpp's build
+    "models": set(),
     "embeddings": set(),
     "config": set(),
 }
@@ -58,6 +63,24 @@ def test_imports_point_down():
                 if target not in allowed:
                     wrong.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_base_imports_only_the_base():
+    wrong = [f"{path.relative_to(PACKAGE.parent)} imports {name}"
+             for path in sorted(PACKAGE.glob("*.py")) if layer_of(path) in BASE
+             for name in imports_of(path)
+             if name.startswith("ragchat.") and name.split(".")[1] not in BASE]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_layers_form_no_circle():
+    """Every layer can be put below the layers that import it (a topological order)."""
+    left = {layer: set(below) - BASE for layer, below in ALLOWED.items()}
+    while left:
+        bottom = [layer for layer, below in left.items() if not below & set(left)]
+        assert bottom, f"the layers {sorted(left)} import each other in a circle"
+        for layer in bottom:
+            del left[layer]
 
 
 def test_only_the_cli_talks_to_the_terminal():

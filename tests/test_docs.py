@@ -47,12 +47,14 @@ def test_tables_generated_from_results_files_are_current():
 
 def code_tables() -> dict[str, str]:
     """Tables that code prints (figures computed from constants, not measured), by page."""
+    from ragchat.models.capabilities import capabilities_markdown
     from ragchat.models.presets import presets_markdown
     from ragchat.models.vram import cache_table_markdown
 
     return {"reference/config.md": keys_markdown(),
             "how-to/choose-a-model.md": presets_markdown(),
-            "how-to/gpu-setup.md": cache_table_markdown()}
+            "how-to/gpu-setup.md": cache_table_markdown(),
+            "explanation/backends.md": capabilities_markdown()}
 
 
 def code_figures() -> dict[str, set[str]]:

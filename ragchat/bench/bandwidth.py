@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ragchat.engines import Engine
+
 # Peak memory bandwidth in GB/s (vendor specifications). Order matters: the first pattern
 # that matches a GPU's name wins, so specific names come before general ones.
 GPU_BANDWIDTH_GBPS: tuple[tuple[str, str, float], ...] = (
@@ -92,7 +94,7 @@ def weight_bytes_of(backend: Any) -> int:
 
 def detect_gpu() -> str:
     """The first CUDA device's name, or "" (imports torch: call only for GPU backends)."""
-    from ragchat.llm.probe import gpu_info
+    from ragchat.machine import gpu_info
 
     info = gpu_info()
     return info.name if info.available else ""
@@ -109,7 +111,7 @@ def decode_bound(backend: Any, *, gpu: str = "",
     weights = weight_bytes_of(backend)
     if not weights:
         return None, "model size unknown (remote API): no bandwidth bound"
-    if getattr(backend, "name", "") != "exllamav2":
+    if getattr(backend, "name", "") != Engine.EXLLAMAV2:
         if bandwidth_gbps > 0:
             return Bound("given", float(bandwidth_gbps), weights), ""
         return None, "memory bandwidth unknown: pass --bandwidth GBPS for a bound"

@@ -22,6 +22,7 @@ class ColdCache:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.name = inner.name
+        self.capabilities = getattr(inner, "capabilities", None)  # the same model's
 
     def describe(self) -> str:
         return self.inner.describe()

@@ -9,6 +9,7 @@ import click
 
 from ragchat.cli.options import BACKENDS, collection_option
 from ragchat.cli.terminal import json_text, safe_line
+from ragchat.engines import Engine
 
 HIDDEN = {("single", "prompt tokens"), ("pipeline", "prompt tokens"), ("pipeline", "LLM calls")}
 
@@ -132,8 +133,8 @@ def bench_targets(backends: tuple[str, ...], use_api: bool, api_base: str | None
                   api_model: str | None) -> list[dict[str, Any]]:
     """Settings overrides per backend to measure, in the order given, without duplicates."""
     names: list[str | None] = list(dict.fromkeys(backends))
-    if (use_api or api_base) and "api" not in names:
-        names.append("api")
+    if (use_api or api_base) and Engine.API not in names:
+        names.append(Engine.API.value)
     if not names:
         names = [None]
     extra = {"api_base": api_base, "api_model": api_model}

@@ -84,7 +84,9 @@ def print_report(r: dict[str, Any]) -> None:
     ])
     b = r["backend"]
     section("backend", [("uses", b.get("name", "?")), ("why", b.get("reason", b.get("error"))),
-                        ("decided by", b.get("source", "-"))])
+                        ("decided by", b.get("source", "-")),
+                        *[(f"{name} can run", "yes" if why == "ready" else f"no: {why}")
+                          for name, why in b.get("engines_ready", {}).items()]])
     section("collections", [("found", ", ".join(r["collections"]) or "none"),
                             *_collection_rows(r.get("collection_checks", []))])
     if "ocr" in r:

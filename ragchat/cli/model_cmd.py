@@ -86,23 +86,23 @@ def _pull_preset(preset, quiet: bool) -> None:
                               "file with `ragchat model pull REPO --include PATTERN`")
     info = models.describe(path)
     models.select(info)
-    backend = "exllamav2" if info.kind == "exl2" else "llamacpp"
     click.echo(f"Downloaded {preset.name} to {safe_line(path)} ({_size(info.size_bytes)}); "
-               f"{backend} uses it now.")
+               f"{info.engine} uses it now.")
 
 
 @model.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 def presets(as_json: bool) -> None:
     """Named models for every kind of machine: download size, memory needed, fits here?"""
-    from ragchat.models.presets import ENGINES, PRESETS, fit, recommend, this_machine
+    from ragchat.engines import Engine
+    from ragchat.models.presets import PRESETS, fit, recommend, this_machine
 
     machine = this_machine()
     best = recommend(machine)
     rows: list[dict[str, Any]] = []
     for p in PRESETS:
         where = fit(p, machine)
-        rows.append({"name": p.name, "backend": p.backend, "repo": p.repo,
+        rows.append({"name": p.name, "backend": p.backend.value, "repo": p.repo,
                      "revision": p.revision, "file": p.file, "download_bytes": p.download_bytes,
                      "memory_bytes": p.memory_bytes, "fits": where.fits, "where": where.where,
                      "why": where.why, "use": p.use, "recommended": p is best,
@@ -114,7 +114,7 @@ def presets(as_json: bool) -> None:
     for r in rows:
         mark = "*" if r["recommended"] else " "
         fits = safe_line((f"yes, {r['where']}" if r["fits"] else "no") + f" ({r['why']})")
-        engine = ENGINES[r["backend"]]
+        engine = Engine(r["backend"]).label
         click.echo(f"{mark} {r['name']:<19} {engine:<10} {_size(r['download_bytes']):>9} "
                    f"{_size(r['memory_bytes']):>8}  {fits}")
         click.echo(f"  {'':<19} {r['use']}")
@@ -179,8 +179,7 @@ def use(name: str) -> None:
 
     info = models.find_model(name)
     models.select(info)
-    backend = "exllamav2" if info.kind == "exl2" else "llamacpp"
-    click.echo(f"{backend} will use {safe_line(info.path)}")
+    click.echo(f"{info.engine} will use {safe_line(info.path)}")
     key = "exl2_model" if info.kind == "exl2" else "gguf_model"
     settings = load_settings()
     if getattr(settings, key):

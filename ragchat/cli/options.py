@@ -9,8 +9,9 @@ import click
 
 from ragchat.cli.terminal import safe_line
 from ragchat.config import Settings
+from ragchat.engines import BACKEND_CHOICES, Engine
 
-BACKENDS = ("auto", "exllamav2", "llamacpp", "api")
+BACKENDS = BACKEND_CHOICES
 
 
 def collection_option(f: Callable) -> Callable:
@@ -36,17 +37,16 @@ def backend_options(f: Callable) -> Callable:
 def backend_flags(backend: str | None, use_api: bool, api_base: str | None,
                   api_model: str | None) -> dict[str, Any]:
     """Settings overrides from the backend flags (None = not given)."""
-    if (use_api or api_base) and backend not in (None, "api"):
+    if (use_api or api_base) and backend not in (None, Engine.API):
         raise click.UsageError(f"--api/--api-base conflict with --backend {backend}")
-    chosen = "api" if (use_api or api_base) else backend
+    chosen = Engine.API.value if (use_api or api_base) else backend
     return {"backend": chosen, "api_base": api_base, "api_model": api_model}
 
 
-def demo_notice(settings: Settings) -> str:
-    """What the bundled demo model is, and the one command that gets this machine a real
-    model (doctor's recommendation)."""
-    text = ("answers come from SmolLM2-135M, a demo-size model bundled so that ragchat runs "
-            "anywhere; expect weak answers.")
+def caveat_notice(caveat: str, settings: Settings) -> str:
+    """What the answering model is (its capabilities' caveat), and the one command that gets
+    this machine a better model (doctor's recommendation)."""
+    text = caveat
     try:
         from ragchat.doctor import recommendation
 
@@ -60,16 +60,22 @@ def demo_notice(settings: Settings) -> str:
     return text + ' `ragchat search "..."` shows the exact passages.'
 
 
+def model_caveat(pipeline: Any) -> str:
+    """What to expect of the answering model ("" for a capable one)."""
+    return str(getattr(getattr(pipeline, "capabilities", None), "caveat", "") or "")
+
+
 def say_backend_choice(pipeline: Any, settings: Settings) -> None:
     """One line on stderr when ragchat fell back or auto settled for the CPU model, and what
-    the demo model is when it answers."""
+    the model is when it comes with a caveat (the bundled demo model)."""
     choice = getattr(pipeline, "choice", None)
     if choice is None:
         return
     fell_back = getattr(choice, "fallback_from", None)
-    cpu_by_auto = getattr(choice, "source", "") == "auto" and getattr(choice, "name", "") == "llamacpp"
-    demo = getattr(pipeline, "demo", False)
-    if fell_back or (cpu_by_auto and not demo):  # the demo notice says it for the demo model
+    cpu_by_auto = (getattr(choice, "source", "") == "auto"
+                   and getattr(choice, "name", "") == Engine.LLAMACPP)
+    caveat = model_caveat(pipeline)
+    if fell_back or (cpu_by_auto and not caveat):  # the caveat says it for such a model
         click.echo(f"ragchat: {safe_line(choice.reason)}", err=True)
-    if demo:
-        click.echo(f"ragchat: {safe_line(demo_notice(settings))}", err=True)
+    if caveat:
+        click.echo(f"ragchat: {safe_line(caveat_notice(caveat, settings))}", err=True)

@@ -19,6 +19,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict
 
 from ragchat.llm.base import Backend, GenerationStats
+from ragchat.models.capabilities import Capabilities, capabilities_of_model
 
 ROLE_BY_TYPE = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
@@ -65,6 +66,11 @@ class BackendChatModel(BaseChatModel):
     backend: Any
     max_new_tokens: int = 512
     temperature: float = 0.0
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend's model can do (what the pipeline reads)."""
+        return capabilities_of_model(self.backend)
 
     @property
     def _llm_type(self) -> str:

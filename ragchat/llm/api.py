@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ragchat.config import Settings
+from ragchat.engines import Engine
 from ragchat.errors import BackendError
 from ragchat.llm.api_client import (
     HF_ROUTER,
@@ -40,24 +41,12 @@ from ragchat.llm.api_errors import ApiError, classify_error, retry_after, short
 from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
 from ragchat.llm.control_tokens import neutralize
 from ragchat.llm.stops import StopFilter
+from ragchat.machine import find_token
 
-__all__ = ["HF_ROUTER", "ApiBackend", "api_backend", "estimate_tokens", "find_token",
+__all__ = ["HF_ROUTER", "ApiBackend", "api_backend", "blocker", "estimate_tokens", "load",
            "retry_after"]
 
 TOKEN_HINT = "set HF_TOKEN or run `hf auth login`, or point --api-base at your own server"
-
-
-def find_token() -> tuple[str | None, str]:
-    """The Hugging Face token and where it came from ("HF_TOKEN", "hub login" or "none")."""
-    if os.environ.get("HF_TOKEN"):
-        return os.environ["HF_TOKEN"], "HF_TOKEN"
-    try:
-        from huggingface_hub import get_token
-
-        token = get_token()
-    except Exception:  # a broken token file must not stop the tool
-        token = None
-    return (token, "hub login") if token else (None, "none")
 
 
 def server_key(settings: Settings) -> tuple[str | None, str]:
@@ -86,8 +75,24 @@ def api_backend(settings: Settings) -> ApiBackend:
                       timeout=settings.api_timeout, retries=settings.api_retries)
 
 
+def blocker(settings: Settings) -> str | None:
+    """Why the API cannot be used now, without calling it; None when it may be."""
+    if not is_hf_url(settings.api_base):
+        name = settings.api_key_env.strip()
+        return f"api_key_env names {name}, which is not set" \
+            if name and not os.environ.get(name) else None
+    if offline_variable():
+        return f"{offline_variable()} is set"
+    return None if find_token()[0] else "no Hugging Face token (HF_TOKEN or `hf auth login`)"
+
+
+def load(settings: Settings) -> ApiBackend:
+    """The engine table's loader: the API backend the settings describe."""
+    return api_backend(settings)
+
+
 class ApiBackend(Backend):
-    name = "api"
+    name = Engine.API
     concurrent = True  # each call has its own HTTP client: calls may overlap
 
     def __init__(self, *, model: str, base_url: str = "", token: str | None = None,

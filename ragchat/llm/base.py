@@ -20,6 +20,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from ragchat.models.capabilities import DEFAULT, Capabilities
+
 
 @dataclass(frozen=True)
 class GenerationStats:
@@ -158,13 +160,14 @@ class Backend(ABC):
     serve overlapping calls (an API server) sets it True.
     """
 
-    name: str = ""
+    name: str = ""  # the engine (an `Engine`)
     concurrent: bool = False
     seed: int | None = None  # the sampling seed of every call; None: a new one each call
+    capabilities: Capabilities = DEFAULT  # what its model can do; set by the engine's loader
 
     @abstractmethod
     def describe(self) -> str:
-        """Short label: "llamacpp", "exllamav2", or "api:<model or url>"."""
+        """Short label: the engine's name, or "api:<model or url>"."""
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:

@@ -14,17 +14,50 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ragchat import machine
+from ragchat.config import Settings
+from ragchat.engines import Engine
 from ragchat.errors import BackendError, ModelError
 from ragchat.llm.base import Backend, CallStats, Completion, Request
 from ragchat.llm.control_tokens import Special
 from ragchat.llm.prompt_ids import PromptVocab, encode_prompt
 from ragchat.llm.templates import ChatTemplate, template_from_tokenizer_config
 from ragchat.models import vram
-from ragchat.models.registry import read_json
+from ragchat.models.presets import capabilities_of
+from ragchat.models.registry import read_json, resolve_exl2_model
 
 NEEDS_GPU = "the exllamav2 backend needs an NVIDIA GPU with CUDA: use --api or the CPU model"
 STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
 PULL_HINT = "download it with `ragchat model pull`, or set exl2_model to an EXL2 folder"
+
+
+def blocker(settings: Settings) -> str | None:
+    """Why exllamav2 cannot run here, cheapest check first; None when it can.
+    Never imports exllamav2 (its import may start a long CUDA build)."""
+    if not machine.has_module("exllamav2"):
+        return "exllamav2 is not installed"
+    path, why = resolve_exl2_model(settings)
+    if path is None:
+        return why
+    if not path.is_dir():
+        return f"the EXL2 model folder {path} does not exist"
+    if machine.exllamav2_extension() == "not built":
+        return "exllamav2's CUDA extension is not built yet (run once with --backend exllamav2)"
+    gpu = machine.gpu_info()
+    if not gpu.available:
+        return f"no CUDA GPU ({gpu.error})" if gpu.error else "no CUDA GPU"
+    return None
+
+
+def load(settings: Settings) -> ExLlamaV2Backend:
+    """The engine table's loader: the configured EXL2 model, with its model's capabilities."""
+    path, _why = resolve_exl2_model(settings)
+    draft = Path(settings.exl2_draft_model) if settings.exl2_draft_model else None
+    backend = ExLlamaV2Backend(path, cache_type=settings.exl2_cache,
+                               max_seq_len=settings.max_seq_len,
+                               ngram_draft=settings.ngram_draft, draft_model_dir=draft)
+    backend.capabilities = capabilities_of(path)
+    return backend
 
 
 def cuda_available() -> bool:
@@ -141,7 +174,7 @@ def size_context(model_dir: Path, cache_type: str, requested: int,
 
 
 class ExLlamaV2Backend(Backend):
-    name = "exllamav2"
+    name = Engine.EXLLAMAV2
 
     def __init__(self, model_dir: Path | None, *, cache_type: str = "Q8", max_seq_len: int = 0,
                  ngram_draft: bool = False, draft_model_dir: Path | None = None) -> None:
@@ -194,7 +227,7 @@ class ExLlamaV2Backend(Backend):
             tid for tid in (self.tokenizer.single_id(t) for t in STOP_TOKENS) if tid is not None]
 
     def describe(self) -> str:
-        return "exllamav2"
+        return Engine.EXLLAMAV2.value
 
     @property
     def draft_tokens(self) -> int:

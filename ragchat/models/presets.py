@@ -1,7 +1,7 @@
 """Named models for every kind of machine, what each needs, and the one to run here.
 
 A preset is a real repository on the Hugging Face hub (and, for GGUF, one file in it), its
-download size, and a memory estimate: the weights plus the KV cache at the context ragchat
+download size, what its model can do (its capabilities), and a memory estimate: the weights plus the KV cache at the context ragchat
 uses plus working memory. `recommend` picks the best preset that fits this machine: the 14B
 EXL2 model on an NVIDIA GPU that holds it, else the largest GGUF model that fits the memory
 llama.cpp can use here (the GPU's when the llama.cpp build offloads to one, else the RAM,
@@ -10,9 +10,13 @@ and on a CPU a model small enough to answer in reasonable time).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+
+from ragchat import machine as host
+from ragchat.engines import Engine
+from ragchat.models.capabilities import DEFAULT, DEMO, QWEN25_INSTRUCT, Capabilities
+from ragchat.models.registry import bundled_gguf, local_dir_for
 
 GiB = 1024**3
 WORKING = int(0.75 * GiB)  # llama.cpp's compute buffers and the rest, roughly
@@ -24,7 +28,7 @@ CPU_CORES_FOR_3B = 8  # fewer cores: prefill of a ~2k-token prompt takes too lon
 @dataclass(frozen=True)
 class Preset:
     name: str
-    backend: str  # "exllamav2" or "llamacpp"
+    backend: Engine  # EXLLAMAV2 or LLAMACPP
     repo: str
     revision: str
     file: str | None  # the GGUF file in the repo; None: the whole branch (EXL2)
@@ -33,10 +37,11 @@ class Preset:
     kv_bytes_per_token: int
     context: int
     use: str
+    capabilities: Capabilities = QWEN25_INSTRUCT  # what its model can do
 
     @property
     def memory_bytes(self) -> int:
-        if self.backend == "exllamav2":  # as the backend sizes it (1.5 GiB working memory)
+        if self.backend == Engine.EXLLAMAV2:  # as the backend sizes it (1.5 GiB working memory)
             from ragchat.models.vram import need_bytes
 
             return need_bytes(self.weights_bytes, self.kv_bytes_per_token, self.context)
@@ -52,36 +57,50 @@ def _kv(layers: int, kv_heads: int, head_dim: int = 128, bytes_per_value: float 
 
 
 PRESETS: tuple[Preset, ...] = (
-    Preset("qwen2.5-14b-exl2", "exllamav2", "bartowski/Qwen2.5-14B-Instruct-exl2", "4_25", None,
-           int(9.2e9), int(7.6e9), _kv(48, 8, bytes_per_value=1.06), EXL2_CONTEXT,
+    Preset("qwen2.5-14b-exl2", Engine.EXLLAMAV2, "bartowski/Qwen2.5-14B-Instruct-exl2", "4_25",
+           None, int(9.2e9), int(7.6e9), _kv(48, 8, bytes_per_value=1.06), EXL2_CONTEXT,
            "NVIDIA GPU with 12 GB or more (made for 24 GB): the best answers, fastest"),
-    Preset("qwen2.5-14b-gguf", "llamacpp", "bartowski/Qwen2.5-14B-Instruct-GGUF", "main",
+    Preset("qwen2.5-14b-gguf", Engine.LLAMACPP, "bartowski/Qwen2.5-14B-Instruct-GGUF", "main",
            "Qwen2.5-14B-Instruct-Q4_K_M.gguf", int(8.99e9), int(8.99e9), _kv(48, 8),
            GGUF_CONTEXT, "other GPUs with 12 GB or more (Apple Silicon with 16 GB or more)"),
-    Preset("qwen2.5-7b-gguf", "llamacpp", "bartowski/Qwen2.5-7B-Instruct-GGUF", "main",
+    Preset("qwen2.5-7b-gguf", Engine.LLAMACPP, "bartowski/Qwen2.5-7B-Instruct-GGUF", "main",
            "Qwen2.5-7B-Instruct-Q4_K_M.gguf", int(4.68e9), int(4.68e9), _kv(28, 4),
            GGUF_CONTEXT, "GPUs with 6-8 GB; a fast CPU with patience"),
-    Preset("qwen2.5-3b-gguf", "llamacpp", "bartowski/Qwen2.5-3B-Instruct-GGUF", "main",
+    Preset("qwen2.5-3b-gguf", Engine.LLAMACPP, "bartowski/Qwen2.5-3B-Instruct-GGUF", "main",
            "Qwen2.5-3B-Instruct-Q4_K_M.gguf", int(1.93e9), int(1.93e9), _kv(36, 2),
            GGUF_CONTEXT, "CPU-only machines with 8 or more cores"),
-    Preset("qwen2.5-1.5b-gguf", "llamacpp", "bartowski/Qwen2.5-1.5B-Instruct-GGUF", "main",
+    Preset("qwen2.5-1.5b-gguf", Engine.LLAMACPP, "bartowski/Qwen2.5-1.5B-Instruct-GGUF", "main",
            "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf", int(0.99e9), int(0.99e9), _kv(28, 2),
            GGUF_CONTEXT, "small CPU-only machines and laptops"),
 )
 BY_NAME = {p.name: p for p in PRESETS}
-ENGINES = {"exllamav2": "ExLlamaV2", "llamacpp": "llama.cpp"}
 
 
 def presets_markdown() -> str:
     """The docs' table of presets (docs/how-to/choose-a-model.md)."""
     lines = ["| preset | engine | download | memory | made for |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| `{p.name}` | {ENGINES[p.backend]} | {p.download_bytes / 1e9:.1f} GB | "
+    lines += [f"| `{p.name}` | {p.backend.label} | {p.download_bytes / 1e9:.1f} GB | "
               f"{p.memory_bytes / 1e9:.1f} GB | {p.use} |" for p in PRESETS]
     return "\n".join(lines) + "\n"
 
 
 def find_preset(name: str) -> Preset | None:
     return BY_NAME.get(name.strip().lower())
+
+
+def capabilities_of(model: Path | None) -> Capabilities:
+    """What the model at `model` (a GGUF file or an EXL2 folder) can do: the bundled model's
+    profile, a preset's when it is a preset's download, else the default."""
+    if model is None:
+        return DEFAULT
+    model = Path(model)
+    if model == bundled_gguf():
+        return DEMO
+    for preset in PRESETS:
+        folder = local_dir_for(preset.repo, preset.revision)
+        if model.name == preset.file or (preset.file is None and model == folder):
+            return preset.capabilities
+    return DEFAULT
 
 
 @dataclass(frozen=True)
@@ -113,7 +132,7 @@ class Fit:
 
 def fit(preset: Preset, machine: Machine) -> Fit:
     need = preset.memory_bytes
-    if preset.backend == "exllamav2":
+    if preset.backend == Engine.EXLLAMAV2:
         if not machine.cuda_vram_bytes:
             return Fit(False, "", "needs an NVIDIA GPU with CUDA")
         if machine.cuda_vram_bytes < need:
@@ -133,7 +152,7 @@ def recommend(machine: Machine) -> Preset | None:
     exl2 = BY_NAME["qwen2.5-14b-exl2"]
     if fit(exl2, machine).fits:
         return exl2
-    ggufs = [p for p in PRESETS if p.backend == "llamacpp"]  # largest first
+    ggufs = [p for p in PRESETS if p.backend == Engine.LLAMACPP]  # largest first
     for preset in ggufs:
         where = fit(preset, machine)
         if where.fits and where.where == "GPU":
@@ -150,31 +169,15 @@ def gb(n: int | float) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def ram_bytes() -> int:
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def this_machine(gpu: Any = None, build: Any = None) -> Machine:
+def this_machine(gpu: host.GpuInfo | None = None,
+                 build: host.BuildInfo | None = None) -> Machine:
     """Read this machine (torch for the NVIDIA GPU, llama.cpp's build for its GPU support)."""
     import platform
 
-    from ragchat.llm.llama_context import build_info
-    from ragchat.llm.probe import gpu_info
-
-    gpu = gpu if gpu is not None else gpu_info()
-    build = build if build is not None else build_info()
+    gpu = gpu if gpu is not None else host.gpu_info()
+    build = build if build is not None else host.build_info()
     vram = int(gpu.total_bytes) if gpu.available else 0
     gpu_backend = (build.gpu_backends[0] if build and build.gpu_offload and build.gpu_backends
                    else "")
     apple = platform.system() == "Darwin" and platform.machine() == "arm64"
-    return Machine(vram, gpu_backend, ram_bytes(), cores(), unified_memory=apple)
+    return Machine(vram, gpu_backend, host.ram_bytes(), host.cores(), unified_memory=apple)

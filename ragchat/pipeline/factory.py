@@ -1,4 +1,5 @@
-"""Assemble a ChatPipeline from settings: retriever, chat model, sessions database."""
+"""Assemble a ChatPipeline from settings: retriever, chat model (and what its model can do),
+sessions database."""
 
 from __future__ import annotations
 
@@ -6,19 +7,24 @@ from typing import Any
 
 from ragchat import paths
 from ragchat.config import Settings
+from ragchat.engines import Engine
+from ragchat.models.capabilities import (
+    DEFAULT,
+    Capabilities,
+    capabilities_of_model,
+    setting_or_model,
+)
 from ragchat.pipeline.chat import ChatPipeline
 from ragchat.pipeline.nodes import PipelineParams
 from ragchat.pipeline.retriever import Opener, Retriever
 from ragchat.pipeline.sessions import new_session_name, open_checkpointer
 
-DEMO_MAX_NEW_TOKENS = 192  # the demo model's answers are short when they are any good
-DEMO_PARAGRAPHS = 1  # after its first paragraph the demo model drifts (measured: see docs)
 
-
-def _mode(settings: Settings, key: str, allowed: tuple[str, ...], demo: bool) -> str:
+def _mode(settings: Settings, key: str, allowed: tuple[str, str], able: bool) -> str:
+    """The setting `key` (one of `allowed`); 'auto': the first when the model is `able`."""
     value = str(getattr(settings, key)).strip().lower()
     if value == "auto":
-        return allowed[1] if demo else allowed[0]
+        return allowed[0] if able else allowed[1]
     if value not in allowed:
         from ragchat.errors import ConfigError
 
@@ -28,31 +34,31 @@ def _mode(settings: Settings, key: str, allowed: tuple[str, ...], demo: bool) ->
 
 
 def params_from_settings(settings: Settings, k: int | None = None,
-                         demo: bool = False) -> PipelineParams:
-    """Pipeline parameters; `demo`: the bundled demo-size model answers, which cannot
-    rewrite or grade (measured: docs/explanation/pipeline-and-cache.md)."""
-    max_new = settings.max_new_tokens
-    if demo and settings.source("max_new_tokens") == "default":
-        max_new = DEMO_MAX_NEW_TOKENS
+                         capabilities: Capabilities = DEFAULT) -> PipelineParams:
+    """Pipeline parameters: the settings, and where one is left at its default (auto), what
+    the answering model can do (its capabilities: docs/explanation/backends.md)."""
+    model = capabilities
+    grade = _mode(settings, "relevance_check", ("llm", "scores"), model.grades)
+    rewrite = _mode(settings, "follow_up_rewrite", ("llm", "previous"), model.rewrites)
     return PipelineParams(
         k=k or settings.search_k,
-        max_new_tokens=max_new,
+        max_new_tokens=setting_or_model(settings, "max_new_tokens", model.max_new_tokens),
         temperature=settings.temperature,
         memory_token_budget=settings.memory_token_budget,
         context_token_budget=settings.context_token_budget,
-        llm_grade=_mode(settings, "relevance_check", ("llm", "scores"), demo) == "llm",
-        llm_rewrite=_mode(settings, "follow_up_rewrite", ("llm", "previous"), demo) == "llm",
+        llm_grade=grade == "llm",
+        llm_rewrite=rewrite == "llm",
         general_answers=settings.general_answers,
-        max_paragraphs=DEMO_PARAGRAPHS if demo else 0,
-        quote_thin_answers=demo,
-        writes_cjk=not demo,
+        max_paragraphs=model.max_paragraphs,
+        quote_thin_answers=model.quotes_thin_answers,
+        writes_cjk=model.writes_cjk,
     )
 
 
 def backend_label(settings: Settings, choice: Any) -> str:
     """The backend as `--json` names it: llamacpp, exllamav2 or api:<model or url>."""
     name = str(getattr(choice, "name", "") or settings.backend)
-    if name == "api":
+    if name == Engine.API:
         from ragchat.redact import redact
 
         return f"api:{redact(settings.api_base) or settings.api_model}"
@@ -90,16 +96,14 @@ def open_pipeline(
     except BaseException:
         retriever.close()
         raise
-    from ragchat.models.registry import is_demo_model
-
-    demo = is_demo_model(settings, str(getattr(choice, "name", "")))
+    capabilities = capabilities_of_model(llm)
     return ChatPipeline(
         llm,
         retriever=retriever,
         checkpointer=checkpointer,
         session=session or new_session_name(),
-        params=params_from_settings(settings, k, demo),
+        params=params_from_settings(settings, k, capabilities),
         backend=backend_label(settings, choice),
         choice=choice,
-        demo=demo,
+        capabilities=capabilities,
     )

@@ -68,8 +68,8 @@ class PipelineParams:
     llm_rewrite: bool = True  # False: a follow-up searches with the previous question
     llm_grade: bool = True  # False: relevance by retrieval scores (no grading call)
     general_answers: bool = True  # a brief, labelled general answer when nothing matches
-    writes_cjk: bool = True  # False (the demo model): a Korean, Chinese or Japanese question
-    # gets the best passage's lines instead of a generated answer
+    writes_cjk: bool = True  # False (the model writes English only): a Korean, Chinese or
+    # Japanese question gets the best passage's lines instead of a generated answer
     max_paragraphs: int = 0  # end the answer after this many paragraphs (0: no limit)
     quote_thin_answers: bool = False  # follow an answer that adds next to nothing with a quote
 

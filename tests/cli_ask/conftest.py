@@ -29,12 +29,10 @@ def fake_searcher(tmp_path) -> FakeSearcher:
 @pytest.fixture
 def fakes(monkeypatch, fake_llm, fake_searcher):
     """Every pipeline the CLI opens gets the fake model and searcher."""
-    import ragchat.models.registry as models
     import ragchat.pipeline.factory as factory
     import ragchat.pipeline.retriever as retriever
 
     monkeypatch.setattr(factory, "load_chat_model", lambda settings: (fake_llm, FakeChoice()))
     monkeypatch.setattr(retriever, "_open_searcher", lambda settings, name: fake_searcher)
-    # the fake stands for a capable model: it rewrites and grades (not the demo model)
-    monkeypatch.setattr(models, "is_demo_model", lambda settings, backend: False)
+    # the fake carries no capabilities: it stands for a capable model (it rewrites and grades)
     return fake_llm, fake_searcher

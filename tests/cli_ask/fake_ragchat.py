@@ -14,7 +14,6 @@ def install_fakes(folder: str) -> None:
     from pipeline.conftest import REPLIES
     from pipeline.fakes import FakeSearcher, TaskFakeChatModel, make_hits
 
-    import ragchat.models.registry as models
     import ragchat.pipeline.factory as factory
     import ragchat.pipeline.retriever as retriever
     from cli_ask.conftest import FakeChoice
@@ -24,7 +23,6 @@ def install_fakes(folder: str) -> None:
     searcher = FakeSearcher(make_hits(folder))
     factory.load_chat_model = lambda settings: (llm, FakeChoice())  # type: ignore[assignment]
     retriever._open_searcher = lambda settings, name: searcher  # type: ignore[assignment]
-    models.is_demo_model = lambda settings, backend: False  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

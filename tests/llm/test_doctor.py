@@ -39,6 +39,8 @@ def test_json_report_on_a_machine_without_gpu_or_models(capsys, monkeypatch, rag
     backend = report["backend"]
     assert backend["name"] in ("exllamav2", "llamacpp") and backend["reason"]
     assert backend["source"] == "auto"
+    assert set(backend["engines_ready"]) == {"exllamav2", "llamacpp", "api"}
+    assert backend["engines_ready"]["api"] == "HF_HUB_OFFLINE is set"  # as in every test
     assert report["models"]["exl2"]["found"] is False
     assert any("ragchat model pull" in p for p in report["problems"])
     # the dev install has exllamav2 0.3.2 and no flash-attn: its SDPA path, with the fix

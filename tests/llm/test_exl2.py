@@ -13,7 +13,7 @@ import pytest
 
 from ragchat.errors import BackendError, ModelError
 from ragchat.llm import exl2
-from ragchat.llm.probe import has_module
+from ragchat.machine import has_module
 
 FAKES = Path(__file__).parent / "fakes"
 QWEN_CONFIG = {"num_hidden_layers": 48, "hidden_size": 5120, "num_attention_heads": 40,

@@ -27,7 +27,7 @@ def _forget_exllamav2() -> None:
 @pytest.fixture
 def attn(monkeypatch):
     """The real exllamav2.attn, imported fresh (so a patch never outlives the test)."""
-    from ragchat.llm.probe import has_module
+    from ragchat.machine import has_module
 
     if not has_module("exllamav2"):
         pytest.fail("exllamav2 is a dev dependency: pip install -e '.[dev]'")
@@ -126,7 +126,7 @@ def test_the_matmul_branch_goes_to_the_original(attn):
 def test_doctor_names_the_path_without_importing_exllamav2(monkeypatch):
     _forget_exllamav2()
     versions = {}
-    monkeypatch.setattr("ragchat.llm.probe.package_version", lambda name: versions.get(name))
+    monkeypatch.setattr("ragchat.machine.package_version", lambda name: versions.get(name))
     assert attention_path({}) == "sdpa+fix"  # the installed 0.3.2, no flash-attn, no xformers
     assert "exllamav2" not in sys.modules
     assert attention_path({"EXLLAMA_NO_SDPA": "1"}) == "matmul"

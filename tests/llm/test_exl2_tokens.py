@@ -47,7 +47,7 @@ def write_tokenizer(folder: Path) -> None:
 @pytest.fixture
 def tokenizer(tmp_path, monkeypatch):
     """exllamav2's ExLlamaV2Tokenizer over the small vocabulary."""
-    from ragchat.llm.probe import has_module
+    from ragchat.machine import has_module
 
     if not has_module("exllamav2"):
         pytest.fail("exllamav2 is a dev dependency: pip install -e '.[dev]'")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ragchat.llm.llama_context import BuildInfo, LlamaContext, build_info, gpu_layers
+from ragchat.llm.llama_context import LlamaContext, gpu_layers
+from ragchat.machine import BuildInfo, build_info
 
 
 @pytest.fixture(scope="module")

@@ -143,10 +143,10 @@ PRESET_FILE = "Qwen2.5-1.5B-Instruct-Q4_K_M.gguf"
 @pytest.fixture
 def small_cpu_machine(monkeypatch):
     """A 2-core machine with 16 GB and no GPU, whatever runs the tests."""
-    from ragchat.models import presets
+    from ragchat import machine
 
-    monkeypatch.setattr(presets, "cores", lambda: 2)
-    monkeypatch.setattr(presets, "ram_bytes", lambda: 16 * 10**9)
+    monkeypatch.setattr(machine, "cores", lambda: 2)
+    monkeypatch.setattr(machine, "ram_bytes", lambda: 16 * 10**9)
 
 
 def test_a_preset_is_pulled_by_name_and_put_in_use(monkeypatch, capsys, ragchat_home,

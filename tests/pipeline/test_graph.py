@@ -541,17 +541,18 @@ def test_the_demo_models_answer_ends_after_its_first_paragraph(llm, searcher):
 
 def test_demo_parameters_come_from_the_settings(monkeypatch):
     from ragchat.config import load_settings
+    from ragchat.models.capabilities import DEFAULT, DEMO
     from ragchat.pipeline.factory import params_from_settings
 
-    demo = params_from_settings(load_settings(), demo=True)
+    demo = params_from_settings(load_settings(), capabilities=DEMO)
     assert (demo.llm_grade, demo.llm_rewrite, demo.max_new_tokens, demo.max_paragraphs,
             demo.quote_thin_answers, demo.writes_cjk) == (False, False, 192, 1, True, False)
-    real = params_from_settings(load_settings(), demo=False)
+    real = params_from_settings(load_settings(), capabilities=DEFAULT)
     assert (real.llm_grade, real.llm_rewrite, real.max_new_tokens, real.max_paragraphs,
             real.quote_thin_answers, real.writes_cjk) == (True, True, 512, 0, False, True)
     monkeypatch.setenv("RAGCHAT_RELEVANCE_CHECK", "llm")
     monkeypatch.setenv("RAGCHAT_MAX_NEW_TOKENS", "300")
-    chosen = params_from_settings(load_settings(), demo=True)
+    chosen = params_from_settings(load_settings(), capabilities=DEMO)
     assert chosen.llm_grade is True and chosen.max_new_tokens == 300  # set: taken as is
 
 

@@ -210,19 +210,19 @@ class Repl:
 
 
 def banner(pipeline: Any, settings: Settings | None = None) -> str:
+    from ragchat.cli.options import caveat_notice, model_caveat
+
     choice = getattr(pipeline, "choice", None)
-    reason = "the bundled demo model" if getattr(pipeline, "demo", False) else \
-        getattr(choice, "reason", "")
+    caveat = model_caveat(pipeline)
+    reason = pipeline.capabilities.label if caveat else getattr(choice, "reason", "")
     backend = safe_line(pipeline.backend + (f" ({reason})" if reason else ""))
     collection = safe_line(getattr(pipeline.retriever, "collection", "?"))
     text = (f"ragchat · session {safe_line(pipeline.session)} · collection {collection} · "
             f"{backend}\n"
             "Ask about your documents. /help lists commands; Alt-Enter adds a line; "
             "Ctrl-D quits.")
-    if getattr(pipeline, "demo", False) and settings is not None:
-        from ragchat.cli.options import demo_notice
-
-        text += "\n" + demo_notice(settings)
+    if caveat and settings is not None:
+        text += "\n" + caveat_notice(caveat, settings)
     return text
 
 
