@@ -106,3 +106,24 @@ def test_the_blockers_say_why_or_none(monkeypatch, ragchat_home):
     assert ENGINES[Engine.API].blocker(load_settings()) == "HF_HUB_OFFLINE is set"
     monkeypatch.setenv("RAGCHAT_API_BASE", "http://127.0.0.1:9/v1")
     assert ENGINES[Engine.API].blocker(load_settings()) is None
+
+
+def test_the_exllamav2_loader_passes_the_settings_and_the_models_capabilities(monkeypatch):
+    """Without a GPU: the backend class stands in, the loader's own code runs."""
+    from ragchat.llm import exl2
+
+    made = {}
+
+    class StandIn(EchoBackend):
+        def __init__(self, model_dir, **kwargs):
+            made.update(kwargs, model_dir=model_dir)
+
+    preset = PRESETS[0]
+    folder = local_dir_for(preset.repo, preset.revision)
+    monkeypatch.setattr(exl2, "ExLlamaV2Backend", StandIn)
+    monkeypatch.setenv("RAGCHAT_EXL2_MODEL", str(folder))
+    monkeypatch.setenv("RAGCHAT_EXL2_CACHE", "Q6")
+    backend = build_backend("exllamav2", load_settings())
+    assert isinstance(backend, StandIn) and backend.capabilities is QWEN25_INSTRUCT
+    assert made == {"model_dir": folder, "cache_type": "Q6", "max_seq_len": 0,
+                    "ngram_draft": False, "draft_model_dir": None}
