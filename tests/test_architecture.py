@@ -1,9 +1,9 @@
 """The layout shows the architecture: imports point down, and only the CLI talks to a terminal.
 
-    cli -> bench, doctor -> pipeline -> ingest -> index -> embeddings
-                                     -> llm -> models
+    cli -> bench, doctor -> pipeline -> llm -> models
+                            pipeline, ingest -> index -> embeddings
     every layer -> the base: config, errors, paths, machine, engines, ... (which import only
-    each other)
+    each other); ALLOWED below is the exact rule
 
 A new edge that is not listed here fails this test: add it here on purpose, or move the code.
 There is no exception: the layers form no circle, and nothing imports a layer above it.
