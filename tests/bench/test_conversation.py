@@ -51,7 +51,7 @@ def test_turns_run_in_order_in_one_session():
     pipeline = FakePipeline()
     turns = run_turns(pipeline, ["first?", "and then?"], session="s1")
     assert pipeline.asked == [("s1", "first?"), ("s1", "and then?")]
-    assert [t.number for t in turns] == [1, 2] and all(t.wall_s >= 0 for t in turns)
+    assert [t.number for t in turns] == [1, 2] and all(t.wall_s > 0 for t in turns)
     assert [t.totals["cached_tokens"] for t in turns] == [0, 100]
     assert turns[1].to_json()["calls"][0]["prefilled_tokens"] == 20
     assert set(turns[0].to_json()) == {"turn", "wall_s", "calls"}

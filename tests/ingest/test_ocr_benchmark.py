@@ -29,7 +29,7 @@ def test_ocr_accuracy_benchmark_on_an_english_memo(tmp_path):
     assert page["layout"] == "memo" and page["truth"].startswith("Meeting notice")
     assert set(page["variants"]) == {"psm 3 (before)", "rule (after)", "psm 6", "psm 4"}
     for variant in page["variants"].values():
-        assert 0.0 <= variant["accuracy"] <= 1.0 and variant["runs"]
+        assert 0.9 < variant["accuracy"] <= 1.0 and variant["runs"]  # a clean English memo
     assert [r["psm"] for r in page["variants"]["psm 6"]["runs"]] == [6]
     table = subprocess.run([sys.executable, str(SCRIPT), "--table", str(path)],
                            capture_output=True, text=True, timeout=60, check=True).stdout
