@@ -20,7 +20,8 @@ def collections(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per collection.")
 def list_cmd(as_json: bool) -> None:
     """List collections."""
-    from ragchat.index.collection import collection_info, list_collections
+    from ragchat.index.collection import list_collections
+    from ragchat.index.health import collection_info
 
     infos = [collection_info(c) for c in list_collections()]
     if as_json:

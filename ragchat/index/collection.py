@@ -97,19 +97,3 @@ def remove_collection(name: str) -> None:
         collection.folder.rmdir()
     except OSError:
         pass
-
-
-def collection_info(collection: Collection) -> dict:
-    """Files, chunks and model of a collection; IndexCorruptError when it cannot be read."""
-    from ragchat.index import health, store
-
-    with health.translated(collection):
-        conn = store.connect(collection.db_path, readonly=True)
-        try:
-            meta = store.get_meta(conn)
-            n_files, n_chunks = store.counts(conn)
-        finally:
-            conn.close()
-    return {"name": collection.name, "files": n_files, "chunks": n_chunks,
-            "embedding_model": meta.get("embedding_model", ""), "dim": int(meta.get("dim", 0)),
-            "generation": int(meta.get("generation", 0)), "path": str(collection.folder)}

@@ -178,3 +178,17 @@ def set_aside(collection: Collection) -> list[Path]:
             hint=f"make {collection.folder} writable, or remove the collection with: "
                  f"ragchat collections rm {collection.name}") from exc
     return moved
+
+
+def collection_info(collection: Collection) -> dict:
+    """Files, chunks and model of a collection; IndexCorruptError when it cannot be read."""
+    with translated(collection):
+        conn = store.connect(collection.db_path, readonly=True)
+        try:
+            meta = store.get_meta(conn)
+            n_files, n_chunks = store.counts(conn)
+        finally:
+            conn.close()
+    return {"name": collection.name, "files": n_files, "chunks": n_chunks,
+            "embedding_model": meta.get("embedding_model", ""), "dim": int(meta.get("dim", 0)),
+            "generation": int(meta.get("generation", 0)), "path": str(collection.folder)}

