@@ -15,7 +15,8 @@ same way (`--ragchat-path`), side by side.
   python benchmarks/answer_quality.py --table benchmarks/results/answers-*.json
 
 Settings are passed as RAGCHAT_<KEY> variables; results are written as JSON (summary and
-every reply).
+every reply) by common.save_results: `commit` is this repository's, `ragchat_commit` the
+checkout measured.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from common import REPO_DIR as REPO
-from common import git_commit, shown_path
+from common import git_commit, save_results, shown_path
 from tables import markdown_table, number, read_results, table_mode
 
 sys.path.insert(0, str(REPO))
@@ -144,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qa", required=True, help="QA file (ragchat eval's format)")
     parser.add_argument("--docs", required=True, help="folder to ingest")
     parser.add_argument("--label", required=True, help="name of this run in the results")
-    parser.add_argument("--out", required=True, help="results JSON")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="results file (NAME.json; written with save_results' header)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a ragchat setting for the repl (repeatable)")
     parser.add_argument("--ragchat-path", help="run the ragchat of this checkout instead")
@@ -153,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the answer token budget of the ragchat under test: an answer "
                              "that reaches it counts as a runaway [512]")
     args = parser.parse_args(argv)
+    if args.out.suffix != ".json":
+        parser.error("--out: a results file ends in .json")
     from ragchat.bench.evaluate import summarize
     from ragchat.bench.qa import read_qa
     from ragchat.config import load_settings
@@ -187,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
               "seconds": round(seconds, 1),
               "summary": summary.get("answers"),
               "replies": [r.to_json() for r in results]}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-                              encoding="utf-8")
+    save_results(args.out.stem, report, args.out.parent)
     print(json.dumps({"label": args.label, **(summary.get("answers") or {})}, indent=2))
     return 0
 

@@ -187,7 +187,7 @@ def machine() -> dict:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except ImportError:
+    except (ImportError, OSError, RuntimeError):  # no torch, or a broken CUDA setup
         pass
     return info
 
@@ -213,15 +213,26 @@ def git_dirty(checkout: Path = REPO_DIR) -> bool | None:
         return None
 
 
+HEADER = ("date", "commit", "dirty", "machine", "command")
+
+
 def save_results(name: str, payload: dict, out_dir: Path | None = None) -> Path:
-    """Write payload (plus date, commit, dirty flag and machine) to OUT_DIR/NAME.json."""
+    """Write OUT_DIR/NAME.json (benchmarks/results/ by default): the header every results
+    file starts with (date, commit, dirty flag, machine with its load average, command
+    line; see HEADER), then the payload. The one way a benchmark writes results. Written
+    atomically, so a script that saves after every step leaves a whole file if cut short."""
     folder = Path(out_dir) if out_dir else RESULTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "commit": git_commit(), "dirty": git_dirty(), "machine": machine(), "command": shown_command(sys.argv)}
+    header = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": git_commit(),
+              "dirty": git_dirty(), "machine": machine(), "command": shown_command(sys.argv)}
+    clash = header.keys() & payload.keys()
+    if clash:
+        raise ValueError(f"the payload would overwrite the header's {sorted(clash)}")
     path = folder / f"{name}.json"
-    path.write_text(json.dumps({**meta, **payload}, ensure_ascii=False, indent=2) + "\n",
-                    encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({**header, **payload}, ensure_ascii=False, indent=2) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)
     return path
 
 

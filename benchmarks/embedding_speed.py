@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import load_squad, machine, save_results, script_parser
+from common import load_squad, save_results, script_parser
 from tables import markdown_table, number, read_results, table, table_mode
 
 BGE_M3_CONFIG = {  # config.json of BAAI/bge-m3 as published
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
           f"torch {loads['torch']:.2f} s")
     report = {"batch": args.batch, "bge_m3_chunks": args.bge_chunks, "max_tokens": MAX_TOKENS,
               "load_and_first_query_s": loads, "languages": languages,
-              "bge_m3_config": BGE_M3_CONFIG, "machine": machine()}
+              "bge_m3_config": BGE_M3_CONFIG}
     path = save_results(f"embedding-speed-{args.name}", report, args.out_dir)
     print(f"\nwrote {path}")
 

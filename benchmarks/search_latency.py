@@ -41,10 +41,10 @@ from common import (
     ingest_folder,
     last_json,
     load_squad,
-    machine,
     run_ragchat,
     save_results,
     script_parser,
+    shown_path,
     work_folder,
 )
 from ingest_throughput import NoteWriter, english_sentences, korean_sentences
@@ -216,7 +216,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         sizes.append({"chunks": ingest["chunks_total"], "files": files, "build_seconds": build_s,
                       "ingest_timings": ingest["timings"], "latency_ms": latency})
         _print_size(sizes[-1])
-    return {"queries": len(queries), "k": args.k, "threads": args.threads, "qa_file": str(args.qa_file or ""),
+    return {"queries": len(queries), "k": args.k, "threads": args.threads,
+            "qa_file": shown_path(args.qa_file) if args.qa_file else "",
             "korean": bool(args.korean), "sizes": sizes}
 
 
@@ -229,8 +230,7 @@ def run_one_shot(args: argparse.Namespace, work: Path) -> dict:
     home = work / "home"
     _, ingest = ingest_folder(args.one_shot.resolve(), home)
     report: dict = {"folder_files": ingest["files_seen"],
-                    "chunks": ingest["chunks_total"], "repeat": args.repeat,
-                    "machine": machine(), "runtimes": {}}
+                    "chunks": ingest["chunks_total"], "repeat": args.repeat, "runtimes": {}}
     for runtime in args.runtimes.split(","):
         env = {"RAGCHAT_EMBEDDING_RUNTIME": runtime}
         seconds: dict[str, list[float]] = {"hybrid": [], "bm25": [], "ask_retrieve": []}

@@ -17,7 +17,8 @@ after every step, so whatever ran is kept if a later step fails or time runs out
   pytest       the tests marked `gpu`
 
 With --model (a real EXL2 folder) the test-model steps are left out and measure and pytest
-run on it. Output: OUT/gpu-<gpu>-<date>.json (the headline figures first, then every step's
+run on it. Output: OUT/gpu-<gpu>-<day>.json (written by benchmarks/common.py's save_results:
+date, commit, machine and command line first, then the headline figures, then every step's
 status and report) and OUT/logs.tgz (each step's log).
 """
 
@@ -39,6 +40,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE.parent))
+
+from common import save_results  # noqa: E402
+
 RESERVE_S = 5  # kept back for the final write
 
 
@@ -128,10 +133,7 @@ class Runner:
         found = headline(self.results)
         self.results.update({k: v for k, v in found.items()
                              if v is not None or self.results.get(k) is None})
-        path = self.out / results_name(self.results)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(order(self.results), indent=2), encoding="utf-8")
-        tmp.replace(path)
+        save_results(results_name(self.results), order(self.results), self.out)
         with tarfile.open(self.out / "logs.tgz", "w:gz") as tar:
             tar.add(self.logs, arcname="logs")
 
@@ -181,7 +183,7 @@ def order(results: dict) -> dict:
 def results_name(results: dict) -> str:
     from ragchat.bench.bandwidth import device_slug
 
-    return f"gpu-{device_slug(results.get('gpu') or 'unknown')}-{results['date']}.json"
+    return f"gpu-{device_slug(results.get('gpu') or 'unknown')}-{results['day']}"
 
 
 # ---------------------------------------------------------------- the steps
@@ -411,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(args.work or f"/tmp/ragchat-gpu-check-{os.getpid()}")
     sys.path.insert(0, str(REPO))
-    results = {"date": date.today().isoformat(), "budget_s": args.budget,
+    results = {"day": date.today().isoformat(), "budget_s": args.budget,
                "model": args.model or "random-weight Qwen2.5-0.5B shape, EXL2 4.25 bpw"}
     runner = Runner(out, work, deadline, results)
     runner.run(plan(args, work))

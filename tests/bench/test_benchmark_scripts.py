@@ -96,6 +96,9 @@ def test_answer_quality_judges_a_repl_conversation(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["label"] == "test" and result["qa"] == "qa.jsonl"
+    # the header every results file has (common.save_results), no path of this machine
+    assert list(result)[:5] == ["date", "commit", "dirty", "machine", "command"]
+    assert result["command"].startswith("benchmarks/answer_quality.py --qa qa.jsonl --docs docs")
     assert result["settings"] == ["max_new_tokens=8", "embedding_model=minilm"]
     assert result["summary"]["answered"] == 3
     bees, owls, off_topic = result["replies"]

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from check import HEADLINE, Runner, Step, headline, main, parse_args, plan
+from common import HEADER
 
 PY = sys.executable
 
@@ -22,7 +23,7 @@ def py(code: str) -> list[str]:
 def runner(tmp_path: Path, budget: float = 60) -> Runner:
     out = tmp_path / "out"
     out.mkdir()
-    results = {"date": "2026-11-30", "gpu": "NVIDIA H200"}
+    results = {"day": "2026-11-30", "gpu": "NVIDIA H200"}
     return Runner(out, tmp_path / "work", time.monotonic() + budget, results)
 
 
@@ -43,7 +44,9 @@ def test_steps_run_in_order_and_the_results_are_written_after_each(tmp_path):
     data = results_file(run)
     assert data["steps"]["first"]["status"] == "ok" and data["steps"]["second"]["status"] == "ok"
     assert data["first"] == {"x": 1}  # the step's own report is kept
-    assert list(data)[: len(HEADLINE)] == list(HEADLINE)  # the headline comes first
+    # the header of every results file (common.save_results), then the headline
+    assert list(data)[: len(HEADER) + len(HEADLINE)] == [*HEADER, *HEADLINE]
+    assert data["machine"]["cpus"] and data["date"].startswith("20")
     assert (run.out / "logs.tgz").is_file()
 
 
