@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragchat.models.capabilities import DEFAULT, Capabilities
-from ragchat.pipeline.graph import build_graph, turn_input
+from ragchat.pipeline.graph import build_graph
 from ragchat.pipeline.memory import token_counter
 from ragchat.pipeline.nodes import Deps, PipelineParams, TurnContext
-from ragchat.pipeline.result import TurnCancelled, TurnResult, result_from_state
+from ragchat.pipeline.result import TurnCancelled, TurnResult
 from ragchat.pipeline.sessions import (
     SessionInfo,
     check_session_name,
     close_checkpointer,
     session_names,
 )
+from ragchat.pipeline.state import PastTurn, TurnState, result_from_state, turn_input
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,11 @@ class ChatPipeline:
                     put(Token(chunk["token"]) if "token" in chunk else Stage(chunk["stage"]))
                 elif not answered and chunk.get("answer") is not None:
                     answered = True
-                    self.last = result_from_state(chunk, self.backend, session, False)
+                    state = TurnState.from_values(chunk)
+                    self.last = result_from_state(state, self.backend, session, False)
                     put(Answered(self.last))
-            values = self._graph.get_state(config).values
-            self.last = result_from_state(values, self.backend, session, True)
+            state = TurnState.from_values(self._graph.get_state(config).values)
+            self.last = result_from_state(state, self.backend, session, True)
             return self.last
 
         self._pending = TurnHandle(run, context)
@@ -195,18 +197,20 @@ class ChatPipeline:
         """The last answered turn of this session, also one answered by an earlier process."""
         self.settle()
         if self.last is None:
-            values = self.state()
-            if values.get("answer") is not None:
-                self.last = result_from_state(values, self.backend, self.session, True)
+            state = self.state()
+            if state.answer is not None:
+                self.last = result_from_state(state, self.backend, self.session, True)
         return self.last
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> TurnState:
+        """The session's state as the last turn left it (empty for a new session)."""
         self.settle()
-        return dict(self._graph.get_state(self._config()).values or {})
+        return TurnState.from_values(self._graph.get_state(self._config()).values or {})
 
-    def history(self) -> tuple[str, list[dict[str, Any]]]:
-        values = self.state()
-        return values.get("summary") or "", list(values.get("turns") or [])
+    def history(self) -> tuple[str, list[PastTurn]]:
+        """The summary of the folded turns, and the turns since."""
+        state = self.state()
+        return state.summary, list(state.turns)
 
     def reset(self) -> None:
         """Forget this session's conversation."""
@@ -224,8 +228,8 @@ class ChatPipeline:
         infos = []
         for name in session_names(self.checkpointer):
             values = self._graph.get_state({"configurable": {"thread_id": name}}).values or {}
-            infos.append(SessionInfo(name, len(values.get("turns") or []),
-                                     bool(values.get("summary"))))
+            state = TurnState.from_values(values)
+            infos.append(SessionInfo(name, len(state.turns), bool(state.summary)))
         return infos
 
     def close(self) -> None:

@@ -8,62 +8,39 @@ llm_answer -> save_memory -> END
 from __future__ import annotations
 
 import time
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ragchat.pipeline.nodes import Deps, TurnContext, make_nodes
+from ragchat.pipeline.nodes import Deps, Node, TurnContext, make_nodes
 from ragchat.pipeline.result import NODES, TurnCancelled
+from ragchat.pipeline.state import ChatState, TurnState
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
 
 
-class ChatState(TypedDict, total=False):
-    # the conversation (checkpointed per session)
-    summary: str
-    turns: list[dict[str, Any]]
-    numbers: dict[str, int]  # passage key -> its number in this session
-    # the current turn (reset by every new question)
-    question: str
-    standalone_question: str
-    route: str
-    rewrite_parsed: bool
-    rewrite: str  # how the question was made standalone: llm, previous question + this one
-    hits: list[dict[str, Any]]
-    grades_parsed: bool
-    grading: str  # how relevance was decided: llm, scores, none
-    grader_output: str
-    told: list[int]  # passages the answer call was told to use
-    cited: list[int]  # passages the answer cites
-    answer: str | None
-    answer_kind: str  # nodes.ANSWER_KINDS
-    timings: dict[str, float]
-    llm_calls: list[dict[str, Any]]
+class GraphNode(Protocol):
+    """A node as LangGraph calls it: the state as it keeps it, the run's context."""
+
+    def __call__(self, state: ChatState, *, runtime: Runtime[TurnContext]) -> ChatState: ...
 
 
-def turn_input(question: str) -> dict[str, Any]:
-    """The graph input for a new question: it also clears the previous turn's fields."""
-    return {
-        "question": question, "standalone_question": "", "route": "", "rewrite_parsed": True,
-        "rewrite": "", "hits": [], "grades_parsed": True, "grading": "", "grader_output": "",
-        "told": [], "cited": [], "answer": None, "answer_kind": "", "timings": {},
-        "llm_calls": [],
-    }
+def _timed(name: str, fn: Node) -> GraphNode:
+    """Wrap a node: honour cancellation, announce the stage, record time and LLM calls.
+    The node reads the state as a TurnState; what it returns goes back as plain data."""
 
-
-def _timed(name: str, fn: Any) -> Any:
-    """Wrap a node: honour cancellation, announce the stage, record time and LLM calls."""
-
-    def node(state: ChatState, runtime: Any) -> dict[str, Any]:
+    def node(state: ChatState, *, runtime: Runtime[TurnContext]) -> ChatState:
         ctx = runtime.context if runtime.context is not None else TurnContext()
         if ctx.cancel.is_set():
             raise TurnCancelled()
         write = runtime.stream_writer
         write({"stage": name})
+        view = TurnState.from_values(state)
         start = time.perf_counter()
-        update = fn(state, ctx, write)
-        timings = dict(state.get("timings") or {})
-        timings[name] = time.perf_counter() - start
-        update["timings"] = timings
-        if "llm_calls" in update:
-            update["llm_calls"] = list(state.get("llm_calls") or []) + update["llm_calls"]
-        return update
+        update = fn(view, ctx, write)
+        values = update.to_values()
+        values["timings"] = {**view.timings, name: time.perf_counter() - start}
+        values["llm_calls"] = [call.to_dict() for call in (*view.llm_calls, *update.llm_calls)]
+        return values
 
     node.__name__ = name
     return node

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ragchat.pipeline.state import PastTurn
+
 TokenCounter = Callable[[str], int]
 
 
@@ -35,11 +37,11 @@ def token_counter(llm: Any) -> TokenCounter:
     return counted
 
 
-def turn_tokens(turn: dict[str, Any], count: TokenCounter) -> int:
-    return count(turn["question"]) + count(turn["answer"] or "")
+def turn_tokens(turn: PastTurn, count: TokenCounter) -> int:
+    return count(turn.question) + count(turn.answer or "")
 
 
-def turns_to_fold(turns: Sequence[dict[str, Any]], budget: int, count: TokenCounter) -> int:
+def turns_to_fold(turns: Sequence[PastTurn], budget: int, count: TokenCounter) -> int:
     """How many of the oldest turns to fold; 0 while the history fits the budget.
 
     Once over budget, the newest turns that fit in half the budget stay verbatim, so
@@ -57,22 +59,20 @@ def turns_to_fold(turns: Sequence[dict[str, Any]], budget: int, count: TokenCoun
     return len(turns) - kept
 
 
-def fallback_summary(previous: str, turns: Sequence[dict[str, Any]]) -> str:
+def fallback_summary(previous: str, turns: Sequence[PastTurn]) -> str:
     """A mechanical summary when the model returns nothing usable."""
-    asked = "; ".join(t["question"].strip()[:200] for t in turns)
+    asked = "; ".join(t.question.strip()[:200] for t in turns)
     text = f"Earlier the user asked: {asked}."
     return f"{previous.strip()}\n{text}" if previous.strip() else text
 
 
-def transcript_tokens(turns: Sequence[dict[str, Any]], count: TokenCounter) -> int:
+def transcript_tokens(turns: Sequence[PastTurn], count: TokenCounter) -> int:
     """Tokens the turns take in the prompt, with the passages they showed."""
     from ragchat.pipeline.prompts import said
 
-    return sum(count(t.get("prompt") or t["question"]) + count(said(t)) for t in turns)
+    return sum(count(t.prompt or t.question) + count(said(t)) for t in turns)
 
 
-def drop_old_passages(turns: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def drop_old_passages(turns: Sequence[PastTurn]) -> list[PastTurn]:
     """Every turn but the newest keeps only its question and answer."""
-    keep = ("question", "answer", "raw")
-    older = [{k: t[k] for k in keep if k in t} for t in turns[:-1]]
-    return older + list(turns[-1:])
+    return [t.without_passages() for t in turns[:-1]] + list(turns[-1:])

@@ -1,4 +1,5 @@
-"""The graph's nodes. Each is a plain function of (state, context, write) -> update.
+"""The graph's nodes. Each is a plain function of (state, context, write) -> update: it
+reads a `TurnState` and returns its own frozen update (state.py), never the graph's dicts.
 
 LLM calls per turn: contextualize (skipped without history, or when the model is too small
 to rewrite: then the previous question and the new one are searched together),
@@ -12,8 +13,8 @@ generated it, so the next turn finds it in the KV cache.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ragchat.pipeline import prompts
@@ -41,7 +42,17 @@ from ragchat.pipeline.parsing import (
 )
 from ragchat.pipeline.quoting import NO_USABLE_ANSWER, quote_fallback, thin, usable
 from ragchat.pipeline.relevance import is_cjk, kept_by_scores, overlap
-from ragchat.pipeline.result import hit_to_dict
+from ragchat.pipeline.result import Chunk, LLMCall
+from ragchat.pipeline.state import (
+    AnswerUpdate,
+    ContextualizeUpdate,
+    MemoryUpdate,
+    NodeUpdate,
+    PastTurn,
+    RelevanceUpdate,
+    RetrieveUpdate,
+    TurnState,
+)
 
 NOT_COVERED = "I found nothing about this in your documents."
 ENGLISH_ONLY = ("The bundled demo model writes English only; `ragchat doctor` recommends a "
@@ -50,8 +61,7 @@ GENERAL = "\n\nGeneral answer, not from your documents:\n\n"
 UNREADABLE_GRADES = "scores (the grader's reply was unreadable)"
 FOLLOW_UP_CONTEXT = 300  # characters of the previous question kept for a follow-up's search
 
-Update = dict[str, Any]
-Write = Callable[[Any], None]
+Write = Callable[[Any], None]  # the graph's stream writer: {"token": ...} or {"stage": ...}
 SearchFn = Callable[[str, int], list[Any]]
 
 
@@ -100,38 +110,38 @@ class TurnContext:
     k: int | None = None
 
 
-def _prefix(state: dict[str, Any], params: PipelineParams) -> list[prompts.Message]:
-    return prompts.conversation(state.get("summary") or "", state.get("turns") or [],
-                                params.system_tasks)
+def _prefix(state: TurnState, params: PipelineParams) -> list[prompts.Message]:
+    return prompts.conversation(state.summary, state.turns, params.system_tasks)
 
 
-def visible_passages(turns: list[dict[str, Any]]) -> set[str]:
+def visible_passages(turns: Sequence[PastTurn]) -> set[str]:
     """Keys of the passages whose text is still in the conversation's prompt."""
-    return {key for turn in turns for key in turn.get("shown") or []}
+    return {key for turn in turns for key in turn.shown}
 
 
-def number_hits(hits: list[Any], state: dict[str, Any]) -> list[dict[str, Any]]:
+def number_hits(hits: list[Any], state: TurnState) -> tuple[Chunk, ...]:
     """Give each hit its session-wide number; mark the ones already in the conversation.
 
     New numbers are committed with the turn (in llm_answer), so a cancelled turn leaves
     no gap in the numbering.
     """
-    numbers = dict(state.get("numbers") or {})
-    visible = visible_passages(state.get("turns") or [])
-    out: list[dict[str, Any]] = []
-    for hit in map(hit_to_dict, hits):
-        if any(h["key"] == hit["key"] for h in out):
+    numbers = dict(state.numbers)
+    visible = visible_passages(state.turns)
+    out: list[Chunk] = []
+    for hit in map(Chunk.from_hit, hits):
+        key = hit.key
+        if any(h.key == key for h in out):
             continue
-        if hit["key"] not in numbers:
-            numbers[hit["key"]] = max(numbers.values(), default=0) + 1
-        out.append({**hit, "n": numbers[hit["key"]], "seen": hit["key"] in visible})
-    return out
+        if key not in numbers:
+            numbers[key] = max(numbers.values(), default=0) + 1
+        out.append(replace(hit, n=numbers[key], seen=key in visible))
+    return tuple(out)
 
 
-def follow_up_query(turns: list[dict[str, Any]], question: str) -> str:
+def follow_up_query(turns: Sequence[PastTurn], question: str) -> str:
     """What a follow-up searches for when no rewrite is at hand: the previous question (as
     it was searched) and the new one, so "and how do I turn it off?" finds its topic."""
-    previous = (turns[-1].get("standalone") or turns[-1]["question"]) if turns else ""
+    previous = (turns[-1].standalone or turns[-1].question) if turns else ""
     previous = previous[-FOLLOW_UP_CONTEXT:].strip()
     return f"{previous} {question}".strip() if previous else question
 
@@ -146,63 +156,61 @@ class TurnNodes:
     def _call(self, messages: list[prompts.Message], node: str, ctx: TurnContext,
               max_new_tokens: int, temperature: float = 0.0,
               on_text: Callable[[str], bool | None] | None = None,
-              stop: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
-        text, call = call_llm(self.deps.llm, messages, node=node, cancel=ctx.cancel,
-                              on_text=on_text, max_new_tokens=max_new_tokens,
-                              temperature=temperature, stop=list(stop) or None)
-        return text, asdict(call)
+              stop: tuple[str, ...] = ()) -> tuple[str, LLMCall]:
+        return call_llm(self.deps.llm, messages, node=node, cancel=ctx.cancel,
+                        on_text=on_text, max_new_tokens=max_new_tokens,
+                        temperature=temperature, stop=list(stop) or None)
 
-    def contextualize(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
-        question = state["question"]
-        turns = state.get("turns") or []
-        if is_small_talk(question) or (not turns and not state.get("summary")):
+    def contextualize(self, state: TurnState, ctx: TurnContext,
+                      write: Write) -> ContextualizeUpdate:
+        question, turns = state.question, state.turns
+        if is_small_talk(question) or (not turns and not state.summary):
             route = "direct" if is_small_talk(question) else "retrieve"
-            return {"standalone_question": question, "route": route, "rewrite_parsed": True,
-                    "rewrite": "none"}
+            return ContextualizeUpdate(question, route, rewrite="none")
         if not self.p.llm_rewrite:
-            return {"standalone_question": follow_up_query(turns, question), "route": "retrieve",
-                    "rewrite_parsed": True, "rewrite": "previous question + this one"}
+            return ContextualizeUpdate(follow_up_query(turns, question), "retrieve",
+                                       rewrite="previous question + this one")
         messages = _prefix(state, self.p) + [prompts.rewrite_task(question)]
         text, call = self._call(messages, "contextualize", ctx, self.p.rewrite_tokens)
         rewrite = parse_rewrite(text, question)
         if not rewrite.parsed:
-            return {"standalone_question": follow_up_query(turns, question), "route": "retrieve",
-                    "rewrite_parsed": False, "llm_calls": [call],
-                    "rewrite": "previous question + this one (the rewrite was unreadable)"}
-        return {
-            "standalone_question": rewrite.question,
-            "route": "retrieve" if rewrite.retrieve else "direct",
-            "rewrite_parsed": True, "rewrite": "llm",
-            "llm_calls": [call],
-        }
+            return ContextualizeUpdate(
+                follow_up_query(turns, question), "retrieve", rewrite_parsed=False,
+                rewrite="previous question + this one (the rewrite was unreadable)",
+                llm_calls=(call,))
+        return ContextualizeUpdate(rewrite.question,
+                                   "retrieve" if rewrite.retrieve else "direct",
+                                   rewrite="llm", llm_calls=(call,))
 
-    def retrieve(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
-        hits = self.deps.search(state["standalone_question"], ctx.k or self.p.k)
-        return {"hits": number_hits(hits, state)}
+    def retrieve(self, state: TurnState, ctx: TurnContext, write: Write) -> RetrieveUpdate:
+        hits = self.deps.search(state.standalone_question, ctx.k or self.p.k)
+        return RetrieveUpdate(number_hits(hits, state))
 
-    def relevance_check(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
-        hits = state.get("hits") or []
+    def relevance_check(self, state: TurnState, ctx: TurnContext,
+                        write: Write) -> RelevanceUpdate:
+        hits = state.hits
         if not hits:
-            return {"grades_parsed": True, "grading": "none"}
-        question = state["standalone_question"]
-        update: Update = {"grades_parsed": True, "grading": "scores"}
+            return RelevanceUpdate(grading="none")
+        question = state.standalone_question
+        grading, parsed, output = "scores", True, ""
+        calls: tuple[LLMCall, ...] = ()
         kept: list[int] = []
         if self.p.llm_grade:
             messages = _prefix(state, self.p) + [prompts.grade_task(question, hits)]
-            text, call = self._call(messages, "relevance_check", ctx, self.p.grade_tokens)
-            kept, parsed = parse_grades(text, [hit["n"] for hit in hits])
-            update.update(grades_parsed=parsed, grader_output=text, llm_calls=[call],
-                          grading="llm" if parsed else UNREADABLE_GRADES)
-        if not update["grades_parsed"] or not self.p.llm_grade:
+            output, call = self._call(messages, "relevance_check", ctx, self.p.grade_tokens)
+            kept, parsed = parse_grades(output, [hit.n for hit in hits])
+            grading, calls = ("llm" if parsed else UNREADABLE_GRADES), (call,)
+        if not parsed or not self.p.llm_grade:
             # the search may have carried the previous question too: either may match
-            asked = list(dict.fromkeys([question, state["question"]]))
+            asked = list(dict.fromkeys([question, state.question]))
             kept = kept_by_scores(asked, hits, self.deps.embedding_model())
-        update["hits"] = [{**hit, "kept": hit["n"] in kept} for hit in hits]
-        return update
+        return RelevanceUpdate(grading, tuple(replace(hit, kept=hit.n in kept) for hit in hits),
+                               grades_parsed=parsed, grader_output=output, llm_calls=calls)
 
-    def llm_answer(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
+    def llm_answer(self, state: TurnState, ctx: TurnContext, write: Write) -> AnswerUpdate:
         plan = _answer_plan(state, self.p)
-        raw, text, call = plan.notice, plan.notice, None
+        raw, text = plan.notice, plan.notice
+        call: LLMCall | None = None
         streamed: list[str] = []
 
         def tee(event: Any) -> None:  # what is shown, also kept here
@@ -214,34 +222,32 @@ class TurnNodes:
         if plan.task is not None:
             raw, shown, call = self._stream_answer(state, plan, ctx, tee)
             text += (plan.lead + shown) if shown else ""
-        hits = (state.get("hits") or []) if state.get("route") == "retrieve" else []
+        hits = state.hits if state.route == "retrieve" else ()
         text, quoted = self._fallback(state, plan, text, "".join(streamed), tee)
-        turn = {"question": state["question"], "standalone": state.get("standalone_question"),
-                "prompt": plan.task[1] if plan.task else state["question"],
-                "answer": text, "raw": raw,
-                "shown": [hit["key"] for hit in plan.offered if not hit.get("seen")]}
-        numbers = {**(state.get("numbers") or {}), **{hit["key"]: hit["n"] for hit in hits}}
-        cited = [n for n in cited_numbers(text) if n in plan.allowed]
-        return {"answer": text, "answer_kind": _answer_kind(plan, quoted),
-                "turns": list(state.get("turns") or []) + [turn],
-                "numbers": numbers, "told": plan.told, "cited": cited,
-                "llm_calls": [call] if call else []}
+        turn = PastTurn(question=state.question, answer=text, raw=raw,
+                        prompt=plan.task[1] if plan.task else state.question,
+                        standalone=state.standalone_question,
+                        shown=tuple(hit.key for hit in plan.offered if not hit.seen))
+        numbers = {**state.numbers, **{hit.key: hit.n for hit in hits}}
+        cited = tuple(n for n in cited_numbers(text) if n in plan.allowed)
+        return AnswerUpdate(text, _answer_kind(plan, quoted), (*state.turns, turn), numbers,
+                            plan.told, cited, llm_calls=(call,) if call else ())
 
-    def _fallback(self, state: dict[str, Any], plan: AnswerPlan, text: str, streamed: str,
+    def _fallback(self, state: TurnState, plan: AnswerPlan, text: str, streamed: str,
                   write: Write) -> tuple[str, str]:
         """No usable answer from passages the model was told to use: quote the best one.
         With `quote_thin_answers`, an answer that adds next to nothing to the question is
         kept and followed by the quote. Returns the answer and "quote", "added" or ""."""
         if not plan.told:
             return text, ""
-        added = usable(text) and self.p.quote_thin_answers and thin(state["question"], text)
+        added = usable(text) and self.p.quote_thin_answers and thin(state.question, text)
         if usable(text) and not added:
             return text, ""
-        told = [hit for hit in plan.offered if hit["n"] in plan.told]
+        told = [hit for hit in plan.offered if hit.n in plan.told]
         # the passage that matches the latest question best (a follow-up's search also
         # carried the previous question); ties go to the better ranked
-        best = max(told, key=lambda hit: overlap(state["question"], hit["text"]))
-        quote = quote_fallback(f"{state['question']} {state.get('standalone_question', '')}",
+        best = max(told, key=lambda hit: overlap(state.question, hit.text))
+        quote = quote_fallback(f"{state.question} {state.standalone_question}",
                                best, lead="" if added else plan.quote_lead)
         sep = "\n\n" if text.strip() else ""
         # on screen, a blank line after what was streamed (its own line ends included)
@@ -250,15 +256,15 @@ class TurnNodes:
         # what was streamed before a quote of nothing usable is not kept
         return (text + sep + quote, "added") if added else (quote, "quote")
 
-    def _stream_answer(self, state: dict[str, Any], plan: AnswerPlan,
-                       ctx: TurnContext, write: Write) -> tuple[str, str, dict[str, Any]]:
+    def _stream_answer(self, state: TurnState, plan: AnswerPlan,
+                       ctx: TurnContext, write: Write) -> tuple[str, str, LLMCall]:
         """Stream the answer through the cleaner and the citation filter; return the raw
         text behind what was shown, what was shown, and the call's statistics."""
         shown: list[str] = []
         cleaner = AnswerCleaner(echo_of=prompts.system_prompt(self.p.system_tasks) + "\n"
                                 + plan.task_line,
                                 max_paragraphs=self.p.max_paragraphs,
-                                earlier=[turn["answer"] for turn in state.get("turns") or []])
+                                earlier=[turn.answer for turn in state.turns])
         citations = CitationFilter(plan.allowed)
 
         def emit(text: str) -> None:
@@ -284,33 +290,34 @@ class TurnNodes:
             again = CitationFilter(plan.allowed)
             text = again.feed(cleaner.shown) + again.flush() + REPEAT_NOTE
             emit(REPEAT_NOTE)
-        elif not cleaner.stopped and shown and call["new_tokens"] >= self.p.max_new_tokens:
+        elif not cleaner.stopped and shown and call.new_tokens >= self.p.max_new_tokens:
             emit(LIMIT_NOTE.format(n=self.p.max_new_tokens))
             text += LIMIT_NOTE.format(n=self.p.max_new_tokens)
         return cleaner.kept_raw(raw), text.strip(), call
 
-    def save_memory(self, state: dict[str, Any], ctx: TurnContext, write: Write) -> Update:
-        turns = list(state.get("turns") or [])
-        update: Update = {}
+    def save_memory(self, state: TurnState, ctx: TurnContext, write: Write) -> MemoryUpdate:
+        summary, turns = state.summary, list(state.turns)
+        calls: tuple[LLMCall, ...] = ()
         fold = turns_to_fold(turns, self.p.memory_token_budget, self.deps.count_tokens)
         if fold:
-            summary = self._summarize(state.get("summary") or "", turns[:fold], ctx, update)
-            turns = turns[fold:]
-            update.update(summary=summary, turns=turns)
+            summary, call = self._summarize(summary, turns[:fold], ctx)
+            turns, calls = turns[fold:], (call,)
         if transcript_tokens(turns, self.deps.count_tokens) > self.p.context_token_budget:
-            update["turns"] = drop_old_passages(turns)
-        return update
+            turns = drop_old_passages(turns)
+        return MemoryUpdate(summary, tuple(turns), llm_calls=calls)
 
-    def _summarize(self, summary: str, turns: list[dict[str, Any]], ctx: TurnContext,
-                   update: Update) -> str:
+    def _summarize(self, summary: str, turns: list[PastTurn],
+                   ctx: TurnContext) -> tuple[str, LLMCall]:
         messages = prompts.conversation(summary, turns, self.p.system_tasks) + [
             prompts.summary_task()]
         text, call = self._call(messages, "save_memory", ctx, self.p.summary_tokens)
-        update["llm_calls"] = [call]
-        return text.strip() or fallback_summary(summary, turns)
+        return text.strip() or fallback_summary(summary, turns), call
 
 
-def make_nodes(deps: Deps) -> dict[str, Callable[[dict[str, Any], TurnContext, Write], Update]]:
+Node = Callable[[TurnState, TurnContext, Write], NodeUpdate]
+
+
+def make_nodes(deps: Deps) -> dict[str, Node]:
     nodes = TurnNodes(deps)
     return {name: getattr(nodes, name) for name in
             ("contextualize", "retrieve", "relevance_check", "llm_answer", "save_memory")}
@@ -322,9 +329,9 @@ class AnswerPlan:
     ones it was told to use, the citable numbers, and a fixed notice shown first."""
 
     task: prompts.Message | None
-    offered: list[dict[str, Any]]
-    told: list[int]
-    allowed: set[int]
+    offered: tuple[Chunk, ...]
+    told: tuple[int, ...]
+    allowed: frozenset[int]
     notice: str = ""
     lead: str = ""  # shown before the answer's first words, if it has any
     quote_lead: str = NO_USABLE_ANSWER  # why the best passage is quoted, when it is
@@ -359,25 +366,25 @@ def _answer_kind(plan: AnswerPlan, quoted: str) -> str:
     return "general" if plan.notice == NOT_COVERED else "generated"
 
 
-def _answer_plan(state: dict[str, Any], params: PipelineParams) -> AnswerPlan:
-    question = state.get("standalone_question") or state["question"]
-    quote_only = not params.writes_cjk and is_cjk(state["question"])
-    if state.get("route") == "direct":
+def _answer_plan(state: TurnState, params: PipelineParams) -> AnswerPlan:
+    question = state.standalone_question or state.question
+    quote_only = not params.writes_cjk and is_cjk(state.question)
+    if state.route == "direct":
         if quote_only:
-            return AnswerPlan(None, [], [], set(), ENGLISH_ONLY)
-        return AnswerPlan(prompts.chat_task(state["question"]), [], [], set())
-    hits = state.get("hits") or []
-    told = [hit["n"] for hit in hits if hit.get("kept")]
+            return AnswerPlan(None, (), (), frozenset(), ENGLISH_ONLY)
+        return AnswerPlan(prompts.chat_task(state.question), (), (), frozenset())
+    hits = state.hits
+    told = tuple(hit.n for hit in hits if hit.kept)
     # after a grading call (read or not) the answer shares its prompt, all candidates, so
     # the grader's prefill is reused and every candidate counts as shown for the next turn
-    graded_by_call = state.get("grading") in ("llm", UNREADABLE_GRADES)
-    offered = hits if graded_by_call else [h for h in hits if h.get("kept")]
+    graded_by_call = state.grading in ("llm", UNREADABLE_GRADES)
+    offered = hits if graded_by_call else tuple(h for h in hits if h.kept)
     if not told:
         if not params.general_answers or quote_only:
-            return AnswerPlan(None, [], [], set(), NOT_COVERED)
-        return AnswerPlan(prompts.general_task(question, offered), offered, [], set(),
+            return AnswerPlan(None, (), (), frozenset(), NOT_COVERED)
+        return AnswerPlan(prompts.general_task(question, offered), offered, (), frozenset(),
                           NOT_COVERED, GENERAL)
-    allowed = {hit["n"] for hit in offered}
+    allowed = frozenset(hit.n for hit in offered)
     if quote_only:
         return AnswerPlan(None, offered, told, allowed, quote_lead=ENGLISH_ONLY)
     return AnswerPlan(prompts.answer_task(question, offered, told), offered, told, allowed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 _OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
@@ -126,7 +127,7 @@ class CitationFilter:
     user sees cites a source that is not listed.
     """
 
-    def __init__(self, allowed: set[int]) -> None:
+    def __init__(self, allowed: AbstractSet[int]) -> None:
         self.allowed = allowed
         self._pending = ""
 

@@ -26,7 +26,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+
+from ragchat.pipeline.result import Chunk
+from ragchat.pipeline.state import PastTurn
 
 # The prompt's own structure. cleaning.py derives what it strips from an answer from these:
 # a wording changed here changes what the cleaner looks for.
@@ -120,38 +122,37 @@ def system_message(summary: str, tasks: Sequence[str] = ALL_TASKS) -> Message:
     return ("system", f"{instructions}\n\n{SUMMARY_HEADING}\n{summary}")
 
 
-def conversation(summary: str, turns: Sequence[dict[str, Any]],
+def conversation(summary: str, turns: Sequence[PastTurn],
                  tasks: Sequence[str] = ALL_TASKS) -> list[Message]:
     """The stable prefix: system message, then the turns so far (append-only)."""
     messages = [system_message(summary, tasks)]
     for turn in turns:
-        messages.append(("user", turn.get("prompt") or turn["question"]))
+        messages.append(("user", turn.prompt or turn.question))
         messages.append(("assistant", said(turn)))
     return messages
 
 
-def said(turn: dict[str, Any]) -> str:
+def said(turn: PastTurn) -> str:
     """The assistant's message of a past turn as the model generated it (the KV cache holds
     those tokens); turns saved before `raw` was kept use the displayed answer."""
-    raw = turn.get("raw")
-    if raw is not None:
-        return raw
-    return turn["answer"] or "(no answer)"
+    if turn.raw is not None:
+        return turn.raw
+    return turn.answer or "(no answer)"
 
 
-def passage_header(hit: dict[str, Any]) -> str:
-    name = os.path.basename(hit["path"]) or hit["path"]
-    location = hit.get("location") or ""
+def passage_header(hit: Chunk) -> str:
+    name = os.path.basename(hit.path) or hit.path
+    location = hit.location or ""
     header = f"{name}, {location}" if location else name
-    if hit.get("heading") and hit["heading"] not in location:
-        header += f" ({hit['heading']})"
-    return f"[{hit['n']}] {escape_delimiters(one_line(header))}"
+    if hit.heading and hit.heading not in location:
+        header += f" ({hit.heading})"
+    return f"[{hit.n}] {escape_delimiters(one_line(header))}"
 
 
-def passages_block(hits: Sequence[dict[str, Any]]) -> str:
+def passages_block(hits: Sequence[Chunk]) -> str:
     parts = []
     for hit in hits:
-        text = hit["text"].strip()
+        text = hit.text.strip()
         if len(text) > PASSAGE_CHARS:
             text = text[:PASSAGE_CHARS].rstrip() + " ..."
         parts.append(f"{passage_header(hit)}\n{escape_delimiters(text)}")
@@ -162,10 +163,10 @@ def _numbers(numbers: Sequence[int]) -> str:
     return ", ".join(str(n) for n in numbers)
 
 
-def evidence(question: str, hits: Sequence[dict[str, Any]]) -> str:
+def evidence(question: str, hits: Sequence[Chunk]) -> str:
     """What the grade and answer calls share: new passages, the ones seen before, the question."""
-    fresh = [hit for hit in hits if not hit.get("seen")]
-    again = [hit["n"] for hit in hits if hit.get("seen")]
+    fresh = [hit for hit in hits if not hit.seen]
+    again = [hit.n for hit in hits if hit.seen]
     parts = [passages_block(fresh)] if fresh else []
     if again:
         parts.append(f"{SEEN_AGAIN} that match again: " + ", ".join(f"[{n}]" for n in again))
@@ -178,18 +179,18 @@ def rewrite_task(question: str) -> Message:
                     + TASK_LINES["REWRITE"])
 
 
-def grade_task(question: str, hits: Sequence[dict[str, Any]]) -> Message:
-    candidates = _numbers([hit["n"] for hit in hits])
+def grade_task(question: str, hits: Sequence[Chunk]) -> Message:
+    candidates = _numbers([hit.n for hit in hits])
     return ("user", f"{evidence(question, hits)}\n\n"
                     + TASK_LINES["GRADE"].format(candidates=candidates))
 
 
-def answer_task(question: str, hits: Sequence[dict[str, Any]], kept: Sequence[int]) -> Message:
+def answer_task(question: str, hits: Sequence[Chunk], kept: Sequence[int]) -> Message:
     return ("user", f"{evidence(question, hits)}\n\n"
                     + TASK_LINES["ANSWER"].format(kept=_numbers(kept), first=kept[0]))
 
 
-def general_task(question: str, hits: Sequence[dict[str, Any]]) -> Message:
+def general_task(question: str, hits: Sequence[Chunk]) -> Message:
     return ("user", f"{evidence(question, hits)}\n\n" + TASK_LINES["GENERAL"])
 
 

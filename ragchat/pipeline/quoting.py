@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from ragchat.pipeline.relevance import content_terms
+from ragchat.pipeline.result import Chunk
 
 
 def usable(text: str) -> bool:
@@ -124,11 +124,11 @@ def thin(question: str, answer: str) -> bool:
     return len(new) < 2 and not any(word.isdigit() for word in new)
 
 
-def quote_fallback(question: str, hit: dict[str, Any], lead: str = NO_USABLE_ANSWER) -> str:
+def quote_fallback(question: str, hit: Chunk, lead: str = NO_USABLE_ANSWER) -> str:
     """What to show when the model wrote nothing usable (or, after `lead`, too little): the
     best lines of `hit`, cited."""
-    name = os.path.basename(hit["path"]) or hit["path"]
-    lines = best_sentences(question, hit["text"]).splitlines()
+    name = os.path.basename(hit.path) or hit.path
+    lines = best_sentences(question, hit.text).splitlines()
     quoted = "\n".join("> " + line if line.strip() else ">" for line in lines)
     opening = f"{lead} The most relevant lines" if lead else "The most relevant lines"
-    return f"{opening} of [{hit['n']}] {name}:\n\n{quoted}"
+    return f"{opening} of [{hit.n}] {name}:\n\n{quoted}"

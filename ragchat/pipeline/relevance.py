@@ -11,9 +11,9 @@ questions against off-topic ones (benchmarks/answer_quality.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ragchat.index.tokenize import CJK_RUN, QUERY_STOPWORDS, tokens
+from ragchat.pipeline.result import Chunk
 
 MIN_OVERLAP = 0.6  # share of the question's content terms found in the passage
 # Korean, Chinese and Japanese questions are compared by character bigrams, of which
@@ -68,17 +68,17 @@ def min_overlap(question: str) -> float:
     return MIN_OVERLAP_CJK if is_cjk(question) else MIN_OVERLAP
 
 
-def relevant(questions: str | Sequence[str], hit: dict[str, Any], model: str = "") -> bool:
+def relevant(questions: str | Sequence[str], hit: Chunk, model: str = "") -> bool:
     """Does the passage hold enough of any of the questions' words, or is it close in
     meaning to what was searched?"""
     asked = [questions] if isinstance(questions, str) else list(questions)
-    text = f"{hit.get('heading') or ''}\n{hit.get('text') or ''}"
-    similarity = hit.get("dense_similarity")
+    text = f"{hit.heading or ''}\n{hit.text or ''}"
+    similarity = hit.dense_similarity
     return any(overlap(q, text) >= min_overlap(q) for q in asked) or (
         similarity is not None and similarity >= similarity_floor(model))
 
 
-def kept_by_scores(questions: str | Sequence[str], hits: Sequence[dict[str, Any]],
+def kept_by_scores(questions: str | Sequence[str], hits: Sequence[Chunk],
                    model: str = "", limit: int = MAX_KEPT) -> list[int]:
     """The numbers of the relevant hits, best ranked first, at most `limit`."""
-    return [hit["n"] for hit in hits if relevant(questions, hit, model)][:limit]
+    return [hit.n for hit in hits if relevant(questions, hit, model)][:limit]

@@ -1,16 +1,36 @@
-"""Values a turn produces: sources, retrieved chunks with verdicts, LLM call statistics."""
+"""Values a turn produces: sources, retrieved chunks with verdicts, LLM call statistics.
+
+Each value the checkpoint keeps has a plain-data form beside it (`CallData`, `HitData`): the
+session database stores dicts, so that it needs no registered class to load and a session
+saved by an older ragchat (with fewer keys) still loads; `from_dict` fills what is missing.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypedDict, cast
 
 NODES = ("contextualize", "retrieve", "relevance_check", "llm_answer", "save_memory")
 
 
 class TurnCancelled(Exception):
     """The user cancelled the turn (Ctrl-C); the session is left as it was before it."""
+
+
+class CallData(TypedDict, total=False):
+    """An LLMCall as the checkpoint stores it."""
+
+    node: str
+    prompt_tokens: int
+    cached_tokens: int
+    new_tokens: int
+    ttft_s: float
+    decode_tps: float
+    total_s: float
+    backend: str
+    cache_known: bool
 
 
 @dataclass(frozen=True)
@@ -39,16 +59,42 @@ class LLMCall:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LLMCall:
+    def from_dict(cls, data: Mapping[str, Any]) -> LLMCall:
         values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         if "cached_tokens" in values and values["cached_tokens"] is None:  # --json's null
             values.update(cached_tokens=0, cache_known=False)
         return cls(**values)
 
+    def to_dict(self) -> CallData:
+        return cast(CallData, asdict(self))
+
+
+class HitData(TypedDict, total=False):
+    """A Chunk as the checkpoint stores it. `key` is derived from path, location and text;
+    sessions saved by older versions may lack `key`, `seen`, `dense_similarity` and
+    `bm25_rank`, and have `location` None."""
+
+    n: int
+    path: str
+    location: str | None
+    heading: str | None
+    text: str
+    score: float
+    start_line: int | None
+    end_line: int | None
+    page: int | None
+    dense_similarity: float | None
+    bm25_rank: int | None
+    key: str
+    kept: bool
+    seen: bool
+
 
 @dataclass(frozen=True)
 class Chunk:
-    """A retrieved chunk as the turn saw it: number, place, score, the grader's verdict."""
+    """A retrieved chunk of a turn: as the prompt shows it (its session-wide number, place,
+    heading and text; `seen`: its text is already in the conversation, so the prompt refers
+    to it by number) and as the result reports it (score, the grader's verdict `kept`)."""
 
     n: int
     path: str
@@ -59,10 +105,39 @@ class Chunk:
     start_line: int | None = None
     page: int | None = None
     kept: bool = False
+    end_line: int | None = None
+    dense_similarity: float | None = None  # cosine similarity to the query, when known
+    bm25_rank: int | None = None
+    seen: bool = False
+
+    @property
+    def key(self) -> str:
+        """The passage's identity across turns (passage_key): its number is kept by it."""
+        return passage_key(self.path, self.location, self.text)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Chunk:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+    def from_hit(cls, hit: Any, n: int = 0) -> Chunk:
+        """A search hit (a SearchHit, or any object with its fields), numbered `n`."""
+        def get(name: str) -> Any:
+            return getattr(hit, name, None)
+
+        return cls(n=n, path=str(get("path")), location=get("location") or "",
+                   text=get("text"), score=float(get("score") or 0.0), heading=get("heading"),
+                   start_line=get("start_line"), end_line=get("end_line"), page=get("page"),
+                   dense_similarity=get("dense_similarity"), bm25_rank=get("bm25_rank"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Chunk:
+        """From the checkpoint's form; keys it lacks (an older session) take their defaults."""
+        values = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        values.update(path=str(data.get("path") or ""), location=data.get("location") or "",
+                      text=data.get("text") or "", score=float(data.get("score") or 0.0),
+                      n=int(data.get("n") or 0))
+        return cls(**values)
+
+    def to_dict(self) -> HitData:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return cast(HitData, {**data, "key": self.key})
 
 
 @dataclass(frozen=True)
@@ -133,52 +208,7 @@ class TurnResult:
         }
 
 
-def result_from_state(values: dict[str, Any], backend: str, session: str,
-                      memory_done: bool) -> TurnResult:
-    """Build a TurnResult from the graph state after llm_answer (or after save_memory)."""
-    retrieved = tuple(Chunk.from_dict(h) for h in values.get("hits") or [])
-    calls = tuple(LLMCall.from_dict(c) for c in values.get("llm_calls") or [])
-    used = next((c.backend for c in reversed(calls) if c.backend), "")
-    told = tuple(values.get("told") or ())
-    cited = tuple(values.get("cited") or ())
-    by_n = {c.n: c for c in retrieved}
-    shown = [by_n[n] for n in (cited or told) if n in by_n]
-    return TurnResult(
-        question=values.get("question", ""),
-        standalone_question=values.get("standalone_question") or values.get("question", ""),
-        route=values.get("route") or "retrieve",
-        answer=values.get("answer") or "",
-        answer_kind=values.get("answer_kind") or "",
-        sources=tuple(shown),
-        sources_kind=("cited" if cited else "given") if shown else "none",
-        told=told, cited=cited, rewrite=values.get("rewrite") or "",
-        grading=values.get("grading") or "",
-        retrieved=retrieved,
-        grades_parsed=bool(values.get("grades_parsed", True)),
-        timings=dict(values.get("timings") or {}),
-        llm_calls=calls,
-        backend=used or backend,
-        session=session,
-        memory_done=memory_done,
-    )
-
-
 def passage_key(path: str, location: str, text: str) -> str:
     """Identifies a passage across turns, collections and re-ingests (same text, same key)."""
     digest = hashlib.sha1(f"{path}\0{location}\0{text}".encode()).hexdigest()
     return digest[:16]
-
-
-def hit_to_dict(hit: Any) -> dict[str, Any]:
-    """A SearchHit (or any object with its fields) as plain data for the checkpoint."""
-    data = asdict(hit) if hasattr(hit, "__dataclass_fields__") else dict(vars(hit))
-    keep = ("path", "location", "heading", "text", "score", "start_line", "end_line", "page",
-            "dense_similarity", "bm25_rank")
-    out: dict[str, Any] = {k: data.get(k) for k in keep}
-    out["path"] = str(out["path"])
-    out["location"] = out["location"] or ""
-    out["score"] = float(out["score"] or 0.0)
-    out["key"] = passage_key(out["path"], out["location"], out["text"])
-    out["kept"] = False
-    out["seen"] = False
-    return out

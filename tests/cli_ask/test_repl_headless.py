@@ -128,7 +128,7 @@ def test_ctrl_c_while_answering_cancels_and_keeps_the_session(chat, fake_llm):
     assert code == 0
     assert CANCELLED in text
     turns = chat.pipeline.history()[1]
-    assert [t["question"] for t in turns] == ["second question"]
+    assert [t.question for t in turns] == ["second question"]
 
 
 @pytest.mark.slow

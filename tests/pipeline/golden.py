@@ -37,7 +37,7 @@ MINUTES = ("올해 행사 예산은 총 1,200만 원으로 확정되었다. 이 
            "홍보는 김민지 팀장이 맡는다.")
 
 
-def _replies() -> dict[str, Any]:
+def replies() -> dict[str, Any]:
     return {
         "REWRITE": ['{"question": "What does part 2 say?", "search": true}',
                     '{"question": "How long do restores take?", "search": true}',
@@ -66,7 +66,7 @@ def _pipeline(llm: TaskFakeChatModel, searcher: FakeSearcher, session: str,
                         session=session, params=PipelineParams(**params), backend="fake")
 
 
-def _result(result: Any) -> str:
+def result_text(result: Any) -> str:
     data = result.to_json()
     data.pop("timings")
     data["timing_nodes"] = list(result.timings)
@@ -88,7 +88,7 @@ class Messages:
         return f"--- {role} message {self.seen[content]}\n{content}"
 
 
-def _history(pipeline: ChatPipeline, messages: Messages) -> str:
+def history_text(pipeline: ChatPipeline, messages: Messages) -> str:
     summary, turns = pipeline.history()
     return "\n".join(messages.line(role, content)
                      for role, content in prompts.conversation(summary, turns))
@@ -97,7 +97,7 @@ def _history(pipeline: ChatPipeline, messages: Messages) -> str:
 def _full(out: list[str]) -> None:
     """Every LLM step on, budgets small enough that old passages drop and turns fold."""
     hits = make_hits("/docs", 3)
-    llm = TaskFakeChatModel(replies=_replies(), calls=[])
+    llm = TaskFakeChatModel(replies=replies(), calls=[])
     searcher = FakeSearcher(hits)
     pipeline = _pipeline(llm, searcher, "full", memory_token_budget=120,
                          context_token_budget=260)
@@ -146,9 +146,9 @@ def _run(out: list[str], name: str, pipeline: ChatPipeline, llm: TaskFakeChatMod
                            f"{call['kwargs'].get('max_new_tokens')}")
                 out.extend(messages.line(m.type, m.content) for m in call["messages"])
             out.extend(f"=== searched {query}" for query in searcher.queries[searches:])
-            out.append(f"=== result\n{_result(result)}")
+            out.append(f"=== result\n{result_text(result)}")
         out.append(f"===== {name} history")
-        out.append(_history(pipeline, messages))
+        out.append(history_text(pipeline, messages))
     finally:
         pipeline.close()
 
@@ -177,7 +177,7 @@ def write_session(db: str) -> dict[str, Any]:
     from pathlib import Path
 
     hits = make_hits("/docs", 3)
-    llm = TaskFakeChatModel(replies=_replies(), calls=[])
+    llm = TaskFakeChatModel(replies=replies(), calls=[])
     searcher = FakeSearcher(hits)
     pipeline = ChatPipeline(llm, retriever=searcher, checkpointer=open_checkpointer(Path(db)),
                             session="notes", backend="fake",
@@ -191,7 +191,7 @@ def write_session(db: str) -> dict[str, Any]:
                                 ("hmm, and the fine print?", [HOSTILE, hits[0], PAGE])]:
             searcher.hits = list(found)
             last = pipeline.ask(question)
-        expected = {"history": _history(pipeline, Messages()), "result": _result(last)}
+        expected = {"history": history_text(pipeline, Messages()), "result": result_text(last)}
     finally:
         pipeline.close()
     with sqlite3.connect(db) as conn:

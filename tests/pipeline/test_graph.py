@@ -338,8 +338,8 @@ def test_the_history_keeps_what_the_model_generated_up_to_where_it_was_stopped(l
     assert result.answer == "It is 7 [1] and ."  # the copied header dropped, the echo cut
     _, turns = pipeline.history()
     # as generated, up to where the echo began
-    assert turns[0]["raw"] == "Answer: It is 7 [1] and [9].\n[3] doc3.md, lines 31-39\n"
-    assert prompts.conversation("", turns)[-1] == ("assistant", turns[0]["raw"])
+    assert turns[0].raw == "Answer: It is 7 [1] and [9].\n[3] doc3.md, lines 31-39\n"
+    assert prompts.conversation("", turns)[-1] == ("assistant", turns[0].raw)
 
 
 def test_every_call_of_a_turn_shares_the_conversation_prefix(llm, searcher):
@@ -386,8 +386,8 @@ def test_old_passages_leave_the_prompt_past_the_context_budget(llm, searcher):
     pipeline.ask("first question")
     pipeline.ask("second question")
     _, turns = pipeline.history()
-    assert "prompt" not in turns[0] and not turns[0].get("shown")
-    assert "prompt" in turns[1]
+    assert turns[0].prompt is None and not turns[0].shown
+    assert turns[1].prompt is not None
     third = pipeline.ask("third question")
     assert [c.n for c in third.retrieved] == [1, 2, 3]  # numbers stay
     grade = next(c for c in reversed(llm.calls) if c["task"] == "GRADE")
@@ -451,11 +451,11 @@ def test_cancel_mid_answer_leaves_the_session_as_it_was(llm, searcher):
     llm.block.set()
     with pytest.raises(TurnCancelled):
         handle.wait()
-    assert [t["question"] for t in pipeline.history()[1]] == ["first question"]
+    assert [t.question for t in pipeline.history()[1]] == ["first question"]
     llm.block = None
     result = pipeline.ask("third question")
     assert result.question == "third question"
-    assert [t["question"] for t in pipeline.history()[1]] == ["first question", "third question"]
+    assert [t.question for t in pipeline.history()[1]] == ["first question", "third question"]
 
 
 def test_keyboard_interrupt_in_ask_cancels_the_turn(llm, searcher):
@@ -486,7 +486,7 @@ def test_session_resumes_after_restart_from_sqlite(llm, searcher, tmp_path):
     first.close()
 
     again = make_pipeline(llm, searcher, open_checkpointer(db), session="notes")
-    assert [t["question"] for t in again.history()[1]] == ["first question"]
+    assert [t.question for t in again.history()[1]] == ["first question"]
     assert again.last_result().question == "first question"  # /why, /stats after a restart
     again.ask("follow-up")
     assert tasks(llm)[-3] == "REWRITE"  # the history came back, so contextualize ran

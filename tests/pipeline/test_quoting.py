@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragchat.pipeline.quoting import best_sentences, quote_fallback, thin, usable
+from ragchat.pipeline.result import Chunk
 
 
 @pytest.mark.parametrize("text, ok", [
@@ -23,8 +24,8 @@ def test_the_quote_is_the_passages_most_relevant_sentences_cited():
     assert best_sentences("Which exception after 5 seconds?", passage, limit=1) == (
         "The default behavior is to raise a TimeoutException after 5 seconds of network "
         "inactivity.")
-    quote = quote_fallback("Which exception?", {"n": 4, "path": "/docs/timeouts.md",
-                                                "text": passage})
+    quote = quote_fallback("Which exception?", Chunk(n=4, path="/docs/timeouts.md",
+                                                     location="", text=passage, score=0.0))
     assert quote.startswith("The model gave no usable answer. The most relevant lines of [4] "
                             "timeouts.md:")
     assert "\n\n> " in quote
