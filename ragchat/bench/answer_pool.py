@@ -1,11 +1,12 @@
 """`ragchat eval --answers --concurrency N`: N questions answered at once over one backend.
 
 Each question is its own conversation, so N of them can run side by side: N pipelines (one
-session each) over one loaded backend and one shared searcher, fed from one queue of
-questions. How the backend serves their overlapping calls decides what "at once" means:
+session each) over one loaded backend and one shared searcher, the questions run through
+`ragchat.llm.concurrency.run_calls` N at a time. How the backend serves their overlapping
+calls decides what "at once" means:
 - "parallel": an API server gets N requests at a time and schedules them itself;
-- "batched": ExLlamaV2 in paged mode decodes the N turns' calls together (GatheringBackend
-  submits them through `complete_many`);
+- "batched": ExLlamaV2 in paged mode decodes the jobs of the N turns' calls that are in
+  flight together (its JobDriver), in one forward pass;
 - "sequential": a local engine that serves one call at a time (llama.cpp, ExLlamaV2 without
   flash-attn) answers the questions one after another, as with --concurrency 1; it says so.
 Throughput counts every answered question and every new token of every turn (the context
@@ -14,6 +15,7 @@ questions of follow-ups too) over the wall time of the whole answering stage.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,60 +98,46 @@ class SharedSearcher:
 AnswerOne = Callable[[Callable[[str], Any], Any, Any], Any]
 
 
-def run_pool(pipelines: list[Any], items: list[Any], answer_one: AnswerOne,
-             progress: Progress, worker_done: Callable[[], None] | None = None) -> list[Any]:
-    """Answer `items` with one worker thread per pipeline; results in the items' order.
+def answer_all(pipelines: list[Any], items: list[Any], answer_one: AnswerOne,
+               progress: Progress) -> list[Any]:
+    """Answer `items`, as many at once as there are pipelines (each call in flight has one
+    to itself: its own conversation); results in the items' order.
 
     `answer_one(ask, pipeline, item)` answers one item, asking through `ask(question)`.
-    Ctrl-C cancels every running turn and raises TurnCancelled; the first error stops
-    the others after their current question and is raised.
+    Ctrl-C cancels every running turn and raises TurnCancelled; the first error cancels
+    the others and is raised.
     """
+    from ragchat.llm.concurrency import Cancel, Outcome, results, run_calls
     from ragchat.pipeline.result import TurnCancelled
 
-    out: list[Any] = [None] * len(items)
-    order = iter(range(len(items)))
-    lock, stop = threading.Lock(), threading.Event()
-    handles: dict[int, Any] = {}
-    errors: list[BaseException] = []
+    free: queue.SimpleQueue = queue.SimpleQueue()
+    for pipeline in pipelines:
+        free.put(pipeline)
 
-    def take() -> int | None:
-        with lock:
-            return None if stop.is_set() else next(order, None)
-
-    def ask_on(worker: int, pipeline: Any) -> Callable[[str], Any]:
-        def ask(question: str) -> Any:
-            handles[worker] = handle = pipeline.start_turn(question)
-            return handle.wait()
-        return ask
-
-    def work(worker: int, pipeline: Any) -> None:
+    def one(item: Any, cancel: Cancel) -> Any:
+        pipeline = free.get()
         try:
-            while (i := take()) is not None:
-                out[i] = answer_one(ask_on(worker, pipeline), pipeline, items[i])
-                with lock:
-                    progress.advance()
-        except BaseException as exc:  # handed to the caller's thread
-            errors.append(exc)
-            stop.set()
+            return answer_one(asker(pipeline, cancel), pipeline, item)
         finally:
-            if worker_done is not None:
-                worker_done()
+            free.put(pipeline)
 
-    threads = [threading.Thread(target=work, args=(w, p), name=f"ragchat-eval-{w}", daemon=True)
-               for w, p in enumerate(pipelines)]
-    for thread in threads:
-        thread.start()
+    def done(outcome: Outcome[Any]) -> None:
+        if outcome.ok:
+            progress.advance()
+
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.1)
+        outcomes = run_calls(one, items, at_once=len(pipelines), on_done=done)
     except KeyboardInterrupt:
-        stop.set()
-        for handle in list(handles.values()):
-            handle.cancel()
-        for thread in threads:
-            thread.join()
         raise TurnCancelled() from None
-    if errors:
-        raise errors[0]
-    return out
+    return results(outcomes)
+
+
+def asker(pipeline: Any, cancel: Any) -> Callable[[str], Any]:
+    """`ask(question)`: one turn of `pipeline`, cancelled when `cancel` (a Cancel) is set."""
+
+    def ask(question: str) -> Any:
+        handle = pipeline.start_turn(question)
+        with cancel.hook(handle.cancel):
+            return handle.wait()
+
+    return ask

@@ -188,17 +188,6 @@ def with_usage(answer: Answer, turns: list[Any]) -> Answer:
                    cache_reported=sum(c.prompt_tokens for c in known))
 
 
-def run_answers(pipeline: Any, items: list[QAItem], progress: Progress) -> list[Answer]:
-    """Each question in its own conversation (after its context questions), so no answer
-    depends on another item's."""
-    progress.stage("answers", len(items))
-    out = []
-    for item in items:
-        out.append(answer_item(pipeline.ask, pipeline, item))
-        progress.advance()
-    return out
-
-
 def evaluate(settings: Settings, items: list[QAItem], *, k: int, mode: str = "hybrid",
              collection: str | None = None, answers: bool = False, concurrency: int = 1,
              progress: Progress | None = None) -> tuple[list[QuestionResult], Throughput | None]:
@@ -237,40 +226,25 @@ def _answers(settings: Settings, searcher: Any, items: list[QAItem], k: int, col
 
     try:
         start = time.perf_counter()
-        if at_once == 1:
-            pipeline = open_one((model, choice), searcher)
-            try:
-                got = run_answers(pipeline, items, progress)
-            finally:
-                pipeline.close()
-        else:
-            got = _answers_at_once(model, choice, open_one, searcher, items, at_once, mode,
-                                   progress)
+        got = _answer_all(model, choice, open_one, searcher, items, at_once, mode, progress)
         wall = time.perf_counter() - start
     finally:
         model.backend.close()
     return got, measure(got, wall, concurrency, mode, at_once, note)
 
 
-def _answers_at_once(model: Any, choice: Any, open_one: Any, searcher: Any,
-                     items: list[QAItem], at_once: int, mode: str,
-                     progress: Progress) -> list[Answer]:
-    """`at_once` pipelines over one backend: its calls overlap (parallel) or are gathered
-    into batches (batched)."""
-    from ragchat.bench.answer_pool import SharedSearcher, run_pool
+def _answer_all(model: Any, choice: Any, open_one: Any, searcher: Any, items: list[QAItem],
+                at_once: int, mode: str, progress: Progress) -> list[Answer]:
+    """Each question in its own conversation (after its context questions), so no answer
+    depends on another item's; `at_once` pipelines over one backend, whose calls overlap
+    (parallel, batched) when there are several."""
+    from ragchat.bench.answer_pool import SharedSearcher, answer_all
 
-    worker_done = None
-    if mode == "batched":
-        from ragchat.bench.gather import GatheringBackend
-
-        gather = GatheringBackend(model.backend, at_once)
-        model = model.model_copy(update={"backend": gather})
-        worker_done = gather.worker_done
     shared = SharedSearcher(searcher)
     pipelines = [open_one((model, choice), shared) for _ in range(at_once)]
-    progress.stage(f"answers, {at_once} at once", len(items))
+    progress.stage("answers" if at_once == 1 else f"answers, {at_once} at once", len(items))
     try:
-        return run_pool(pipelines, items, answer_item, progress, worker_done)
+        return answer_all(pipelines, items, answer_item, progress)
     except BackendError as exc:
         if mode != "parallel":
             raise

@@ -18,7 +18,6 @@ or llama-server's `timings.cache_n`; where it says nothing the cache is "unknown
 from __future__ import annotations
 
 import os
-import queue
 import random
 import re
 import threading
@@ -38,7 +37,8 @@ from ragchat.llm.api_client import (
     openai_base,
 )
 from ragchat.llm.api_errors import ApiError, classify_error, retry_after, short
-from ragchat.llm.base import Backend, CallStats, Request, is_cancelled
+from ragchat.llm.base import Backend, CallStats, Request
+from ragchat.llm.concurrency import iterate_cancellable
 from ragchat.llm.control_tokens import neutralize
 from ragchat.llm.stops import StopFilter
 from ragchat.machine import find_token
@@ -190,7 +190,8 @@ class ApiBackend(Backend):
         with open_client(self.target, self.timeout) as client:
             try:
                 model = self._model(client)
-                for chunk in pump(lambda: client.chat(model, messages, body), request.cancel):
+                for chunk in iterate_cancellable(lambda: client.chat(model, messages, body),
+                                                 request.cancel):
                     piece = state.take(chunk, call)
                     text = stops.feed(piece) if piece else ""
                     if text:
@@ -234,36 +235,6 @@ def pick_model(served: list[str] | None, default: str, url: str) -> str:
     listed = ", ".join(served[:5]) + (", ..." if len(served) > 5 else "")
     raise BackendError(f"the server at {url} serves {len(served)} models ({listed})",
                        hint="choose one with --api-model (api_model)")
-
-
-def pump(start: Any, cancel: threading.Event | None, poll_s: float = 0.1) -> Iterator[Any]:
-    """Iterate `start()` in a worker thread, so that a cancel is seen while the network blocks.
-
-    On cancel this returns at once; the caller closes the client, which ends the worker.
-    """
-    items: queue.SimpleQueue = queue.SimpleQueue()
-
-    def work() -> None:
-        try:
-            for item in start():
-                items.put((True, item))
-            items.put((False, None))
-        except BaseException as exc:  # handed to the consumer
-            items.put((False, exc))
-
-    threading.Thread(target=work, name="ragchat-api-stream", daemon=True).start()
-    while True:
-        try:
-            more, value = items.get(timeout=poll_s)
-        except queue.Empty:
-            if is_cancelled(cancel):
-                return
-            continue
-        if not more:
-            if value is not None:
-                raise value
-            return
-        yield value
 
 
 class _StreamState:

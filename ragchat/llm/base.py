@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from ragchat.llm.concurrency import Cancel, results, run_calls
 from ragchat.models.capabilities import DEFAULT, Capabilities
 
 
@@ -157,7 +158,7 @@ class Backend(ABC):
     """Streams text for a list of chat messages (dicts with `role` and `content`).
 
     `concurrent = False` (local engines): calls are serialised by a lock. An engine that can
-    serve overlapping calls (an API server) sets it True.
+    serve overlapping calls (an API server, ExLlamaV2 in paged mode) sets it True.
     """
 
     name: str = ""  # the engine (an `Engine`)
@@ -222,27 +223,25 @@ class Backend(ABC):
 
     @property
     def concurrency(self) -> str:
-        """How `complete_many` runs several requests: sequential, parallel or batched."""
+        """How the engine serves overlapping calls: sequential, parallel or batched."""
         return "parallel" if self.concurrent else "sequential"
 
     def complete_many(self, conversations: Sequence[list[dict]], *, max_new_tokens: int = 512,
-                      temperature: float = 0.0, stop: Sequence[str] = ()) -> list[Completion]:
-        """Answer several conversations submitted at once, in the engine's best way:
-        one after another here; in parallel where calls may overlap; batched where the
-        engine decodes several sequences in one pass (ExLlamaV2 in paged mode)."""
+                      temperature: float = 0.0, stop: Sequence[str] = (),
+                      cancel: Cancel | None = None) -> list[Completion]:
+        """Answer several conversations submitted at once: all of them together where calls
+        may overlap (`concurrent`: an API server schedules them, ExLlamaV2 in paged mode
+        decodes them in one batch), else one after another. The first failure cancels the
+        others and is raised; so does Ctrl-C."""
         kwargs = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
-        start = time.perf_counter()
 
-        def one(messages: list[dict]) -> Completion:
-            done = self.complete(messages, **kwargs)
-            return Completion(done.text, done.stats, 0.0, time.perf_counter() - start)
+        def one(messages: list[dict], cancel: Cancel) -> Completion:
+            return self.complete(messages, cancel=cancel, **kwargs)
 
-        if not self.concurrent or len(conversations) < 2:
-            return [one(m) for m in conversations]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=len(conversations)) as pool:
-            return list(pool.map(one, conversations))
+        at_once = len(conversations) if self.concurrent else 1
+        outcomes = run_calls(one, conversations, at_once=at_once, cancel=cancel)
+        return [Completion(done.text, done.stats, 0.0, outcome.finished_s)
+                for done, outcome in zip(results(outcomes), outcomes)]
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to free by default
         """Free the model or connection. Safe to call twice."""

@@ -4,13 +4,14 @@ exllamav2 is imported only here and only when this backend loads: on a machine w
 its import fails (it tries to build its CUDA extension), which becomes one clear message.
 The dynamic generator hashes prompt pages and reuses matching ones on the next job, so a
 prompt that starts like the previous one is prefilled only from where it differs; its final
-result says how many tokens came from the cache.
+result says how many tokens came from the cache. In paged mode (flash-attn) calls may overlap:
+their jobs are decoded together (exl2_jobs.py); unpaged, the generator runs one job at a time
+and the backend serves one call at a time.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ from ragchat import machine
 from ragchat.config import Settings
 from ragchat.engines import Engine
 from ragchat.errors import BackendError, ModelError
-from ragchat.llm.base import Backend, CallStats, Completion, Request
+from ragchat.llm.base import Backend, CallStats, Request
 from ragchat.llm.control_tokens import Special
+from ragchat.llm.exl2_jobs import JobDriver
 from ragchat.llm.prompt_ids import PromptVocab, encode_prompt
 from ragchat.llm.templates import ChatTemplate, template_from_tokenizer_config
 from ragchat.models import vram
@@ -223,6 +225,8 @@ class ExLlamaV2Backend(Backend):
             paged=self.paged, max_batch_size=4 if self.paged else 1,
         )
         self.generator.warmup()
+        self.jobs = JobDriver(self.generator)
+        self.concurrent = self.paged  # paged: overlapping calls are decoded together
         self.stop_ids = [self.tokenizer.eos_token_id] + [
             tid for tid in (self.tokenizer.single_id(t) for t in STOP_TOKENS) if tid is not None]
 
@@ -249,8 +253,7 @@ class ExLlamaV2Backend(Backend):
         ids = encode_prompt(self.template, messages, self.prompt_vocab)
         return torch.tensor([ids], dtype=torch.long)
 
-    def _job(self, ids: Any, request: Request, stop_ids: Sequence[int] | None = None,
-             identifier: Any = None) -> Any:
+    def _job(self, ids: Any, request: Request) -> Any:
         """A job that makes at most `request.max_new_tokens` tokens.
 
         With drafting the generator ends a job at max_new_tokens - num_draft_tokens
@@ -264,13 +267,11 @@ class ExLlamaV2Backend(Backend):
             raise BackendError(
                 f"the prompt has {ids.shape[-1]} tokens, more than the context of {self.context}",
                 hint="raise max_seq_len (RAGCHAT_MAX_SEQ_LEN) or ask with fewer search results")
-        stops = list(self.stop_ids if stop_ids is None else stop_ids)
         return ExLlamaV2DynamicJob(
             input_ids=ids, max_new_tokens=min(request.max_new_tokens, room) + draft,
             gen_settings=sampler_settings(request.temperature),
             seed=self.seed,  # type: ignore[arg-type]  # annotated int, defaults to None
-            stop_conditions=[*stops, *request.stop], decode_special_tokens=False,
-            identifier=identifier,
+            stop_conditions=[*self.stop_ids, *request.stop], decode_special_tokens=False,
         )
 
     def _generate(self, request: Request, call: CallStats) -> Iterator[str]:
@@ -278,62 +279,17 @@ class ExLlamaV2Backend(Backend):
         call.prompt_tokens = int(ids.shape[-1])
         job = self._job(ids, request)
         final: dict = {}
-        self.generator.enqueue(job)
+        self.jobs.submit(job)
         try:
-            yield from self._drain(job, final, request, call)
-        finally:
-            if not final:
-                self.generator.cancel(job)
-            fill_from_job(call, job, final, self.generator)
-
-    def _drain(self, job: Any, final: dict, request: Request, call: CallStats) -> Iterator[str]:
-        while not final:
-            if request.cancelled or not self.generator.num_remaining_jobs():
-                return
-            for result in self.generator.iterate():
-                if result.get("job") is not job or result.get("stage") != "streaming":
-                    continue
+            for result in self.jobs.results(job, request.cancel):
                 text = take_result(result, call)
                 if result.get("eos"):
                     final.update(result)
                 if text:
                     yield text
-
-    def complete_many(self, conversations: Sequence[list[dict]], *, max_new_tokens: int = 512,
-                      temperature: float = 0.0, stop: Sequence[str] = ()) -> list[Completion]:
-        """Paged mode: all jobs in the generator at once, decoded together (up to its batch
-        size; the rest queue). Unpaged: one after another."""
-        if not self.paged or len(conversations) < 2:
-            return super().complete_many(conversations, max_new_tokens=max_new_tokens,
-                                         temperature=temperature, stop=stop)
-        with self._serial():
-            return self._batch(conversations, Request([], max_new_tokens, temperature,
-                                                      tuple(s for s in stop if s)))
-
-    def _batch(self, conversations: Sequence[list[dict]], request: Request) -> list[Completion]:
-        calls = [CallStats() for _ in conversations]
-        texts = [""] * len(conversations)
-        finals: dict[int, dict] = {}
-        done_at: dict[int, float] = {}
-        start = calls[0].start
-        for i, messages in enumerate(conversations):
-            ids = self.prompt_ids(messages)
-            calls[i].prompt_tokens = int(ids.shape[-1])
-            self.generator.enqueue(self._job(ids, request, identifier=i))
-        while len(finals) < len(conversations):
-            for result in self.generator.iterate():
-                i = result.get("identifier")
-                if result.get("stage") != "streaming" or i is None:
-                    continue
-                texts[i] += take_result(result, calls[i])
-                if result.get("eos"):
-                    finals[i] = result
-                    done_at[i] = time.perf_counter() - start
-        out = []
-        for i, call in enumerate(calls):
-            fill_from_job(call, None, finals[i], self.generator)
-            out.append(Completion(texts[i], call.finish(), 0.0, done_at[i]))
-        return out
+        finally:
+            self.jobs.release(job)
+            fill_from_job(call, job, final, self.jobs.generator)  # also after close()
 
     def close(self) -> None:
         for name in ("generator", "cache", "model"):

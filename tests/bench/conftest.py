@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.llama_server import llama_server as start_llama_server
+from tests.llm.exl2_standin import fake_gpu, model_dir, paged  # noqa: F401 - fixtures
 
 NOTES = {
     "bees.md": "# Bees\n\nHoney bees perform a waggle dance to show the hive where flowers are.\n",

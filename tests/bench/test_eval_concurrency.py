@@ -1,7 +1,7 @@
 """`ragchat eval --answers --concurrency N`: N questions at once through the Backend interface,
 against the real llama.cpp server on loopback (parallel), the embedded model (sequential, and
-it says so), and a batching engine (batched through complete_many). Structure only: no
-wall-clock times and no model wording are asserted."""
+it says so), and a batching engine (ExLlamaV2 in paged mode on its stand-in: the turns' calls
+decoded together). Structure only: no wall-clock times and no model wording are asserted."""
 
 from __future__ import annotations
 
@@ -77,15 +77,16 @@ def test_a_local_engine_that_serves_one_call_at_a_time_says_so(
 
 
 def test_a_batching_engine_gets_the_turns_calls_as_batches(
-        capsys, in_notes_home, qa_file, monkeypatch, short_turns, llama_backend_for_eval):
-    """ExLlamaV2 in paged mode needs CUDA; a Backend that batches stands in for it: the real
-    tiny model behind `complete_many`, which records the size of every batch it is given."""
+        capsys, in_notes_home, qa_file, monkeypatch, short_turns, paged_exl2):
+    """ExLlamaV2 in paged mode needs CUDA; the real backend runs here on the exllamav2
+    stand-in (tests/llm/fakes), whose generator records how many jobs each decoding pass
+    advanced together."""
     from ragchat.llm import BackendChoice
     from ragchat.llm.adapter import BackendChatModel
     from ragchat.pipeline import factory
 
-    engine = llama_backend_for_eval
-    model = BackendChatModel(backend=engine, max_new_tokens=8, temperature=0.0)
+    engine = paged_exl2
+    model = BackendChatModel(backend=engine.backend, max_new_tokens=8, temperature=0.0)
     choice = BackendChoice("exllamav2", "stand-in for a paged engine", "flag")
     monkeypatch.setattr(factory, "load_chat_model", lambda settings: (model, choice))
     report = run_eval(capsys, qa_file, "--concurrency", "3")
@@ -93,45 +94,24 @@ def test_a_batching_engine_gets_the_turns_calls_as_batches(
     assert (speed["mode"], speed["at_once"]) == ("batched", 3)
     assert speed["answers"] == len(QA)
     assert max(engine.batches) > 1  # calls of different questions were decoded together
-    assert sum(engine.batches) >= len(QA) + 1  # every turn's answer (and the context turn)
+    assert len(engine.jobs) >= len(QA) + 1  # every turn's answer (and the context turn)
+    assert engine.generator.num_remaining_jobs() == 0
 
 
 @pytest.fixture
-def llama_backend_for_eval(gguf_path):
-    from ragchat.llm.base import Backend
-    from ragchat.llm.llamacpp import LlamaCppBackend
+def paged_exl2(paged, model_dir, monkeypatch):
+    """The exllamav2 backend in paged mode on the stand-in; its first decoding pass waits
+    (10 s at most) until two jobs are in, as a long prefill would let them arrive."""
+    from types import SimpleNamespace
 
-    class Batching(Backend):
-        name = "exllamav2"
+    from ragchat.llm.exl2 import ExLlamaV2Backend
 
-        def __init__(self, inner):
-            self.inner = inner
-            self.batches = []
-
-        def describe(self):
-            return "exllamav2"
-
-        def count_tokens(self, text):
-            return self.inner.count_tokens(text)
-
-        @property
-        def concurrency(self):
-            return "batched"
-
-        def _generate(self, request, call):
-            with self.inner._serial():
-                yield from self.inner._generate(request, call)
-
-        def complete_many(self, conversations, **kwargs):
-            self.batches.append(len(conversations))
-            return self.inner.complete_many(conversations, **kwargs)
-
-        def close(self):
-            pass
-
-    inner = LlamaCppBackend(gguf_path, n_ctx=2048)
-    yield Batching(inner)
-    inner.close()
+    backend = ExLlamaV2Backend(model_dir)
+    generator = backend.generator
+    monkeypatch.setattr(type(generator), "HOLD_FOR_JOBS", 2)
+    yield SimpleNamespace(backend=backend, generator=generator, batches=generator.batches,
+                          jobs=generator.enqueued)
+    backend.close()
 
 
 def test_concurrency_needs_answers(capsys, in_notes_home, qa_file):

@@ -4,59 +4,19 @@ suite in test_contract.py on a CUDA machine (marked `gpu`)."""
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 from ragchat.errors import BackendError, ModelError
 from ragchat.llm import exl2
-from ragchat.machine import has_module
-
-FAKES = Path(__file__).parent / "fakes"
-QWEN_CONFIG = {"num_hidden_layers": 48, "hidden_size": 5120, "num_attention_heads": 40,
-               "num_key_value_heads": 8, "intermediate_size": 13824, "vocab_size": 152064,
-               "max_position_embeddings": 32768,
-               "quantization_config": {"quant_method": "exl2", "bits": 4.25}}
-TOKENIZER_CONFIG = {"eos_token": "<|im_end|>", "chat_template": (
-    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")}
-
-
-def _forget_exllamav2():
-    for name in [m for m in sys.modules if m == "exllamav2" or m.startswith("exllamav2.")]:
-        del sys.modules[name]
-
-
-@pytest.fixture
-def model_dir(tmp_path) -> Path:
-    folder = tmp_path / "Qwen2.5-14B-Instruct-exl2--4_25"
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(QWEN_CONFIG))
-    (folder / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG))
-    with open(folder / "output.safetensors", "wb") as f:
-        f.truncate(int(9.2e9))  # sparse: the size of the real 4.25 bpw files
-    return folder
-
-
-@pytest.fixture
-def fake_gpu(monkeypatch):
-    """Pretend CUDA works with 24 GB free and put the stand-in exllamav2 first on sys.path."""
-    if has_module("exllamav2") and exl2.cuda_available():
-        pytest.skip("the real exllamav2 is usable here: test_contract covers it")
-    monkeypatch.setattr(exl2, "cuda_available", lambda: True)
-    monkeypatch.setattr(exl2, "free_vram", lambda: 24 * 1024**3)
-    monkeypatch.syspath_prepend(str(FAKES))
-    _forget_exllamav2()
-    yield
-    _forget_exllamav2()
+from tests.llm.exl2_standin import forget_exllamav2
 
 
 def test_without_cuda_it_says_what_to_use_and_never_imports_exllamav2(monkeypatch):
     monkeypatch.setattr(exl2, "cuda_available", lambda: False)
-    _forget_exllamav2()
+    forget_exllamav2()
     with pytest.raises(BackendError) as info:
         exl2.import_exllamav2()
     assert info.value.message == exl2.NEEDS_GPU
@@ -76,19 +36,19 @@ def test_a_broken_extension_becomes_the_gpu_message(monkeypatch, tmp_path, init,
     (package / "__init__.py").write_text(init + "\n")
     monkeypatch.setattr(exl2, "cuda_available", lambda: True)
     monkeypatch.syspath_prepend(str(tmp_path))
-    _forget_exllamav2()
+    forget_exllamav2()
     try:
         with pytest.raises(BackendError) as info:
             exl2.import_exllamav2()
     finally:
-        _forget_exllamav2()
+        forget_exllamav2()
     assert info.value.message == exl2.NEEDS_GPU
     assert named in info.value.hint
 
 
 def test_not_installed_says_how_to_install(monkeypatch):
     monkeypatch.setattr(exl2, "cuda_available", lambda: True)
-    _forget_exllamav2()
+    forget_exllamav2()
     monkeypatch.setitem(sys.modules, "exllamav2", None)  # as if it were not installed
     with pytest.raises(BackendError, match="not installed") as info:
         exl2.import_exllamav2()
