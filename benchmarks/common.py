@@ -204,10 +204,13 @@ def git_commit(checkout: Path = REPO_DIR) -> str | None:
 
 def git_dirty(checkout: Path = REPO_DIR) -> bool | None:
     """Whether the checkout has uncommitted changes to tracked files (None: not a checkout):
-    a result measured on a dirty tree is not quite the commit it names."""
+    a result measured on a dirty tree is not quite the commit it names. Results files that
+    earlier runs wrote (benchmarks/results/) change nothing that is measured: not counted."""
     try:
         out = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain",
-                              "--untracked-files=no"], capture_output=True, text=True, check=True)
+                              "--untracked-files=no", "--", ":(top)",
+                              ":(top,exclude)benchmarks/results"],
+                             capture_output=True, text=True, check=True)
         return bool(out.stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         return None

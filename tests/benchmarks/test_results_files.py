@@ -24,3 +24,25 @@ def test_a_payload_may_not_overwrite_the_header(tmp_path):
     with pytest.raises(ValueError, match="commit"):
         save_results("x-test", {"commit": "abc"}, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_dirty_means_changed_code_not_results_written_by_earlier_runs(tmp_path):
+    import subprocess
+
+    from common import git_dirty
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "x.json").write_text("{}\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "t")
+    assert git_dirty(tmp_path) is False
+    (tmp_path / "benchmarks" / "results" / "x.json").write_text('{"run": 2}\n')
+    assert git_dirty(tmp_path) is False  # a results file the previous run wrote
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_dirty(tmp_path) is True
+    assert git_dirty(tmp_path / "benchmarks") is True  # the whole checkout, from anywhere in it

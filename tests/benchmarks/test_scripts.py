@@ -152,3 +152,42 @@ def test_adversarial_text(tmp_path):
     cases = {(row["text"], row["kind"]) for row in result["rows"]}
     assert cases == {(text, kind) for text in adversarial_lines(10) for kind in SUFFIXES}
     assert result["slowest_ms"] == max(row["ms"] for row in result["rows"])
+
+
+def test_relevance_calibration(tiny_docs, qa_file, tmp_path):
+    docs, qa = tiny_docs
+    animals = tmp_path / "animals"
+    animals.mkdir()
+    (animals / "bees.md").write_text("# Bees\n\nHoney bees dance to show where flowers are.\n")
+    (animals / "owls.md").write_text("# Owls\n\nBarn owls sleep in old barns during the day.\n")
+    animal_qa = tmp_path / "animals.jsonl"
+    animal_qa.write_text(
+        '{"question": "Why do honey bees dance?", "source": "bees.md"}\n'
+        '{"question": "And the owls?", "context": ["Why do honey bees dance?"]}\n'
+        '{"question": "What is the capital of Australia?", "covered": false}\n')
+    result = run_script("relevance_calibration.py", "--set", "pip", str(qa), str(docs),
+                        "--set", "animals", str(animal_qa), str(animals),
+                        "--korean", str(qa_file), "--name", "tiny", tmp_path=tmp_path)
+    pip, animal = result["sets"]["pip"], result["sets"]["animals"]
+    # follow-ups are left out; off-topic: its own "covered": false, the other set's questions
+    assert (pip["questions"], pip["off_topic_own"], pip["off_topic_other_sets"]) == (2, 0, 1)
+    assert (animal["questions"], animal["off_topic_own"], animal["off_topic_other_sets"]) == (
+        1, 1, 2)
+    # two files each: every question's file is among the top k, and relevance.py keeps it
+    assert [s["questions_with_an_answer_passage_kept"] for s in (pip, animal)] == [2, 1]
+    bees = animal["answer_passages"][0]
+    assert bees["kept"] and bees["overlap"] > 0.5 and bees["similarity"] > 0.45
+    assert not any(p["kept"] for p in animal["off_topic_best"])  # pip's questions, Australia
+    assert result["thresholds"]["min_overlap"] == 0.6
+    korean = result["korean"]  # 2 Korean questions of the tiny KorQuAD-like file
+    assert korean["questions"] == 2 and korean["passages"] == 4
+    assert korean["own_passage"]["0.35"] > korean["random_passage"]["0.35"]
+    out = tmp_path / "results" / "relevance-calibration-tiny.json"
+    for view, header in (("similarity", "| similarity at least |"),
+                         ("overlap", "| share of the question's words at least |"),
+                         ("korean", "| share of the question's bigrams at least |"),
+                         ("decision", "| set | questions |")):
+        table = subprocess.run([sys.executable, str(BENCH / "relevance_calibration.py"),
+                                "--table", str(out), "--view", view],
+                               capture_output=True, text=True, timeout=60, check=True).stdout
+        assert table.startswith(header), view
