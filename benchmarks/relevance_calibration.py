@@ -105,8 +105,9 @@ def measure_set(name: str, qa: Path, folder: Path, others: list[str], home: Path
              for item, hits in zip(on_topic, results)]
     answers = [[answer_passage(item.question, hit, model) for hit in hits]
                for item, hits in zip(on_topic, found)]
-    best = [best_passage(question, hits, model)
-            for question, hits in zip(off_topic, results[len(on_topic):])]
+    groups = ["not covered"] * len(off_items) + ["other set"] * len(others)
+    best = [best_passage(question, hits, model, group)
+            for question, hits, group in zip(off_topic, results[len(on_topic):], groups)]
     print(f"{name}: {len(on_topic)} questions, {sum(map(len, answers))} answer passages "
           f"retrieved; {len(off_topic)} off-topic questions ({len(off_items)} of its own)")
     return {"qa": shown_path(qa), "folder": shown_path(folder), "model": model,
@@ -124,9 +125,11 @@ def answer_passage(question: str, hit: Chunk, model: str) -> dict:
             "kept": relevance.relevant(question, hit, model)}
 
 
-def best_passage(question: str, hits: list[Chunk], model: str) -> dict:
+def best_passage(question: str, hits: list[Chunk], model: str, group: str) -> dict:
+    """`group`: "not covered" (marked so in its QA file) or "other set" (another set's
+    question: about another project, though often on a topic this one shares)."""
     similarities = [h.dense_similarity for h in hits if h.dense_similarity is not None]
-    return {"question": question,
+    return {"question": question, "group": group,
             "similarity": max(similarities, default=None),
             "overlap": round(max((relevance.overlap(question, passage(h)) for h in hits),
                                  default=0.0), 4),
@@ -166,24 +169,24 @@ def percentiles(values: Iterable[float | None]) -> dict[str, float | None]:
 
 
 def summarize(sets: dict[str, dict]) -> dict:
-    """All sets together: percentiles and shares above each floor."""
-    answers = [p for s in sets.values() for p in s["answer_passages"]]
+    """All sets together: the answer passages, and the best passages of the off-topic
+    questions of each group."""
     best = [p for s in sets.values() for p in s["off_topic_best"]]
-    return {
-        "answer_passages": len(answers), "off_topic_questions": len(best),
-        "answer_similarity": percentiles(p["similarity"] for p in answers),
-        "off_topic_similarity": percentiles(p["similarity"] for p in best),
-        "answer_overlap": percentiles(p["overlap"] for p in answers),
-        "off_topic_overlap": percentiles(p["overlap"] for p in best),
-        "answer_similarity_at": shares_at((p["similarity"] for p in answers), SIMILARITY_FLOORS),
-        "off_topic_similarity_at": shares_at((p["similarity"] for p in best), SIMILARITY_FLOORS),
-        "answer_overlap_at": shares_at((p["overlap"] for p in answers), OVERLAP_FLOORS),
-        "off_topic_overlap_at": shares_at((p["overlap"] for p in best), OVERLAP_FLOORS),
-        "answer_passages_kept": round(sum(p["kept"] for p in answers) / len(answers), 4)
-        if answers else None,
-        "off_topic_with_a_passage_kept": round(sum(p["kept"] for p in best) / len(best), 4)
-        if best else None,
-    }
+    return {"answer_passages": describe([p for s in sets.values() for p in s["answer_passages"]]),
+            "not_covered_best": describe([p for p in best if p["group"] == "not covered"]),
+            "other_sets_best": describe([p for p in best if p["group"] == "other set"])}
+
+
+def describe(passages: list[dict]) -> dict:
+    """How many, percentiles of similarity and overlap, the shares at or above each floor,
+    and the share relevance.py keeps (for off-topic questions: any passage of the top k)."""
+    return {"n": len(passages),
+            "similarity": percentiles(p["similarity"] for p in passages),
+            "overlap": percentiles(p["overlap"] for p in passages),
+            "similarity_at": shares_at((p["similarity"] for p in passages), SIMILARITY_FLOORS),
+            "overlap_at": shares_at((p["overlap"] for p in passages), OVERLAP_FLOORS),
+            "kept": round(sum(p["kept"] for p in passages) / len(passages), 4)
+            if passages else None}
 
 
 def thresholds() -> dict[str, Any]:
@@ -212,35 +215,34 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def similarity_table(paths: list[Path]) -> str:
-    """Dense similarity (MiniLM): answer passages against off-topic questions' best
-    passages, above each floor; the floor in force marked."""
+    """Dense similarity (MiniLM): answer passages against off-topic questions' best passages,
+    at or above each floor (a passage found by BM25 alone has none: below every floor)."""
     data = read_results(paths[0])
-    run = data["all_sets"]
-    floor = relevance_floor(data)
-    rows = [[f"{f} (in force)" if float(f) == floor else f,
-             percent(run["answer_similarity_at"][f]), percent(run["off_topic_similarity_at"][f])]
-            for f in run["answer_similarity_at"]]
-    return markdown_table(
-        ["similarity at least", f"answer passages ({run['answer_passages']})",
-         f"off-topic questions' best passage ({run['off_topic_questions']})"], rows)
-
-
-def relevance_floor(data: dict) -> float:
-    floors = data["thresholds"]["min_similarity"]
-    return next((v for k, v in floors.items() if k in next(iter(data["sets"].values()))["model"]),
-                data["thresholds"]["default_min_similarity"])
+    return floors_table(data, "similarity_at", relevance_floor(data), "similarity at least")
 
 
 def overlap_table(paths: list[Path]) -> str:
     """Word overlap (English): answer passages against off-topic questions' best passages."""
     data = read_results(paths[0])
-    run, floor = data["all_sets"], data["thresholds"]["min_overlap"]
-    rows = [[f"{f} (in force)" if float(f) == floor else f,
-             percent(run["answer_overlap_at"][f]), percent(run["off_topic_overlap_at"][f])]
-            for f in run["answer_overlap_at"]]
-    return markdown_table(
-        ["share of the question's words at least", f"answer passages ({run['answer_passages']})",
-         f"off-topic questions' best passage ({run['off_topic_questions']})"], rows)
+    return floors_table(data, "overlap_at", data["thresholds"]["min_overlap"],
+                        "share of the question's words at least")
+
+
+def floors_table(data: dict, key: str, in_force: float, title: str) -> str:
+    run = data["all_sets"]
+    groups = (("answer_passages", "answer passages"),
+              ("other_sets_best", "other sets' questions: best passage"),
+              ("not_covered_best", "questions not covered: best passage"))
+    rows = [[f"{f} (in force)" if float(f) == in_force else f,
+             *(percent(run[g][key][f]) for g, _ in groups)] for f in run["answer_passages"][key]]
+    return markdown_table([title, *(f"{name} ({run[g]['n']})" for g, name in groups)], rows)
+
+
+def relevance_floor(data: dict) -> float:
+    floors = data["thresholds"]["min_similarity"]
+    model = next(iter(data["sets"].values()))["model"]
+    return next((v for k, v in floors.items() if k in model),
+                data["thresholds"]["default_min_similarity"])
 
 
 def korean_table(paths: list[Path]) -> str:
@@ -258,16 +260,18 @@ def decision_table(paths: list[Path]) -> str:
     """relevance.py's decision with the thresholds in force, per set."""
     data = read_results(paths[0])
     rows = []
-    for name, s in data["sets"].items():
-        kept = sum(p["kept"] for p in s["answer_passages"])
-        off = s["off_topic_best"]
-        rows.append([name, s["questions"], s["questions_with_an_answer_passage"],
-                     s["questions_with_an_answer_passage_kept"],
-                     f"{kept} of {len(s['answer_passages'])}",
-                     f"{sum(p['kept'] for p in off)} of {len(off)}"])
+    for name, run in data["sets"].items():
+        kept = sum(p["kept"] for p in run["answer_passages"])
+        off = {group: [p for p in run["off_topic_best"] if p["group"] == group]
+               for group in ("other set", "not covered")}
+        rows.append([name, run["questions"], run["questions_with_an_answer_passage"],
+                     run["questions_with_an_answer_passage_kept"],
+                     f"{kept} of {len(run['answer_passages'])}",
+                     *(f"{sum(p['kept'] for p in off[g])} of {len(off[g])}" for g in off)])
     return markdown_table(["set", "questions", "with an answer passage in the top k",
                            "with one kept", "answer passages kept",
-                           "off-topic questions with a passage kept"], rows)
+                           "other sets' questions with a passage kept",
+                           "questions not covered with a passage kept"], rows)
 
 
 VIEWS = {"similarity": similarity_table, "overlap": overlap_table, "korean": korean_table,
