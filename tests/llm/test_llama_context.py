@@ -54,6 +54,7 @@ def test_generate_yields_token_ids(context):
     first = next(tokens)
     tokens.close()
     assert isinstance(first, int) and first >= 0
+    assert context.detokenize([first])  # a token of the vocabulary: it has text
 
 
 def test_build_info_names_the_backends():

@@ -74,7 +74,9 @@ def test_every_llm_call_reports_its_statistics(conversation):
         for call in result.llm_calls:
             assert call.prompt_tokens > 0 and call.new_tokens > 0
             assert 0 <= call.cached_tokens < call.prompt_tokens
-            assert call.ttft_s > 0 and call.decode_tps >= 0
+            assert call.ttft_s > 0
+            # one token has no decode interval; more must show a rate
+            assert call.decode_tps > 0 if call.new_tokens > 1 else call.decode_tps == 0
 
 
 def test_the_demo_model_is_spared_the_steps_it_cannot_do(conversation):
