@@ -33,15 +33,17 @@ ALLOWED = {
 TERMINAL = {"click", "rich", "prompt_toolkit"}
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, names_of: str | None = "ragchat") -> set[str]:
+    """The modules `path` imports; `from M import x` also counts M.x when M is `names_of`
+    (None: every M), since x may be a module."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
-            if node.module == "ragchat":
-                names.update(f"ragchat.{alias.name}" for alias in node.names)
+            if names_of is None or node.module == names_of:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -114,13 +116,7 @@ def import_graph() -> dict[str, set[str]]:
     paths = {module_name(path): path for path in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for module, path in paths.items():
-        names: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
-                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        names = imports_of(path, names_of=None)
         graph[module] = {name for name in names if name in paths} - {module}
     return graph
 

@@ -52,14 +52,6 @@ def ask_once(ask, pipeline, item):
     return ask(item)
 
 
-@pytest.fixture
-def sigint_raises():
-    """Ctrl-C raises KeyboardInterrupt here, however the test run was started."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def test_ctrl_c_cancels_every_running_turn(sigint_raises):
     main = threading.main_thread().ident
     started = threading.Barrier(2, timeout=WAIT,

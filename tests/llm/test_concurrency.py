@@ -92,15 +92,6 @@ def test_the_first_error_cancels_the_running_calls_and_stops_the_rest():
         results(outcomes)
 
 
-@pytest.fixture
-def sigint_raises():
-    """Ctrl-C raises KeyboardInterrupt here, however the test run was started (a background
-    job starts with SIGINT ignored)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def test_ctrl_c_cancels_the_running_calls_waits_for_them_and_is_raised(sigint_raises):
     main, started, ended = threading.main_thread().ident, [], []
     two_started = threading.Barrier(2, timeout=WAIT, action=lambda: signal.pthread_kill(

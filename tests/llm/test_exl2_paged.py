@@ -108,15 +108,6 @@ def test_a_reader_that_stops_early_releases_its_job_in_the_batch(backend):
     assert_clean(backend)
 
 
-@pytest.fixture
-def sigint_raises():
-    """Ctrl-C raises KeyboardInterrupt here, however the test run was started (a background
-    job starts with SIGINT ignored)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def test_ctrl_c_cancels_every_job_of_the_batch(backend, knobs, sigint_raises, monkeypatch):
     knobs(HOLD_FOR_JOBS=3)
     generator = backend.generator
