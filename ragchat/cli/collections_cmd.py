@@ -41,9 +41,10 @@ def list_cmd(as_json: bool) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def rm_cmd(name: str, yes: bool) -> None:
     """Remove collection NAME and its index (your documents are not touched)."""
-    from ragchat.index.collection import remove_collection, require_existing
+    from ragchat.index.collection import get_collection, remove_collection
 
-    require_existing(name)
+    if not get_collection(name).exists():
+        raise _no_such_collection(name)
     shown = safe_line(name)
     if not yes and not _confirmed(f"Remove the index of collection '{shown}'?"):
         click.echo(f"Nothing removed (--yes removes without asking: "
@@ -51,6 +52,19 @@ def rm_cmd(name: str, yes: bool) -> None:
         raise SystemExit(1)
     remove_collection(name)
     click.echo(f"Removed collection '{shown}'.")
+
+
+def _no_such_collection(name: str):
+    """`rm` of a name that is no collection: the ones there are (and the likely one)."""
+    from ragchat.errors import IndexMissingError
+    from ragchat.index.collection import collection_names, listed, near_miss
+
+    names = collection_names()
+    near = near_miss(name, names)
+    guess = f"; did you mean '{near}'?" if near else ""
+    hint = (f"the collections are: {listed(names)}" if names
+            else "there are no collections yet (`ragchat ingest PATH` makes one)")
+    return IndexMissingError(f"there is no collection '{name}' to remove{guess}", hint=hint)
 
 
 def _confirmed(question: str) -> bool:

@@ -58,6 +58,7 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
     from ragchat.config import load_settings
 
     settings = load_settings({"collection": collection, "follow_links": follow_links})
+    _say_if_near_miss(settings.collection)
     if watch:
         with _stopped_by_signals():
             _ingest_and_watch(settings, paths, rebuild, interval, as_json=as_json,
@@ -69,6 +70,20 @@ def ingest(paths: tuple[Path, ...], collection: str | None, rebuild: bool, as_js
         raise _nothing_indexed(report, paths, settings.collection)
     if report.failed and not (report.new or report.changed or report.unchanged):
         raise SystemExit(1)
+
+
+def _say_if_near_miss(name: str) -> None:
+    """A new collection whose name is a near miss of an existing one ('llms' beside 'llm')
+    is made, as asked, with a notice: it may be a typo."""
+    from ragchat.index.collection import collection_names, get_collection, listed, near_miss
+
+    if get_collection(name).exists():
+        return
+    names = collection_names()
+    near = near_miss(name, names)
+    if near:
+        click.echo(f"ragchat: making a new collection '{safe_line(name)}'; did you mean "
+                   f"'{safe_line(near)}'? (collections: {safe_line(listed(names))})", err=True)
 
 
 def _run(settings, paths: tuple[Path, ...], rebuild: bool, quiet: bool):

@@ -43,11 +43,46 @@ def get_collection(name: str) -> Collection:
 def require_existing(name: str) -> Collection:
     collection = get_collection(name)
     if not collection.exists():
-        raise IndexMissingError(
-            f"collection '{name}' has no index yet",
-            hint=f"run: ragchat ingest PATH{'' if name == 'default' else ' --collection ' + name}",
-        )
+        raise missing_error(name)
     return collection
+
+
+def missing_error(name: str) -> IndexMissingError:
+    """No collection `name`: did the user mean another one (a typo), which ones there are,
+    and the command that makes this one."""
+    make = f"ragchat ingest PATH{'' if name == 'default' else ' --collection ' + name}"
+    names = collection_names()
+    if not names:
+        return IndexMissingError(f"collection '{name}' has no index yet", hint=f"run: {make}")
+    near = near_miss(name, names)
+    guess = f"; did you mean '{near}'?" if near else ""
+    use = f"--collection {near} uses it" if near else "--collection NAME uses one of them"
+    return IndexMissingError(f"collection '{name}' has no index yet{guess}",
+                             hint=f"collections: {listed(names)}; {use}, or {make} makes this one")
+
+
+def near_miss(name: str, names: list[str]) -> str | None:
+    """The existing collection `name` is most likely a typo of ('llms' for 'llm'), or None."""
+    import difflib
+
+    if name in names:
+        return None
+    lowered = {n.lower(): n for n in names}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.75)
+    return lowered[close[0]] if close else None
+
+
+def listed(names: list[str], most: int = 10) -> str:
+    """Names for one line: the first `most`, then how many more."""
+    more = len(names) - most
+    return ", ".join(names[:most]) + (f" and {more} more (`ragchat collections`)"
+                                      if more > 0 else "")
+
+
+def collection_names() -> list[str]:
+    return [c.name for c in list_collections()]
 
 
 def list_collections() -> list[Collection]:
@@ -89,9 +124,19 @@ class WriteLock:
 def remove_collection(name: str) -> None:
     collection = require_existing(name)
     with WriteLock(collection):
-        for child in collection.folder.iterdir():
-            if child.name != "write.lock":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        remove_files(collection)
+    remove_folder(collection)
+
+
+def remove_files(collection: Collection) -> None:
+    """Everything in the collection's folder but its lock (call it holding the lock)."""
+    for child in collection.folder.iterdir():
+        if child.name != "write.lock":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+def remove_folder(collection: Collection) -> None:
+    """The lock file and the folder, once emptied (after the lock is released)."""
     try:
         os.unlink(collection.lock_path)
         collection.folder.rmdir()

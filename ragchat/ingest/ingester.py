@@ -29,7 +29,13 @@ import numpy as np
 from ragchat.config import Settings
 from ragchat.errors import IndexMismatchError, RagchatError
 from ragchat.index import generations, health, store, vectors
-from ragchat.index.collection import Collection, WriteLock, get_collection
+from ragchat.index.collection import (
+    Collection,
+    WriteLock,
+    get_collection,
+    remove_files,
+    remove_folder,
+)
 from ragchat.index.tokenize import index_string
 from ragchat.ingest import report as file_report
 from ragchat.ingest.budgets import Budgets
@@ -113,16 +119,35 @@ def ingest_paths(settings: Settings, roots: list[Path], collection: str | None =
     progress = progress or Progress()
     report = IngestReport(collection=coll.name)
     started = time.perf_counter()
+    new_collection = not coll.exists()
+    discard = False
     with WriteLock(coll), health.translated(coll, roots):
         if rebuild:
             report.set_aside = [str(p) for p in health.set_aside_if_damaged(coll)]
         conn = store.connect(coll.db_path)
         try:
+            # one an earlier failure left empty counts as new; one set aside is kept
+            new_collection = (new_collection or _holds_nothing(conn)) and not report.set_aside
             _ingest_locked(settings, coll, conn, roots, rebuild, progress, report)
         finally:
+            discard = new_collection and _holds_nothing(conn)
             conn.close()
+            if discard:  # a first ingest that indexed nothing leaves no empty collection
+                remove_files(coll)
+    if discard:
+        remove_folder(coll)
     report.timings["total"] = time.perf_counter() - started
     return report
+
+
+def _holds_nothing(conn) -> bool:
+    """No file, no chunk and no vector is stored (vectors of an interrupted first run are
+    kept: the next run reuses them)."""
+    try:
+        return store.counts(conn) == (0, 0) and \
+            conn.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() is None
+    except Exception:  # a damaged or half-made database: leave it for --rebuild to see
+        return False
 
 
 def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, report) -> None:

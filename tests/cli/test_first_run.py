@@ -5,7 +5,8 @@ from ragchat.cli.layout import shorten, wrap
 from tests.helpers import cli
 
 
-def test_ingesting_an_empty_folder_says_so_and_search_says_empty(capsys, tmp_path, ragchat_home):
+def test_ingesting_an_empty_folder_says_so_and_makes_no_collection(capsys, tmp_path,
+                                                                   ragchat_home):
     empty = tmp_path / "empty"
     empty.mkdir()
     code, out, err = cli(capsys, "ingest", str(empty))
@@ -13,9 +14,20 @@ def test_ingesting_an_empty_folder_says_so_and_search_says_empty(capsys, tmp_pat
     assert "nothing was indexed" in err and "holds no files" in err and "hint:" in err
     assert "bge-m3" not in err  # no model was needed: no notice about one
     code, out, err = cli(capsys, "search", "anything")
-    assert code == 3 and "is empty" in err and "ragchat ingest FOLDER" in err
+    assert code == 3 and "has no index yet" in err and "ragchat ingest PATH" in err
     assert "broken" not in err
     assert not list(ragchat_home.rglob("last-error.log"))  # a user's error is not a bug
+
+
+def test_a_collection_whose_files_are_all_gone_says_empty(capsys, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Bees\n\nHoney bees dance.\n")
+    assert cli(capsys, "ingest", str(folder))[0] == 0
+    (folder / "a.md").unlink()
+    assert cli(capsys, "ingest", str(folder))[0] == 1  # it existed: kept, and empty now
+    code, out, err = cli(capsys, "search", "anything")
+    assert code == 3 and "is empty" in err and "ragchat ingest FOLDER" in err
 
 
 def test_a_folder_of_unreadable_or_empty_files_names_the_reason(capsys, tmp_path):
@@ -31,11 +43,12 @@ def test_a_folder_of_unreadable_or_empty_files_names_the_reason(capsys, tmp_path
     assert code == 3 and "--collection junk" in err
 
 
-def test_ask_on_an_empty_collection_says_empty(run_cli, tmp_path):
+def test_ask_after_an_ingest_of_an_empty_folder_says_to_ingest(run_cli, tmp_path):
     (tmp_path / "e").mkdir()
     run_cli("ingest", str(tmp_path / "e"))
     proc = run_cli("ask", "what is in my notes?")
-    assert proc.returncode == 3 and "is empty" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 3 and "has no index yet" in proc.stderr
+    assert "ragchat ingest PATH" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_typo_gets_a_suggestion(capsys):
