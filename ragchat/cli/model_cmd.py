@@ -135,13 +135,20 @@ def list_(as_json: bool) -> None:
     if as_json:
         click.echo(json_text([_row_dict(m, m.path in in_use) for m in rows], indent=2))
         return
-    if not any(m.kind == "exl2" for m in rows):
+    if not any(m.kind == "exl2" for m in rows) and _nvidia_gpu():  # EXL2 runs nowhere else
         click.echo("No EXL2 model yet: `ragchat model pull` downloads the default one.", err=True)
     for m in rows:
         mark = "*" if m.path in in_use else " "
         bits = f"{m.bpw:g} bpw" if m.bpw else (m.quant or "-")
         click.echo(f"{mark} {safe_line(m.name):<48} {m.kind:<5} {_size(m.size_bytes):>9}  "
                    f"{safe_line(bits):<9} {safe_line(m.path)}")
+
+
+def _nvidia_gpu() -> bool:
+    """An NVIDIA driver is loaded (a cheap check: torch is not imported)."""
+    from ragchat.embeddings import has_cuda_gpu
+
+    return has_cuda_gpu()
 
 
 def _row_dict(m, used: bool) -> dict:

@@ -31,21 +31,55 @@ def pull_model(repo: str, revision: str, *, include: list[str] | None = None,
     from huggingface_hub import constants, snapshot_download
 
     if constants.is_offline_mode():
-        raise ModelError("cannot download: HF_HUB_OFFLINE is set",
-                         hint="unset HF_HUB_OFFLINE to download models")
+        raise ModelError(f"cannot download {repo}: downloads are off (HF_HUB_OFFLINE is set)",
+                         hint="unset HF_HUB_OFFLINE to download it; "
+                              + copy_hint(repo, revision, include))
     token, _source = find_token()
-    commit = resolve_commit(repo, revision, token)
-    target = local_dir_for(repo, revision)
-    target.mkdir(parents=True, exist_ok=True)
     try:
-        folder = snapshot_download(
-            repo_id=repo, revision=commit, local_dir=target, allow_patterns=include or None,
-            token=token, endpoint=hub_endpoint(), max_workers=4,
-            tqdm_class=None if progress else _silent_tqdm(),
-        )
-    except Exception as exc:
-        raise download_error(exc, repo, revision) from exc
+        commit = resolve_commit(repo, revision, token)
+        target = local_dir_for(repo, revision)
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            folder = snapshot_download(
+                repo_id=repo, revision=commit, local_dir=target, allow_patterns=include or None,
+                token=token, endpoint=hub_endpoint(), max_workers=4,
+                tqdm_class=None if progress else _silent_tqdm(),
+            )
+        except Exception as exc:
+            raise download_error(exc, repo, revision) from exc
+    except ModelError as exc:
+        if exc.hint != NETWORK_HINT:
+            raise
+        # the hub cannot be reached from here: name the way that works without it too
+        raise ModelError(exc.message, hint=f"{NETWORK_HINT}; "
+                         + copy_hint(repo, revision, include)) from exc.__cause__
     return Path(folder)
+
+
+def copy_hint(repo: str, revision: str, include: list[str] | None = None) -> str:
+    """Without the hub: how to get the model onto this machine another way, and use it."""
+    where = source_url(repo, revision, include)
+    files = _named_files(include)
+    if len(files) == 1 and files[0].lower().endswith(".gguf"):
+        return (f"or get {files[0]} elsewhere ({where}), copy it here and run "
+                f"`ragchat model use PATH/{files[0]}`")
+    if any(p.lower().endswith(".gguf") for p in include or ()):
+        return f"or get the .gguf file elsewhere ({where}), copy it here and run " \
+               "`ragchat model use PATH.gguf`"
+    return (f"or copy the model folder ({repo}, branch {revision}: {where}) from a machine "
+            "that has it and run `ragchat model use FOLDER`")
+
+
+def source_url(repo: str, revision: str, include: list[str] | None = None) -> str:
+    """Where a browser (or curl) gets the model: the one file, else the branch's files."""
+    files = _named_files(include)
+    if len(files) == 1:
+        return f"https://huggingface.co/{repo}/resolve/{revision}/{files[0]}"
+    return f"https://huggingface.co/{repo}/tree/{revision}"
+
+
+def _named_files(include: list[str] | None) -> list[str]:
+    return [p for p in include or () if not any(c in p for c in "*?[")]
 
 
 def resolve_commit(repo: str, revision: str, token: str | None) -> str:

@@ -135,7 +135,9 @@ def find_model(name: str) -> ModelInfo:
         return matches[0]
     if not matches:
         raise ModelError(f"no model named {name!r}",
-                         hint="`ragchat model list` shows the names; `ragchat model pull` downloads")
+                         hint="`ragchat model list` shows the names; `ragchat model presets` "
+                              "what to download; a .gguf file or EXL2 folder copied from "
+                              "elsewhere is used by its path: `ragchat model use PATH`")
     names = ", ".join(m.name for m in matches)
     raise ModelError(f"{name!r} matches several models: {names}", hint="give the full name")
 

@@ -157,7 +157,8 @@ def test_a_preset_is_pulled_by_name_and_put_in_use(monkeypatch, capsys, ragchat_
     code, out, _ = cli(capsys, "doctor", "--json")
     rec = json.loads(out)["recommendation"]
     assert rec == {"backend": "llamacpp", "preset": "qwen2.5-1.5b-gguf",
-                   "command": "ragchat model pull qwen2.5-1.5b-gguf", "why": rec["why"]}
+                   "command": "ragchat model pull qwen2.5-1.5b-gguf", "why": rec["why"],
+                   "offline": None}
     with FakeHub(PRESET_REPO, "main", files) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         code, out, err = cli(capsys, "model", "pull", "qwen2.5-1.5b-gguf", "-q")
