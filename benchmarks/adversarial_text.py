@@ -57,6 +57,15 @@ def adversarial_lines(n: int = 100_000) -> dict[str, str]:
         "underline": "=" * n + "x",
         "one-character lines": "a\n" * (n // 2),
         "spaces, then a word": " " * n + "x",
+        # MDX (read as Markdown): anchors, JSX comments, component tags, ESM lines
+        "MDX heading anchors": "# a" + "{#}" * (n // 3),
+        "MDX anchor, unclosed": "# a {/*" + "*" * n,
+        "JSX comment openers": "{/*" * (n // 3),
+        "unclosed component tags": "<A " * (n // 3),
+        "closing tag marks": "</" * (n // 2),
+        "component tag over the line": "<Note" + " x=" * (n // 3),
+        "tags in inline code": "`<A>" * (n // 4),
+        "import, no source": "import " + " from" * (n // 5),
     }
 
 
