@@ -11,6 +11,7 @@ from ragchat.cli.options import (
     backend_options,
     collection_option,
     say_backend_choice,
+    say_session_resumed,
 )
 from ragchat.cli.terminal import json_text, safe
 
@@ -55,6 +56,8 @@ def ask(question: str, collection: str | None, session: str | None, k: int | Non
     settings = load_settings(flags)
     pipeline = open_pipeline(settings, session=session, persistent=session is not None)
     say_backend_choice(pipeline, settings)
+    if session is not None:
+        say_session_resumed(pipeline)
     out = _Stream()
     try:
         result = pipeline.ask(question, on_token=None if as_json else out.write)

@@ -235,8 +235,7 @@ def _print_report(report, verbose: bool, max_file_mb: float) -> None:
         f"{report.chunks_total} in the index ({t.get('total', 0):.1f} s)"
     )
     if report.vectors_embedded or report.vectors_reused:
-        click.echo(f"  embedded {report.vectors_embedded} chunks with {safe_line(report.model)}"
-                   + (f", reused {report.vectors_reused}" if report.vectors_reused else ""))
+        click.echo("  " + _embedded_line(report))
     skipped = {k: len(v) for k, v in report.skipped.items()}
     if skipped:
         click.echo("  skipped: " + ", ".join(f"{n} {safe_line(_skipped_label(k, max_file_mb))}"
@@ -251,6 +250,24 @@ def _print_report(report, verbose: bool, max_file_mb: float) -> None:
     for entry in report.partial:
         click.echo(f"  read in part {safe_line(entry.path)}: "
                    + "; ".join(safe_line(p) for p in entry.problems), err=True)
+
+
+def _embedded_line(report) -> str:
+    """What was embedded, and why that is fewer than the chunks added: a chunk whose text
+    another chunk of this run has, or an earlier run embedded, gets no vector of its own."""
+    line = f"embedded {_chunks(report.vectors_embedded)} with {safe_line(report.model)}"
+    shared, reused = report.vectors_shared, report.vectors_reused
+    if shared:
+        line += (f"; {shared} more {'repeats' if shared == 1 else 'repeat'} the text of "
+                 "another chunk (one vector per text)")
+    if reused:
+        line += (f"; {reused} {'reuses a vector' if reused == 1 else 'reuse vectors'} of the "
+                 "same text embedded before")
+    return line
+
+
+def _chunks(n: int) -> str:
+    return "1 chunk" if n == 1 else f"{n} chunks"
 
 
 def _print_files(report) -> None:

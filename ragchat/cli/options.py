@@ -79,3 +79,24 @@ def say_backend_choice(pipeline: Any, settings: Settings) -> None:
         click.echo(f"ragchat: {safe_line(choice.reason)}", err=True)
     if caveat:
         click.echo(f"ragchat: {safe_line(caveat_notice(caveat, settings))}", err=True)
+
+
+def session_state(pipeline: Any) -> str:
+    """How much of a conversation a session holds: "new", "3 earlier turns", "3 earlier
+    turns and a summary of older ones"."""
+    try:
+        summary, turns = pipeline.history()
+    except Exception:  # the note must never stop a turn
+        return ""
+    if not turns and not summary:
+        return "new"
+    held = "1 earlier turn" if len(turns) == 1 else f"{len(turns)} earlier turns"
+    return held + (" and a summary of older ones" if summary else "")
+
+
+def say_session_resumed(pipeline: Any) -> None:
+    """One line on stderr when --session continues a conversation: how much it holds."""
+    state = session_state(pipeline)
+    if state and state != "new":
+        click.echo(f"ragchat: continuing session {safe_line(pipeline.session)}: {state}",
+                   err=True)

@@ -47,9 +47,11 @@ def repl(collection: str | None, session: str | None, k: int | None, as_json: bo
     settings = load_settings(flags)
     pipeline = open_pipeline(settings, session=session, require_index=not interactive)
     if not interactive:
-        from ragchat.cli.options import say_backend_choice
+        from ragchat.cli.options import say_backend_choice, say_session_resumed
 
         say_backend_choice(pipeline, settings)
+        if session is not None:
+            say_session_resumed(pipeline)
     try:
         code = _run(pipeline, settings, interactive, as_json)
     finally:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ragchat.config import Settings
 from ragchat.errors import IndexMismatchError, RagchatError
-from ragchat.index import generations, health, store, vectors
+from ragchat.index import generations, health, lexical, store, vectors
 from ragchat.index.collection import (
     Collection,
     WriteLock,
@@ -36,7 +36,6 @@ from ragchat.index.collection import (
     remove_files,
     remove_folder,
 )
-from ragchat.index.tokenize import index_string
 from ragchat.ingest import report as file_report
 from ragchat.ingest.budgets import Budgets
 from ragchat.ingest.chunking import Chunk
@@ -63,7 +62,8 @@ class IngestReport:
     chunks_removed: int = 0
     chunks_total: int = 0
     vectors_embedded: int = 0
-    vectors_reused: int = 0
+    vectors_reused: int = 0  # chunks whose text was embedded by an earlier run
+    vectors_shared: int = 0  # chunks with the same text as another one of this run
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -152,6 +152,7 @@ def _holds_nothing(conn) -> bool:
 
 def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, report) -> None:
     timer = Timer(report)
+    lexical.upgrade(conn, settings.index_headings, refill=not rebuild)  # older BM25 tokens
     meta = store.get_meta(conn)
     known = store.files(conn)
     with timer("scan"):
@@ -321,6 +322,7 @@ def _embed_missing(settings, conn, model, meta, planned, progress, report, timer
     known = store.known_vector_keys(conn, keys)
     missing = [k for k in keys if k not in known]
     report.vectors_reused = len(keys) - len(missing)
+    report.vectors_shared = sum(len(p.chunks) for p in planned) - len(keys)  # one vector each
     dim = int(meta["dim"]) if meta.get("dim") and meta.get("embedding_model") == model else 0
     if not missing and dim:
         return None, dim
@@ -389,8 +391,8 @@ def _insert_planned(conn, model: str, planned: list[Planned]) -> list[tuple[int,
                 "place, vec_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (file_id, ord_, chunk.text, chunk.heading, chunk.start_line, chunk.end_line,
                  chunk.page, chunk.place, key))
-            conn.execute("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
-                         (cur.lastrowid, index_string(chunk.index_text)))
+            lexical.add(conn, cur.lastrowid, chunk.heading if chunk.heading_in_index else None,
+                        chunk.text)
             added.append((cur.lastrowid, key))
     return added
 

@@ -210,15 +210,16 @@ class Repl:
 
 
 def banner(pipeline: Any, settings: Settings | None = None) -> str:
-    from ragchat.cli.options import caveat_notice, model_caveat
+    from ragchat.cli.options import caveat_notice, model_caveat, session_state
 
     choice = getattr(pipeline, "choice", None)
     caveat = model_caveat(pipeline)
     reason = pipeline.capabilities.label if caveat else getattr(choice, "reason", "")
     backend = safe_line(pipeline.backend + (f" ({reason})" if reason else ""))
     collection = safe_line(getattr(pipeline.retriever, "collection", "?"))
-    text = (f"ragchat · session {safe_line(pipeline.session)} · collection {collection} · "
-            f"{backend}\n"
+    state = session_state(pipeline)  # a resumed session says how much it holds
+    session = safe_line(pipeline.session) + (f" ({state})" if state else "")
+    text = (f"ragchat · session {session} · collection {collection} · {backend}\n"
             "Ask about your documents. /help lists commands; Alt-Enter adds a line; "
             "Ctrl-D quits.")
     if caveat and settings is not None:
