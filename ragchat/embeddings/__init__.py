@@ -148,22 +148,30 @@ def _notice(text: str) -> None:
 
 
 _LOADED: dict[tuple[str, str, str], Embedder] = {}
-# Up to this many texts the NumPy encoder finishes first: it starts in 0.3 s against torch's
-# 7 s, then embeds at 0.6-0.75 times torch's rate (benchmarks/results/embedding-speed-default.json:
-# break-even at about 80 English or 165 Korean chunks).
-NUMPY_MAX_TEXTS = 100
+# With a CUDA GPU and the gpu extra (torch, sentence-transformers) installed, an ingest of more
+# texts than this embeds on the GPU; everything else runs on ragchat's NumPy encoder, which
+# starts in a fraction of a second and embeds faster than torch on a CPU
+# (benchmarks/results/embedding-speed-default.json).
+GPU_MIN_TEXTS = 100
 
 
 def load_embedder(name: str, settings: Settings, texts: int = 1) -> Embedder:
     """Load once per process (the REPL ingests and searches with the same model).
 
-    `texts`: about how many texts this embedder will be asked for; a few (a query, a small
-    ingest) are embedded by the NumPy encoder, many by sentence-transformers (torch)."""
+    `texts`: about how many texts this embedder will be asked for: with a GPU and torch,
+    many are embedded on the GPU, a few (a query) by the NumPy encoder."""
     runtime = choose_runtime(name, settings, texts)
     key = (name, settings.embedding_device, runtime)
     if key not in _LOADED:
         _LOADED[key] = _load(name, settings, runtime)
     return _LOADED[key]
+
+
+def torch_installed() -> bool:
+    """torch and sentence-transformers can be imported (found without importing them)."""
+    from ragchat.machine import has_module
+
+    return has_module("torch") and has_module("sentence_transformers")
 
 
 def choose_runtime(name: str, settings: Settings, texts: int = 1) -> str:
@@ -176,17 +184,20 @@ def choose_runtime(name: str, settings: Settings, texts: int = 1) -> str:
                           hint="set RAGCHAT_EMBEDDING_RUNTIME=auto (or fix the config file)")
     if asked == "torch" or settings.embedding_device == "cuda":
         return "torch"
-    if asked == "auto" and texts > NUMPY_MAX_TEXTS:
+    if (asked == "auto" and texts > GPU_MIN_TEXTS and settings.embedding_device == "auto"
+            and has_cuda_gpu() and torch_installed()):
         return "torch"
     from ragchat.embeddings.encoder import supports
+    from ragchat.embeddings.local import TORCH_MISSING_HINT
+
     folder = model_folder(name, download=False)
-    if folder and supports(folder):
+    if folder is None or supports(folder):  # not downloaded yet: the NumPy encoder gets it
         return "numpy"
-    if asked == "numpy":
-        raise ModelError(f"the NumPy encoder cannot run {name} (not a BERT or XLM-RoBERTa "
-                         "sentence-transformers folder with safetensors weights)",
-                         hint="set RAGCHAT_EMBEDDING_RUNTIME=auto")
-    return "torch"
+    if asked == "auto" and torch_installed():
+        return "torch"
+    raise ModelError(f"the NumPy encoder cannot run {name} (not a BERT or XLM-RoBERTa "
+                     "sentence-transformers folder with model.safetensors or "
+                     "pytorch_model.bin and tokenizer.json)", hint=TORCH_MISSING_HINT)
 
 
 def _load(name: str, settings: Settings, runtime: str) -> Embedder:

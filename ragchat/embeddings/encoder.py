@@ -1,27 +1,39 @@
 """A BERT / XLM-RoBERTa sentence encoder in NumPy: the embedding model without torch.
 
-Importing torch and sentence-transformers costs seconds on every start; a query is one short
-text. This module reads a sentence-transformers folder (config.json, model.safetensors,
-tokenizer.json, the pooling config) with the `safetensors` and `tokenizers` libraries and runs
-the same forward pass in NumPy: token + position + type embeddings, N layers of self-attention
-and a GELU feed-forward block with post-LayerNorm, then mean or CLS pooling and L2
-normalisation. tests/test_encoder.py checks its vectors against sentence-transformers'.
+ragchat's base install has no torch: this module embeds every text on the CPU, queries and
+large ingests alike, for the bundled all-MiniLM-L6-v2 (BERT) and BAAI/bge-m3 (XLM-RoBERTa).
+It reads a sentence-transformers folder (config.json, model.safetensors or
+pytorch_model.bin, tokenizer.json, the pooling config) with the `safetensors` and
+`tokenizers` libraries (ragchat/embeddings/weights.py) and runs the same forward pass
+(ragchat/embeddings/forward.py): token + position + type embeddings, N layers of
+self-attention and a GELU feed-forward block with post-LayerNorm, then mean or CLS pooling
+and L2 normalisation. tests/embeddings/test_encoder.py checks its vectors against
+sentence-transformers'.
 
 Only what such folders use is supported; `supports()` says whether a folder qualifies, and
-anything else is run by sentence-transformers (ragchat/embeddings/local.py).
+anything else needs sentence-transformers (the `torch` runtime, ragchat/embeddings/local.py).
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ragchat.embeddings.forward import Layer, Model, layer_norm_, run_layers
+from ragchat.embeddings.weights import load_weights, weights_file
+
 ARCHITECTURES = {"bert": 0, "xlm-roberta": 1}  # model type -> position id offset rule
 SUPPORTED_MODULES = (".Transformer", ".Pooling", ".Normalize")  # modules.json "type" endings
+# Texts are split into groups that run in parallel threads, one per core (NumPy and BLAS
+# release the GIL); a group has at least this many tokens, so a query runs on one thread.
+GROUP_TOKENS = 256
+# A single group this large (one long text) runs its matrix products on every core instead.
+BLAS_THREADS_TOKENS = 1024
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,7 @@ def supports(folder: str | Path) -> bool:
             and config.get("position_embedding_type", "absolute") == "absolute"
             and all(m.get("type", "").endswith(SUPPORTED_MODULES) for m in modules)
             and pooling in ("mean", "cls")
-            and (folder / "model.safetensors").is_file()
+            and weights_file(folder) is not None
             and (folder / "tokenizer.json").is_file())
 
 
@@ -103,95 +115,103 @@ class NumpyEncoder:
     """Text -> unit vectors, the forward pass of a BERT-family sentence-transformers model."""
 
     def __init__(self, folder: str | Path, max_tokens: int = 512) -> None:
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         folder = Path(folder)
         self.config = read_config(folder, max_tokens)
-        weights = load_file(str(folder / "model.safetensors"))
+        path = weights_file(folder)
+        if path is None:
+            raise FileNotFoundError(f"no model.safetensors or pytorch_model.bin in {folder}")
+        weights = load_weights(path)
         prefix = _prefix(weights)
-        self.w = {k[len(prefix):]: v.astype(np.float32, copy=False)
-                  for k, v in weights.items() if k.startswith(prefix)}
+        w = {k[len(prefix):]: v.astype(np.float32, copy=False)
+             for k, v in weights.items() if k.startswith(prefix)}
+        del weights
+        self.embeddings = _embedding_tables(w)
+        self.model = _model(w, self.config)
         self.dim = self.config.hidden
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.config.max_tokens)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """float32 (len(texts), dim), unit rows; batches of similar length, like
-        sentence-transformers, so that little time goes to padding.
+        """float32 (len(texts), dim), unit rows.
 
-        BLAS runs on one thread: OpenBLAS's spinning worker threads made a one-query encode
-        40 times slower (0.04 s -> 1.5 s) on a 2-core machine that had other work to do."""
+        The texts are split into groups of at most `batch_size` texts and of about equal
+        token counts, one or more per core, run in parallel threads with BLAS on one thread
+        each. One small group (a query) runs on the calling thread: OpenBLAS's spinning
+        worker threads made a one-query encode 40 times slower (0.04 s -> 1.5 s) on a
+        2-core machine that had other work to do."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1, user_api="blas"):
-            return self._encode(texts, batch_size)
-
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        groups = plan_groups([len(x) for x in ids], batch_size, _cores())
+        tokens = sum(len(x) for x in ids)
+        blas = _cores() if len(groups) == 1 and tokens >= BLAS_THREADS_TOKENS else 1
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            picked = order[start:start + batch_size]
-            out[picked] = self._forward([ids[i] for i in picked])
+
+        def run(group: list[int]) -> None:
+            out[group] = self._forward([ids[i] for i in group])
+
+        with threadpool_limits(blas, user_api="blas"):
+            if len(groups) == 1:
+                run(groups[0])
+            else:
+                with ThreadPoolExecutor(min(len(groups), _cores())) as pool:
+                    list(pool.map(run, groups))
         return out
 
-    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+    def _forward(self, texts: list[list[int]]) -> np.ndarray:
+        """Unit vectors of token-id lists, packed end to end (no padding)."""
         cfg = self.config
-        length = max(len(x) for x in batch)
-        tokens = np.full((len(batch), length), cfg.pad_id, dtype=np.int64)
-        mask = np.zeros((len(batch), length), dtype=np.float32)
-        for row, seq in enumerate(batch):
-            tokens[row, :len(seq)] = seq
-            mask[row, :len(seq)] = 1.0
-        x = self._embed(tokens, mask)
-        bias = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
-        for layer in range(cfg.layers):
-            x = self._layer(x, bias, f"encoder.layer.{layer}.")
+        lengths = [len(x) for x in texts]
+        tokens = np.fromiter((t for x in texts for t in x), dtype=np.int64, count=sum(lengths))
+        x = self._embed(tokens, lengths)
+        run_layers(self.model, x, lengths)
+        starts = np.cumsum([0, *lengths[:-1]])
         if cfg.pooling == "cls":
-            pooled = x[:, 0]
+            pooled = x[starts]
         else:
-            pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+            pooled = np.add.reduceat(x, starts, axis=0) \
+                / np.asarray(lengths, dtype=np.float32)[:, None]
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.maximum(norms, 1e-12)
+        return pooled / np.maximum(norms, np.float32(1e-12))
 
-    def _embed(self, tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        cfg, w = self.config, self.w
-        if cfg.model_type == "xlm-roberta":  # padding_idx + 1 + position among real tokens
-            positions = (np.cumsum(mask, axis=1) * mask).astype(np.int64) + cfg.pad_id
-        else:
-            positions = np.broadcast_to(np.arange(tokens.shape[1]), tokens.shape)
-        x = (w["embeddings.word_embeddings.weight"][tokens]
-             + w["embeddings.position_embeddings.weight"][positions]
-             + w["embeddings.token_type_embeddings.weight"][0])
-        return _layer_norm(x, w, "embeddings.LayerNorm.", cfg.eps)
+    def _embed(self, tokens: np.ndarray, lengths: list[int]) -> np.ndarray:
+        cfg = self.config
+        words, positions, types, norm = self.embeddings
+        offset = cfg.pad_id + 1 if cfg.model_type == "xlm-roberta" else 0  # after padding_idx
+        where = np.concatenate([np.arange(n) for n in lengths]) + offset
+        x = words[tokens]
+        x += positions[where]
+        x += types
+        layer_norm_(x, *norm, np.float32(cfg.eps))
+        return x
 
-    def _layer(self, x: np.ndarray, bias: np.ndarray, p: str) -> np.ndarray:
-        cfg, w = self.config, self.w
-        b, n, _ = x.shape
-        h, d = cfg.heads, cfg.hidden // cfg.heads
 
-        def heads(name: str) -> np.ndarray:  # (b * h, n, d)
-            y = _linear(x, w, p + f"attention.self.{name}.").reshape(b, n, h, d)
-            return np.ascontiguousarray(y.transpose(0, 2, 1, 3)).reshape(b * h, n, d)
+def plan_groups(lengths: list[int], batch_size: int, cores: int) -> list[list[int]]:
+    """Indices of the texts in groups: at most `batch_size` texts each, enough groups to keep
+    every core busy when there are GROUP_TOKENS per group, longest texts first into the
+    group with the fewest tokens so far (groups end up with about equal work)."""
+    count = len(lengths)
+    wanted = min(cores, max(1, sum(lengths) // GROUP_TOKENS), count)
+    groups_n = max(wanted, -(-count // max(1, batch_size)))
+    groups: list[list[int]] = [[] for _ in range(groups_n)]
+    load = [0] * groups_n
+    for i in sorted(range(count), key=lambda i: -lengths[i]):
+        open_groups = [g for g in range(groups_n) if len(groups[g]) < batch_size]
+        g = min(open_groups, key=lambda g: load[g])
+        groups[g].append(i)
+        load[g] += lengths[i]
+    return [g for g in groups if g]
 
-        query = heads("query") * np.float32(1.0 / np.sqrt(d))
-        key, value = heads("key"), heads("value")
-        # one 2-D product per head: NumPy's stacked matmul does not batch them through BLAS
-        scores = np.stack([q @ k.T for q, k in zip(query, key)]).reshape(b, h, n, n) + bias
-        scores = np.exp(scores - scores.max(-1, keepdims=True))
-        scores /= scores.sum(-1, keepdims=True)
-        scores = scores.reshape(b * h, n, n)
-        context = np.stack([s @ v for s, v in zip(scores, value)])
-        context = context.reshape(b, h, n, d).transpose(0, 2, 1, 3).reshape(b, n, h * d)
-        x = _layer_norm(x + _linear(context, w, p + "attention.output.dense."), w,
-                        p + "attention.output.LayerNorm.", cfg.eps)
-        inner = _gelu(_linear(x, w, p + "intermediate.dense."))
-        return _layer_norm(x + _linear(inner, w, p + "output.dense."), w,
-                           p + "output.LayerNorm.", cfg.eps)
+
+def _cores() -> int:
+    from ragchat.machine import cores
+
+    return cores()
 
 
 def _prefix(weights: dict) -> str:
@@ -199,34 +219,37 @@ def _prefix(weights: dict) -> str:
     for key in weights:
         if key.endswith("embeddings.word_embeddings.weight"):
             return key[: -len("embeddings.word_embeddings.weight")]
-    raise KeyError("no word embeddings in model.safetensors")
+    raise KeyError("no word embeddings in the weights file")
 
 
-def _linear(x: np.ndarray, w: dict, p: str) -> np.ndarray:
-    """x @ W.T + b as one 2-D matrix product (one BLAS call, not one per batch row)."""
-    y = x.reshape(-1, x.shape[-1]) @ w[p + "weight"].T
-    y += w[p + "bias"]
-    return y.reshape(*x.shape[:-1], -1)
+def _embedding_tables(w: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                        tuple[np.ndarray, np.ndarray]]:
+    return (w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"],
+            w["embeddings.token_type_embeddings.weight"][0],
+            (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"]))
 
 
-def _layer_norm(x: np.ndarray, w: dict, p: str, eps: float) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + np.float32(eps)) * w[p + "weight"] + w[p + "bias"]
+def _model(w: dict, cfg: EncoderConfig) -> Model:
+    """The layers' weights as forward.py wants them; each stored matrix is dropped from `w`
+    once copied, so loading needs little more memory than the model."""
+    scale = 1.0 / float(np.sqrt(cfg.hidden // cfg.heads))  # folded into the query
 
+    def matrix(*names: str, first_scale: float = 1.0) -> np.ndarray:
+        parts = [w.pop(n) for n in names]
+        parts[0] = parts[0] * np.float32(first_scale)
+        return np.ascontiguousarray(np.concatenate(parts).T)
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """The exact (erf) GELU of BERT: 0.5 x (1 + erf(x / sqrt 2))."""
-    return np.float32(0.5) * x * (np.float32(1.0) + _erf(x * np.float32(0.7071067811865476)))
+    def layer(p: str) -> Layer:
+        a = p + "attention."
+        qkv = matrix(*(f"{a}self.{n}.weight" for n in ("query", "key", "value")),
+                     first_scale=scale)
+        qkv_bias = np.concatenate([w[a + "self.query.bias"] * np.float32(scale), w[a + "self.key.bias"],
+                                   w[a + "self.value.bias"]])
+        return Layer(qkv, qkv_bias, matrix(a + "output.dense.weight"), w[a + "output.dense.bias"],
+                     (w[a + "output.LayerNorm.weight"], w[a + "output.LayerNorm.bias"]),
+                     matrix(p + "intermediate.dense.weight"), w[p + "intermediate.dense.bias"],
+                     matrix(p + "output.dense.weight"), w[p + "output.dense.bias"],
+                     (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]))
 
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to float32 precision (W. J. Cody's rational approximations are in SciPy; NumPy has
-    none, and importing SciPy costs a start-up). Abramowitz & Stegun 7.1.26 is only good to
-    1.5e-7 absolute, which is below float32's resolution near 1, where it matters."""
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.3275911) * a)
-    poly = t * (np.float32(0.254829592) + t * (np.float32(-0.284496736) + t * (
-        np.float32(1.421413741) + t * (np.float32(-1.453152027) + t * np.float32(1.061405429)))))
-    return sign * (np.float32(1.0) - poly * np.exp(-a * a))
+    layers = tuple(layer(f"encoder.layer.{i}.") for i in range(cfg.layers))
+    return Model(cfg.heads, np.float32(cfg.eps), layers)

@@ -8,6 +8,10 @@ import os
 from ragchat.errors import ModelError
 
 BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
+# What a sentence-transformers folder needs (configs, tokenizer, vocabularies); of the
+# weights only model.safetensors, or pytorch_model.bin where a model has no safetensors:
+# a hub repository may also hold ONNX, other formats and extra heads (gigabytes for bge-m3).
+CONFIG_FILES = ["*.json", "*.txt", "*.model"]
 
 
 def bundled_minilm_path() -> str:
@@ -38,7 +42,10 @@ def model_folder(name: str, download: bool = True) -> str | None:
         if not download:
             return None
     try:
-        return snapshot_download(name)
+        folder = snapshot_download(name, allow_patterns=[*CONFIG_FILES, "model.safetensors"])
+        if not os.path.isfile(os.path.join(folder, "model.safetensors")):
+            folder = snapshot_download(name, allow_patterns=[*CONFIG_FILES, "pytorch_model.bin"])
+        return folder
     except Exception as exc:
         raise ModelError(
             f"embedding model {name} is not cached and cannot be downloaded ({type(exc).__name__})",

@@ -1,4 +1,5 @@
-"""Local embedding models: the NumPy encoder (fast start) or sentence-transformers (CPU or CUDA)."""
+"""Local embedding models: the NumPy encoder (the base install, CPU) or sentence-transformers
+(the gpu extra: CUDA, or a model the NumPy encoder does not run)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from ragchat.config import Settings
 from ragchat.embeddings.folders import model_folder
 from ragchat.errors import ModelError
 
+TORCH_MISSING_HINT = ("choose a BERT or XLM-RoBERTa model (RAGCHAT_EMBEDDING_MODEL=minilm or "
+                      "BAAI/bge-m3), or install the gpu extra, which brings torch and "
+                      "sentence-transformers (docs/how-to/gpu-setup.md)")
 MAX_SEQ_CAP = 512  # bge-m3 takes 8192 tokens; on a CPU 512 is the sane cap for chunks
 
 
@@ -19,12 +23,15 @@ class NumpyEmbedder:
     ready in a fraction of a second; the same vectors as LocalEmbedder (tested)."""
 
     def __init__(self, name: str, settings: Settings) -> None:
-        from ragchat.embeddings.encoder import NumpyEncoder
+        from ragchat.embeddings.encoder import NumpyEncoder, supports
 
         self.name = name
         self.batch_size = settings.embedding_batch_size
         folder = model_folder(name)
         assert folder is not None  # model_folder downloads or raises
+        if not supports(folder):
+            raise ModelError(f"the NumPy encoder cannot run {name} (not a BERT or XLM-RoBERTa "
+                             "sentence-transformers model)", hint=TORCH_MISSING_HINT)
         self.encoder = NumpyEncoder(folder, max_tokens=MAX_SEQ_CAP)
         self.dim = self.encoder.dim
         self.max_chars = self.encoder.config.max_tokens * 3
@@ -59,7 +66,11 @@ def _load(name: str, device: str):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     source = model_folder(name)
     warnings.filterwarnings("ignore", category=FutureWarning)
-    from transformers.utils import logging as hf_logging
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError as exc:
+        raise ModelError("the torch embedding runtime needs torch and sentence-transformers, "
+                         f"which are not installed ({exc})", hint=TORCH_MISSING_HINT) from exc
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars on every start
     hf_logging.set_verbosity_error()
