@@ -108,6 +108,8 @@ def _show(report, as_json: bool, verbose: bool, per_file: bool, max_file_mb: flo
     _print_report(report, verbose, max_file_mb)
     if per_file:
         _print_files(report)
+    for notice in report.notices:  # about the collection as this ingest left it
+        click.echo(f"ragchat: {safe_line(notice)}", err=True)
 
 
 @contextmanager

@@ -37,6 +37,7 @@ from ragchat.index.collection import (
     remove_folder,
 )
 from ragchat.index.tokenize import index_string
+from ragchat.ingest import language
 from ragchat.ingest import report as file_report
 from ragchat.ingest.budgets import Budgets
 from ragchat.ingest.chunking import Chunk
@@ -70,6 +71,7 @@ class IngestReport:
     timings: dict[str, float] = field(default_factory=dict)
     files: list[FileReport] = field(default_factory=list)  # every file the walk found
     set_aside: list[str] = field(default_factory=list)  # a damaged index, moved by --rebuild
+    notices: list[str] = field(default_factory=list)  # about the collection, said after it
 
     @property
     def partial(self) -> list[FileReport]:
@@ -180,8 +182,13 @@ def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, r
     embedder, dim = _embed_missing(settings, conn, model, meta, planned, progress, report, timer)
     with timer("write"):
         progress.stage("writing index", None)
+        gone = [row.id for row in stale] + [p.old_id for p in planned if p.old_id is not None]
+        scripts = language.totals_after(conn, meta, gone, (c.text for p in planned
+                                                            for c in p.chunks))
         _commit(conn, coll, model, dim, meta, planned, stale, touched, rebuild, report)
     generations.remove_old(coll.folder, int(store.get_meta(conn)["generation"]))
+    said = language.record(conn, coll.name, model, scripts, meta, roots)  # once per collection
+    report.notices += [said] if said else []
 
 
 def _choose_model(settings: Settings, meta: dict, rebuild: bool) -> str:
