@@ -47,9 +47,28 @@ def collect(settings: Settings) -> dict[str, Any]:
         "collection_checks": collection_checks(),
         "settings": {k: {"value": redact(v) if isinstance(v, str) else v,
                          "source": settings.source(k)} for k, v in settings.values.items()},
+        "extras": (extra := extras_section()),
     }
-    report["problems"] = problems(report)
+    report["problems"] = [*problems(report), *extras_notes(extra)]
     return report
+
+
+def extras_section() -> list[dict[str, Any]]:
+    """ragchat's extras: installed or not, what each adds, and the command that adds it."""
+    return [{"name": e.name, "installed": e.installed, "adds": e.adds,
+             "requirements": list(e.requirements), "missing": list(e.missing),
+             "command": None if e.installed else e.command} for e in machine.extras()]
+
+
+def extras_notes(section: list[dict[str, Any]]) -> list[str]:
+    """One line for the extras installed, one per extra that is not, with what it adds."""
+    if not section:
+        return []
+    have = [e["name"] for e in section if e["installed"]]
+    notes = [f"extras installed: {', '.join(have) or 'none'}"]
+    notes += [f"extra '{e['name']}' is not installed: it adds {e['adds'] or 'its packages'}; "
+              f"`{e['command']}`" for e in section if not e["installed"]]
+    return notes
 
 
 def _gpu_section(gpu: machine.GpuInfo) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """What this machine has: the GPU torch sees, the installed packages and engine builds
-(llama.cpp's backends, exllamav2's CUDA extension, flash-attn), memory and cores, and the
-Hugging Face token.
+(llama.cpp's backends, exllamav2's CUDA extension, flash-attn), ragchat's extras, memory and
+cores, and the Hugging Face token.
 
 A bottom module: llm/ (to choose and load an engine), models/ (to recommend a model that
 fits), doctor and bench all read the machine here, and it imports nothing of ragchat's.
@@ -14,8 +14,18 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+# What each of ragchat's extras (pyproject.toml) adds, in a user's words.
+EXTRA_USES = {
+    "gpu": "ExLlamaV2 on an NVIDIA GPU, and embeddings on CUDA (torch, sentence-transformers; "
+           "docs/how-to/gpu-setup.md)",
+    "plot": "charts of `ragchat bench` results (matplotlib)",
+    "dev": "the tests, linters and type checker, with torch and sentence-transformers, the "
+           "reference the NumPy encoder is tested against",
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,49 @@ def package_version(name: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class Extra:
+    """One of ragchat's extras: its requirements as declared, and those not installed."""
+
+    name: str
+    adds: str
+    requirements: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def installed(self) -> bool:
+        return not self.missing
+
+    @property
+    def command(self) -> str:
+        """What installs the missing requirements into this environment."""
+        specs = " ".join(f"'{r}'" if set(r) & set("<>=[]") else r for r in self.missing)
+        if f"{os.sep}pipx{os.sep}venvs{os.sep}" in sys.prefix:
+            return f"pipx inject {Path(sys.prefix).name} {specs}"
+        return f"{Path(sys.executable).name} -m pip install {specs}"
+
+
+def extras(distribution: str = "ragchat") -> list[Extra]:
+    """ragchat's extras, read from its installed metadata (none when it is not installed)."""
+    try:
+        requires = importlib.metadata.requires(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    declared: dict[str, list[str]] = {}
+    for line in requires:
+        marker = re.search(r"""extra\s*==\s*["']([\w.-]+)["']""", line)
+        if marker:
+            declared.setdefault(marker.group(1), []).append(line.split(";")[0].strip())
+    return [Extra(name, EXTRA_USES.get(name, ""), tuple(specs),
+                  tuple(s for s in specs if package_version(_project(s)) is None))
+            for name, specs in declared.items()]
+
+
+def _project(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9._-]+", requirement)
+    return match.group(0) if match else requirement
+
+
 def has_module(name: str) -> bool:
     """Is `name` importable (found without importing it)?"""
     try:
@@ -63,7 +116,8 @@ def gpu_info() -> GpuInfo:
     try:
         import torch
     except ImportError as exc:
-        return GpuInfo(None, None, False, error=f"torch is not installed ({exc})")
+        return GpuInfo(None, None, False, error=f"torch is not installed ({exc}); the gpu "
+                       "extra brings it")
     cuda = getattr(torch.version, "cuda", None)
     try:
         if not torch.cuda.is_available():
