@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ragchat.cli.layout import for_stderr
 from ragchat.cli.options import collection_option
 from ragchat.cli.terminal import json_text, safe_line
 
@@ -82,8 +83,9 @@ def _say_if_near_miss(name: str) -> None:
     names = collection_names()
     near = near_miss(name, names)
     if near:
-        click.echo(f"ragchat: making a new collection '{safe_line(name)}'; did you mean "
-                   f"'{safe_line(near)}'? (collections: {safe_line(listed(names))})", err=True)
+        click.echo(for_stderr(f"ragchat: making a new collection '{safe_line(name)}'; did you "
+                              f"mean '{safe_line(near)}'? (collections: "
+                              f"{safe_line(listed(names))})"), err=True)
 
 
 def _run(settings, paths: tuple[Path, ...], rebuild: bool, quiet: bool):
@@ -109,7 +111,7 @@ def _show(report, as_json: bool, verbose: bool, per_file: bool, max_file_mb: flo
     if per_file:
         _print_files(report)
     for notice in report.notices:  # about the collection as this ingest left it
-        click.echo(f"ragchat: {safe_line(notice)}", err=True)
+        click.echo(for_stderr(f"ragchat: {safe_line(notice)}"), err=True)
 
 
 @contextmanager

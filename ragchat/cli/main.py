@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from ragchat import __version__
+from ragchat.cli.layout import for_stderr
 from ragchat.cli.terminal import SafeWriter, safe_line
 
 # name -> (module, attribute, one-line help shown by `ragchat --help`)
@@ -141,7 +142,7 @@ class _StderrNotices(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(f"ragchat: {safe_line(record.getMessage())}", err=True)
+            click.echo(for_stderr(f"ragchat: {safe_line(record.getMessage())}"), err=True)
         except Exception:  # never let a notice break the command
             self.handleError(record)
 
@@ -185,9 +186,9 @@ def _run(argv: list[str] | None) -> None:
     except RagchatError as exc:  # the user's to fix: a message, no traceback, no log
         if debug:
             raise
-        click.echo(f"ragchat: error: {safe_line(exc.message)}", err=True)
+        click.echo(for_stderr(f"ragchat: error: {safe_line(exc.message)}"), err=True)
         if exc.hint:
-            click.echo(f"  hint: {safe_line(exc.hint)}", err=True)
+            click.echo(for_stderr(f"  hint: {safe_line(exc.hint)}"), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from ragchat.cli.layout import for_stderr
 from ragchat.cli.terminal import json_text, safe_line
 from ragchat.models.registry import DEFAULT_REPO, DEFAULT_REVISION
 
@@ -59,7 +60,7 @@ def pull(repo: str, revision: str | None, include: tuple[str, ...], quiet: bool)
 
     revision = revision or (DEFAULT_REVISION if repo == DEFAULT_REPO else "main")
     what = safe_line(f"{repo}@{revision}")
-    click.echo(f"Downloading {what} ...", err=True)
+    click.echo(for_stderr(f"Downloading {what} ..."), err=True)
     folder = pull_model(repo, revision, include=list(include) or None, progress=not quiet)
     size = models.folder_size(folder)
     click.echo(f"Downloaded {what} to {safe_line(folder)} ({_size(size)})")
@@ -75,8 +76,8 @@ def _pull_preset(preset, quiet: bool) -> None:
 
     what = safe_line(f"{preset.repo}@{preset.revision}" + (f" {preset.file}" if preset.file
                                                              else ""))
-    click.echo(f"Downloading {preset.name}: {what} (about {_size(preset.download_bytes)}) ...",
-               err=True)
+    click.echo(for_stderr(f"Downloading {preset.name}: {what} (about "
+                          f"{_size(preset.download_bytes)}) ..."), err=True)
     folder = pull_model(preset.repo, preset.revision,
                         include=[preset.file] if preset.file else None, progress=not quiet)
     path = folder / preset.file if preset.file else folder

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ragchat.cli.layout import for_stderr
 from ragchat.cli.terminal import safe_line
 from ragchat.config import Settings
 from ragchat.engines import BACKEND_CHOICES, Engine
@@ -76,9 +77,10 @@ def say_backend_choice(pipeline: Any, settings: Settings) -> None:
                    and getattr(choice, "name", "") == Engine.LLAMACPP)
     caveat = model_caveat(pipeline)
     if fell_back or (cpu_by_auto and not caveat):  # the caveat says it for such a model
-        click.echo(f"ragchat: {safe_line(choice.reason)}", err=True)
+        click.echo(for_stderr(f"ragchat: {safe_line(choice.reason)}"), err=True)
     if caveat:
-        click.echo(f"ragchat: {safe_line(caveat_notice(caveat, settings))}", err=True)
+        click.echo(for_stderr(f"ragchat: {safe_line(caveat_notice(caveat, settings))}"),
+                   err=True)
 
 
 def session_state(pipeline: Any) -> str:
@@ -98,5 +100,5 @@ def say_session_resumed(pipeline: Any) -> None:
     """One line on stderr when --session continues a conversation: how much it holds."""
     state = session_state(pipeline)
     if state and state != "new":
-        click.echo(f"ragchat: continuing session {safe_line(pipeline.session)}: {state}",
-                   err=True)
+        click.echo(for_stderr(f"ragchat: continuing session {safe_line(pipeline.session)}: "
+                              f"{state}"), err=True)

@@ -76,8 +76,13 @@ class Repl:
 
     # --- output -------------------------------------------------------------------------
     def say(self, text: str, style: str | None = None) -> None:
-        """Print `text` as it is (no markup), made safe for the terminal."""
-        self.info.print(safe(text), style=style, markup=False, highlight=False, soft_wrap=True)
+        """Print `text` as it is (no markup), made safe for the terminal; on a terminal,
+        wrapped between words, never inside a `command`, a path or a URL."""
+        from ragchat.cli.layout import wrap_keeping_code
+
+        width = self.info.width if self.info.is_terminal else None
+        self.info.print(wrap_keeping_code(safe(text), width), style=style, markup=False,
+                        highlight=False, soft_wrap=True)
 
     def error(self, exc: BaseException) -> None:
         if isinstance(exc, RagchatError):

@@ -7,7 +7,8 @@ Before the first token a spinner names the pipeline stage. Elsewhere: plain text
 The answer is untrusted (a model can echo a document): each streamed piece is made safe
 for the terminal before it is kept or shown (an escape sequence split across two pieces
 is still inert: its ESC is always shown), and Markdown links are shown with their target,
-never as terminal hyperlinks whose target is hidden.
+never as terminal hyperlinks whose target is hidden. Code, commands, paths and URLs are never
+cut in two (ragchat.cli.markdown), so that what is copied from the screen works.
 """
 
 from __future__ import annotations
@@ -86,12 +87,15 @@ class AnswerPrinter:
         if self._blocks:
             target.print("")
         self._blocks += 1
-        if self.markdown:
-            from rich.markdown import Markdown
+        if self.markdown:  # code, commands, paths and URLs stay whole, for copying
+            from ragchat.cli.markdown import AnswerMarkdown
 
-            target.print(Markdown(text, hyperlinks=False))
+            target.print(AnswerMarkdown(text), crop=False)
         else:
-            target.print(text, markup=False, highlight=False)
+            from ragchat.cli.layout import wrap_keeping_code
+
+            target.print(wrap_keeping_code(text, target.width), markup=False, highlight=False,
+                         soft_wrap=True)
 
     def _renderable(self) -> Any:
         if not self.started:
@@ -100,9 +104,9 @@ class AnswerPrinter:
 
             return Spinner("dots", text=Text(self._stage or "thinking"), style="dim")
         if self.markdown:
-            from rich.markdown import Markdown
+            from ragchat.cli.markdown import AnswerMarkdown
 
-            return Markdown(self.pending, hyperlinks=False)
+            return AnswerMarkdown(self.pending)
         from rich.text import Text
 
         return Text(self.pending)
