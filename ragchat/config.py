@@ -77,9 +77,10 @@ class Settings:
     embedding_device: str = setting("auto", "Device for local embeddings: auto, cpu, cuda.")
     embedding_runtime: str = setting(
         "auto",
-        "Code that runs a local embedding model: 'numpy' (starts in a fraction of a second; "
-        "BERT and XLM-RoBERTa models), 'torch' (sentence-transformers; any model, GPUs), or "
-        "'auto' (numpy for queries and small ingests, torch for large ones or on cuda).", choices=("auto", "numpy", "torch"))
+        "Code that runs a local embedding model: 'numpy' (ragchat's encoder, on the CPU; BERT "
+        "and XLM-RoBERTa models), 'torch' (sentence-transformers from the gpu extra; any "
+        "model, GPUs), or 'auto' (numpy, but torch for large ingests on a CUDA GPU or for a "
+        "model numpy cannot run, when torch is installed).", choices=("auto", "numpy", "torch"))
     embedding_batch_size: int = setting(32, "Chunks per embedding batch.", minimum=1, maximum=4096)
     chunk_size: int = setting(
         0, "Target chunk size in characters; 0 picks one that suits the model.", minimum=100, maximum=20000, zero=True)
