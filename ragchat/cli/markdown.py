@@ -149,6 +149,16 @@ class AnswerMarkdown(Markdown):
         if KEEP not in markup:  # (a text that holds the stand-in itself keeps it as it is)
             _keep_inline_code_whole(self.parsed)
 
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """As rich renders it, without the blank line rich puts before a text that opens
+        with a quote (the chat puts one blank line between blocks itself)."""
+        started = False
+        for segment in super().__rich_console__(console, options):
+            if not started and isinstance(segment, Segment) and segment.text == "\n":
+                continue
+            started = True
+            yield segment
+
 
 def _keep_inline_code_whole(tokens: list[Any]) -> None:
     """Spaces in the `inline code` of paragraphs and headings as KEEP, so that a paragraph
