@@ -103,8 +103,9 @@ def chunk_passages(articles) -> tuple[list[str], list[int], list[tuple[str, int]
 def fts_index(path: Path, token_strings: list[str]) -> sqlite3.Connection:
     conn = store.connect(path)
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
-                     enumerate(token_strings, start=1))
+    # the tokens in the body column, heading and stems empty: one column, as before version 2
+    store.insert_lexical(conn, ((i, "", tokens, "") for i, tokens in
+                                enumerate(token_strings, start=1)))
     conn.execute("COMMIT")
     return conn
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import random
 import statistics
@@ -111,9 +112,9 @@ def build_index(corpus: Path, settings) -> dict:
         emb.load_embedder = real
 
 
-def make_queries(count: int, writers, qa_file: Path | None, rng: random.Random) -> list[str]:
-    if qa_file:
-        questions = [q.text for a in load_squad(qa_file) for p in a.paragraphs for q in p.questions]
+def make_queries(count: int, writers, qa_files: list[Path], rng: random.Random) -> list[str]:
+    if qa_files:
+        questions = [q for path in qa_files for q in file_questions(path)]
         return rng.sample(questions, min(count, len(questions)))
     out = []
     for _ in range(count):
@@ -121,6 +122,14 @@ def make_queries(count: int, writers, qa_file: Path | None, rng: random.Random) 
         start = rng.randrange(max(1, len(words) - 6))
         out.append(" ".join(words[start:start + rng.randint(3, 8)]))
     return out
+
+
+def file_questions(path: Path) -> list[str]:
+    """The questions of a SQuAD-format file, or of a `ragchat eval` file (.jsonl)."""
+    if path.suffix == ".jsonl":
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line)["question"] for line in lines if line.strip()]
+    return [q.text for a in load_squad(path) for p in a.paragraphs for q in p.questions]
 
 
 def timed(fn, *args) -> float:
@@ -161,7 +170,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = script_parser(__doc__, work_dir=True)
     ap.add_argument("--sizes", default="10000,100000", help="chunk counts, ascending")
     ap.add_argument("--queries", type=int, default=300, help="queries timed per size")
-    ap.add_argument("--qa-file", type=Path, help="take queries from this SQuAD-format file")
+    ap.add_argument("--qa-file", type=Path, action="append", default=[],
+                    help="take queries from this SQuAD-format or eval (.jsonl) file "
+                         "(repeatable: the questions of all of them)")
     ap.add_argument("--korean", type=Path, help="KorQuAD-format file to mix Korean notes from")
     ap.add_argument("--korean-share", type=float, default=0.3)
     ap.add_argument("-k", type=int, default=5)
@@ -217,7 +228,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                       "ingest_timings": ingest["timings"], "latency_ms": latency})
         _print_size(sizes[-1])
     return {"queries": len(queries), "k": args.k, "threads": args.threads,
-            "qa_file": shown_path(args.qa_file) if args.qa_file else "",
+            "qa_file": ", ".join(shown_path(path) for path in args.qa_file),
             "korean": bool(args.korean), "sizes": sizes}
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragchat.errors import IndexCorruptError
-from ragchat.index import generations, store, vectors
+from ragchat.index import generations, lexical, store, vectors
 from ragchat.index.collection import Collection
 
 # SQLite errors that say nothing about the file: wait, free space or memory, or a read-only
@@ -140,7 +140,22 @@ def check(collection: Collection) -> Problem | None:
         return Problem(describe(collection.db_path, exc), rebuild_command(collection.name), True)
     if detail:  # derived from the store: a plain ingest writes it again, reading nothing
         return Problem(f"{detail}; searches rebuild it in memory every time", ingest, False)
-    return None
+    return lexical_problem(collection)
+
+
+def lexical_problem(collection: Collection) -> Problem | None:
+    """BM25 rows of another tokenizer version (search refuses them), with the command that
+    brings them up to date."""
+    conn = store.connect(collection.db_path, readonly=True)
+    try:
+        found = lexical.version(store.get_meta(conn))
+        if found == lexical.VERSION:
+            return None
+        command = lexical.update_command(conn, collection.name)
+    finally:
+        conn.close()
+    return Problem(f"{lexical.stale_error(collection, found, command).message}; search "
+                   "refuses it until it is updated", command, False)
 
 
 def set_aside_if_damaged(collection: Collection) -> list[Path]:

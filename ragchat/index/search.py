@@ -7,28 +7,52 @@ from dataclasses import dataclass
 
 from ragchat.config import Settings
 from ragchat.errors import IndexMissingError, UsageError
-from ragchat.index import generations, health, store, vectors
+from ragchat.index import generations, health, lexical, store, vectors
 from ragchat.index.collection import require_existing
-from ragchat.index.tokenize import CJK_RUN, query_tokens
+from ragchat.index.tokenize import ANALYZER, CJK_RUN, Analyzer
 from ragchat.locations import format_location
 
 RRF_K = 60
 MODES = ("hybrid", "dense", "bm25")
 # Embedding models trained on English only: they cannot rank Korean, Chinese or Japanese text
-# (measured on KorQuAD: recall@5 0.03 for MiniLM alone), so their vote is dropped for such queries.
+# (measured on KorQuAD: recall@5 0.03 for MiniLM alone).
 ENGLISH_ONLY = ("all-MiniLM", "all-mpnet", "multi-qa-MiniLM", "msmarco-", "bge-small-en",
                 "bge-base-en", "bge-large-en", "e5-small-v2", "e5-base-v2", "gte-small", "gte-base")
+# The dense list's weight in the fusion (BM25's is 1) for a query in a language the model
+# reads, and for one it does not; a query of both scripts gets the mix by its share of
+# letters. Calibrated on the dev part of the user-worded question sets (MiniLM: English
+# docs of pip and httpx, Korean docs of Vue; benchmarks/results/retrieval-variants-*.json).
+DENSE_WEIGHT_READ = 1.0
+DENSE_WEIGHT_UNREAD = 0.0
 
 log = logging.getLogger("ragchat.index")
 
 
-def dense_weight(model: str, query: str) -> float:
-    """The dense retriever's weight in the fusion: 0 when the model cannot read the query."""
+def coverage(model: str, query: str) -> float:
+    """The share of the query's letters in a script the embedding model was trained on."""
     if not any(name in model for name in ENGLISH_ONLY):
         return 1.0
-    letters = [c for c in query if c.isalpha()]
+    letters = sum(c.isalpha() for c in query)
     cjk = sum(len(run) for run in CJK_RUN.findall(query))
-    return 0.0 if letters and cjk / len(letters) > 0.5 else 1.0
+    return 1.0 - cjk / letters if letters else 1.0
+
+
+def dense_weight(model: str, query: str, read: float = DENSE_WEIGHT_READ,
+                 unread: float = DENSE_WEIGHT_UNREAD) -> float:
+    """The dense retriever's weight in the fusion (0: not searched at all)."""
+    share = coverage(model, query)
+    return share * read + (1.0 - share) * unread
+
+
+def fuse(dense: list[int] | None, bm25: list[int] | None, dense_w: float,
+         k: int) -> list[tuple[int, float, int | None, int | None]]:
+    """(id, score, dense rank, BM25 rank) of the best k by weighted reciprocal rank (BM25's
+    weight is 1); a list that is None was not searched."""
+    lists = [ids for ids in (dense, bm25) if ids is not None]
+    weights = [w for ids, w in ((dense, dense_w), (bm25, 1.0)) if ids is not None]
+    return [(item, score, ranks[0] if dense is not None else None,
+             ranks[-1] if bm25 is not None else None)
+            for item, score, ranks in rrf_fuse(lists, k, weights)]
 
 
 @dataclass(frozen=True)
@@ -126,30 +150,33 @@ class Searcher:
 
     def _search(self, query: str, k: int, mode: str) -> list[SearchHit]:
         depth = max(k * 4, 40)
-        lists: list[list[int]] = []
+        weight = dense_weight(self.model, query) if mode == "hybrid" else 1.0
         similarity: dict[int, float] = {}
-        if mode == "dense" or (mode == "hybrid" and dense_weight(self.model, query) > 0):
+        dense = bm25 = None
+        if mode == "dense" or (mode == "hybrid" and weight > 0):
             similarity = dict(self.dense(query, depth))
-            lists.append(list(similarity))
-        if mode in ("hybrid", "bm25"):
-            lists.append([i for i, _ in self.bm25(query, depth)])
-        fused = rrf_fuse(lists, k * 2)
-        dense_used = mode == "dense" or len(lists) == 2
-        rows = store.chunks_by_id(self.conn, [i for i, _, _ in fused])
+            dense = list(similarity)
+        if mode != "dense":
+            bm25 = [i for i, _ in self.bm25(query, depth)]
+        fused = fuse(dense, bm25, weight, k * 2)
+        rows = store.chunks_by_id(self.conn, [item[0] for item in fused])
         hits = []
-        for chunk_id, score, ranks in fused:
+        for chunk_id, score, dense_rank, bm25_rank in fused:
             row = rows.get(chunk_id)
             if row is None:  # deleted by an ingest that committed meanwhile
                 continue
-            dense_rank = ranks[0] if dense_used else None
-            bm25_rank = ranks[-1] if mode != "dense" else None
             hits.append(SearchHit(chunk_id, row.path, location_of(row), row.heading, row.text,
                                   score, row.start_line, row.end_line, row.page,
                                   dense_rank, bm25_rank, row.place, similarity.get(chunk_id)))
         return hits[:k]
 
-    def bm25(self, query: str, limit: int) -> list[tuple[int, float]]:
-        return store.bm25_search(self.conn, query_tokens(query), limit)
+    def bm25(self, query: str, limit: int,
+             analyzer: Analyzer = ANALYZER) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score), best first; an index written with other tokens than
+        `analyzer` makes is refused (IndexMismatchError naming the command that updates it)."""
+        lexical.require_current(self.conn, self.collection)
+        return store.bm25_search(self.conn, analyzer.query_terms(query), limit,
+                                 analyzer.weights)
 
     def dense(self, query: str, limit: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity), best first: every chunk that shares a found vector

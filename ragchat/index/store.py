@@ -20,6 +20,12 @@ from pathlib import Path
 import numpy as np
 
 SCHEMA_VERSION = "1"
+# The BM25 index (ragchat.index.tokenize: the columns and their tokens). `_` is a token
+# character: identifiers are indexed whole as `follow_redirects`, `v_model`. Indexes written
+# before tokenizer version 2 have one column of words and bigrams, `chunks_fts(tokens)`.
+LEXICAL = "lexical"
+LEXICAL_COLUMNS = "(head, body, stems, tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")"
+OLD_LEXICAL = "chunks_fts"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,9 +50,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_by_vec ON chunks(vec_key);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens, tokenize="unicode61 remove_diacritics 0");
 CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL);
-"""
+""" + f"CREATE VIRTUAL TABLE IF NOT EXISTS {LEXICAL} USING fts5{LEXICAL_COLUMNS};\n"
 # Columns added after the first release: (table, column, type). Writers add them when missing;
 # readers of an older index see None.
 ADDED_COLUMNS = (
@@ -169,7 +174,7 @@ def chunk_keys_of(conn: sqlite3.Connection, file_id: int) -> list[tuple[int, str
 
 def delete_file(conn: sqlite3.Connection, file_id: int) -> list[int]:
     ids = [i for i, _ in chunk_keys_of(conn, file_id)]
-    conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
+    conn.executemany(f"DELETE FROM {LEXICAL} WHERE rowid = ?", [(i,) for i in ids])
     conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
     conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
     return ids
@@ -215,6 +220,11 @@ def siblings(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list[int]]:
     return out
 
 
+def chunk_texts(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """(id, heading, text) of every chunk, by id (fetch in batches)."""
+    return conn.execute("SELECT id, heading, text FROM chunks ORDER BY id")
+
+
 def chunks_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, ChunkRow]:
     if not ids:
         return {}
@@ -232,12 +242,20 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return n_files, n_chunks
 
 
-def bm25_search(conn: sqlite3.Connection, tokens: list[str], limit: int) -> list[tuple[int, float]]:
-    """(chunk id, BM25 score, higher is better) for chunks matching any token."""
-    if not tokens:
+def insert_lexical(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, str]]) -> None:
+    """(chunk id, head, body, stems) rows of the BM25 index."""
+    conn.executemany(f"INSERT INTO {LEXICAL} (rowid, head, body, stems) VALUES (?, ?, ?, ?)",
+                     rows)
+
+
+def bm25_search(conn: sqlite3.Connection, terms: list[str], limit: int,
+                weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> list[tuple[int, float]]:
+    """(chunk id, BM25 score, higher is better) for chunks matching any term, the columns
+    (head, body, stems) weighted."""
+    if not terms:
         return []
-    query = " OR ".join('"' + t.replace('"', '""') + '"' for t in tokens)
+    query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
     rows = conn.execute(
-        "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-        "ORDER BY bm25(chunks_fts) LIMIT ?", (query, limit)).fetchall()
+        f"SELECT rowid, bm25({LEXICAL}, ?, ?, ?) AS score FROM {LEXICAL} WHERE {LEXICAL} "
+        "MATCH ? ORDER BY score LIMIT ?", (*weights, query, limit)).fetchall()
     return [(r[0], -r[1]) for r in rows]

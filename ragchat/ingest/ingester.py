@@ -28,7 +28,7 @@ import numpy as np
 
 from ragchat.config import Settings
 from ragchat.errors import IndexMismatchError, RagchatError
-from ragchat.index import generations, health, store, vectors
+from ragchat.index import generations, health, lexical, store, vectors
 from ragchat.index.collection import (
     Collection,
     WriteLock,
@@ -36,7 +36,6 @@ from ragchat.index.collection import (
     remove_files,
     remove_folder,
 )
-from ragchat.index.tokenize import index_string
 from ragchat.ingest import language
 from ragchat.ingest import report as file_report
 from ragchat.ingest.budgets import Budgets
@@ -155,6 +154,7 @@ def _holds_nothing(conn) -> bool:
 
 def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, report) -> None:
     timer = Timer(report)
+    lexical.upgrade(conn, settings.index_headings, refill=not rebuild)  # older BM25 tokens
     meta = store.get_meta(conn)
     known = store.files(conn)
     with timer("scan"):
@@ -398,8 +398,8 @@ def _insert_planned(conn, model: str, planned: list[Planned]) -> list[tuple[int,
                 "place, vec_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (file_id, ord_, chunk.text, chunk.heading, chunk.start_line, chunk.end_line,
                  chunk.page, chunk.place, key))
-            conn.execute("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
-                         (cur.lastrowid, index_string(chunk.index_text)))
+            lexical.add(conn, cur.lastrowid, chunk.heading if chunk.heading_in_index else None,
+                        chunk.text)
             added.append((cur.lastrowid, key))
     return added
 
