@@ -230,16 +230,22 @@ def _print_set_aside(report) -> None:
                    f"read: moved it to {safe_line(first)}{also}; built a new one", err=True)
 
 
-def _print_report(report, verbose: bool, max_file_mb: float) -> None:
+def summary_lines(report) -> list[str]:
+    """What an ingest did, in files and chunks, and what was embedded (and why that is fewer
+    than the chunks added): the lines `ingest` and the chat's /ingest print."""
     t = report.timings
-    click.echo(
-        f"{safe_line(report.collection)}: {report.new} new, {report.changed} changed, "
-        f"{report.unchanged} unchanged, {report.removed} removed files; "
-        f"{report.chunks_added} chunks added, {report.chunks_removed} removed, "
-        f"{report.chunks_total} in the index ({t.get('total', 0):.1f} s)"
-    )
+    lines = [f"{safe_line(report.collection)}: {report.new} new, {report.changed} changed, "
+             f"{report.unchanged} unchanged, {report.removed} removed files; "
+             f"{report.chunks_added} chunks added, {report.chunks_removed} removed, "
+             f"{report.chunks_total} in the index ({t.get('total', 0):.1f} s)"]
     if report.vectors_embedded or report.vectors_reused:
-        click.echo("  " + _embedded_line(report))
+        lines.append("  " + _embedded_line(report))
+    return lines
+
+
+def _print_report(report, verbose: bool, max_file_mb: float) -> None:
+    for line in summary_lines(report):
+        click.echo(line)
     skipped = {k: len(v) for k, v in report.skipped.items()}
     if skipped:
         click.echo("  skipped: " + ", ".join(f"{n} {safe_line(_skipped_label(k, max_file_mb))}"

@@ -19,6 +19,7 @@ from ragchat import machine
 from ragchat.config import Settings
 from ragchat.engines import Engine
 from ragchat.errors import BackendError, ModelError
+from ragchat.llm.api_client import offline_variable
 from ragchat.llm.base import Backend, CallStats, Request
 from ragchat.llm.control_tokens import Special
 from ragchat.llm.exl2_jobs import JobDriver
@@ -30,7 +31,25 @@ from ragchat.models.registry import read_json, resolve_exl2_model
 
 NEEDS_GPU = "the exllamav2 backend needs an NVIDIA GPU with CUDA: use --api or the CPU model"
 STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
-PULL_HINT = "download it with `ragchat model pull`, or set exl2_model to an EXL2 folder"
+
+
+def pull_hint() -> str:
+    """How to get an EXL2 model here: `model use FOLDER` (a folder copied from a machine that
+    has one) always works; `model pull` only where the hub may be called."""
+    use = ("copy an EXL2 model folder from a machine that has one and run "
+           "`ragchat model use FOLDER` (or set exl2_model to it)")
+    offline = offline_variable()
+    if offline:
+        return f"{use}; `ragchat model pull` needs the hub, which {offline} turns off"
+    return f"download it with `ragchat model pull`, or {use}"
+
+
+def smaller_model_hint() -> str:
+    """A smaller EXL2 model: from the hub, or (offline) a copied folder."""
+    if offline_variable():
+        return "a smaller model (a lower-bpw EXL2 folder copied here: `ragchat model use FOLDER`)"
+    return "a smaller model (`ragchat model pull REPO --revision 3_0`, or `ragchat model use " \
+           "FOLDER` with one copied here)"
 
 
 def blocker(settings: Settings) -> str | None:
@@ -127,10 +146,10 @@ def prompt_vocab(tokenizer: Any) -> PromptVocab:
 
 def check_model_dir(model_dir: Path | None) -> Path:
     if model_dir is None:
-        raise ModelError("no EXL2 model found", hint=PULL_HINT)
+        raise ModelError("no EXL2 model found", hint=pull_hint())
     model_dir = Path(model_dir).expanduser()
     if not (model_dir / "config.json").is_file() or not any(model_dir.glob("*.safetensors")):
-        raise ModelError(f"not an EXL2 model folder: {model_dir}", hint=PULL_HINT)
+        raise ModelError(f"not an EXL2 model folder: {model_dir}", hint=pull_hint())
     return model_dir
 
 
@@ -142,8 +161,7 @@ def oom_error(model_dir: Path, context: int, cache_type: str) -> BackendError:
     return BackendError(
         f"out of GPU memory loading {model_dir.name} with a {context}-token {cache_type} cache",
         hint="set a smaller max_seq_len (e.g. RAGCHAT_MAX_SEQ_LEN=8192), a lighter cache "
-             "(RAGCHAT_EXL2_CACHE=Q6), a smaller model (`ragchat model pull` another branch), "
-             "free the GPU, or use --api",
+             f"(RAGCHAT_EXL2_CACHE=Q6), {smaller_model_hint()}, free the GPU, or use --api",
     )
 
 
@@ -169,8 +187,8 @@ def size_context(model_dir: Path, cache_type: str, requested: int,
         raise BackendError(
             f"not enough free GPU memory for {model_dir.name}: {vram.gb(free)} free, "
             f"about {vram.gb(need)} needed with a {vram.MIN_CONTEXT}-token {cache_type} cache",
-            hint="free the GPU, use a lighter cache (RAGCHAT_EXL2_CACHE=Q6 or Q4), a smaller "
-                 "model (`ragchat model pull REPO --revision 3_0`), or --api",
+            hint="free the GPU, use a lighter cache (RAGCHAT_EXL2_CACHE=Q6 or Q4), "
+                 f"{smaller_model_hint()}, or --api",
         )
     return context
 

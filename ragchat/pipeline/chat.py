@@ -124,7 +124,8 @@ class ChatPipeline:
         self.params = params or PipelineParams()
         deps = Deps(llm=llm, search=retriever.search,
                     count_tokens=count_tokens or token_counter(llm), params=self.params,
-                    embedding_model=lambda: str(getattr(retriever, "embedding_model", "")))
+                    embedding_model=lambda: str(getattr(retriever, "embedding_model", "")),
+                    collection=lambda: getattr(retriever, "collection", None))
         self._graph = build_graph(deps, checkpointer)
         self._pending: TurnHandle | None = None
         self.last: TurnResult | None = None

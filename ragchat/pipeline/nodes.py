@@ -2,7 +2,8 @@
 reads a `TurnState` and returns its own frozen update (state.py), never the graph's dicts.
 
 LLM calls per turn: contextualize (skipped without history, or when the model is too small
-to rewrite: then the previous question and the new one are searched together),
+to rewrite: then a question that reads as a follow-up is searched together with the previous
+one as the user typed it, followup.py),
 relevance_check (one call for all chunks, or retrieval scores where the model cannot
 grade or its reply is unreadable), llm_answer (streamed, cleaned as it streams), and
 save_memory only when the history is over its budget. Every call renders the stable prefix
@@ -25,6 +26,7 @@ from ragchat.pipeline.cleaning import (
     STOPPED_REPEAT,
     AnswerCleaner,
 )
+from ragchat.pipeline.followup import follow_up_search
 from ragchat.pipeline.llmcall import call_llm
 from ragchat.pipeline.memory import (
     TokenCounter,
@@ -40,8 +42,14 @@ from ragchat.pipeline.parsing import (
     parse_grades,
     parse_rewrite,
 )
-from ragchat.pipeline.quoting import NO_USABLE_ANSWER, quote_fallback, thin, usable
-from ragchat.pipeline.relevance import is_cjk, kept_by_scores, overlap
+from ragchat.pipeline.quoting import (
+    NO_USABLE_ANSWER,
+    best_passage,
+    quote_fallback,
+    thin,
+    usable,
+)
+from ragchat.pipeline.relevance import is_cjk, kept_by_scores
 from ragchat.pipeline.result import Chunk, LLMCall
 from ragchat.pipeline.state import (
     AnswerUpdate,
@@ -59,7 +67,6 @@ ENGLISH_ONLY = ("The bundled demo model writes English only; `ragchat doctor` re
                 "model that answers in your language.")
 GENERAL = "\n\nGeneral answer, not from your documents:\n\n"
 UNREADABLE_GRADES = "scores (the grader's reply was unreadable)"
-FOLLOW_UP_CONTEXT = 300  # characters of the previous question kept for a follow-up's search
 
 Write = Callable[[Any], None]  # the graph's stream writer: {"token": ...} or {"stage": ...}
 SearchFn = Callable[[str, int], list[Any]]
@@ -76,6 +83,7 @@ class PipelineParams:
     grade_tokens: int = 32
     summary_tokens: int = 256
     llm_rewrite: bool = True  # False: a follow-up searches with the previous question
+    # (followup.py)
     llm_grade: bool = True  # False: relevance by retrieval scores (no grading call)
     general_answers: bool = True  # a brief, labelled general answer when nothing matches
     writes_cjk: bool = True  # False (the model writes English only): a Korean, Chinese or
@@ -100,6 +108,7 @@ class Deps:
     count_tokens: TokenCounter
     params: PipelineParams = PipelineParams()
     embedding_model: Callable[[], str] = lambda: ""
+    collection: Callable[[], str | None] = lambda: None  # the collection searched now
 
 
 @dataclass
@@ -138,14 +147,6 @@ def number_hits(hits: list[Any], state: TurnState) -> tuple[Chunk, ...]:
     return tuple(out)
 
 
-def follow_up_query(turns: Sequence[PastTurn], question: str) -> str:
-    """What a follow-up searches for when no rewrite is at hand: the previous question (as
-    it was searched) and the new one, so "and how do I turn it off?" finds its topic."""
-    previous = (turns[-1].standalone or turns[-1].question) if turns else ""
-    previous = previous[-FOLLOW_UP_CONTEXT:].strip()
-    return f"{previous} {question}".strip() if previous else question
-
-
 class TurnNodes:
     """The five nodes over one set of dependencies."""
 
@@ -168,15 +169,16 @@ class TurnNodes:
             route = "direct" if is_small_talk(question) else "retrieve"
             return ContextualizeUpdate(question, route, rewrite="none")
         if not self.p.llm_rewrite:
-            return ContextualizeUpdate(follow_up_query(turns, question), "retrieve",
-                                       rewrite="previous question + this one")
+            search = follow_up_search(turns, question, self.deps.collection())
+            return ContextualizeUpdate(search.query, "retrieve", rewrite=search.rewrite)
         messages = _prefix(state, self.p) + [prompts.rewrite_task(question)]
         text, call = self._call(messages, "contextualize", ctx, self.p.rewrite_tokens)
         rewrite = parse_rewrite(text, question)
         if not rewrite.parsed:
+            search = follow_up_search(turns, question, self.deps.collection())
             return ContextualizeUpdate(
-                follow_up_query(turns, question), "retrieve", rewrite_parsed=False,
-                rewrite="previous question + this one (the rewrite was unreadable)",
+                search.query, "retrieve", rewrite_parsed=False,
+                rewrite=f"{search.rewrite} (the model's rewrite was unreadable)",
                 llm_calls=(call,))
         return ContextualizeUpdate(rewrite.question,
                                    "retrieve" if rewrite.retrieve else "direct",
@@ -209,7 +211,7 @@ class TurnNodes:
 
     def llm_answer(self, state: TurnState, ctx: TurnContext, write: Write) -> AnswerUpdate:
         plan = _answer_plan(state, self.p)
-        raw, text = plan.notice, plan.notice
+        raw, text, shown = plan.notice, plan.notice, ""
         call: LLMCall | None = None
         streamed: list[str] = []
 
@@ -227,10 +229,12 @@ class TurnNodes:
         turn = PastTurn(question=state.question, answer=text, raw=raw,
                         prompt=plan.task[1] if plan.task else state.question,
                         standalone=state.standalone_question,
-                        shown=tuple(hit.key for hit in plan.offered if not hit.seen))
+                        shown=tuple(hit.key for hit in plan.offered if not hit.seen),
+                        rewritten=state.rewrite == "llm", collection=self.deps.collection())
         numbers = {**state.numbers, **{hit.key: hit.n for hit in hits}}
         cited = tuple(n for n in cited_numbers(text) if n in plan.allowed)
-        return AnswerUpdate(text, _answer_kind(plan, quoted), (*state.turns, turn), numbers,
+        return AnswerUpdate(text, _answer_kind(plan, quoted, bool(shown)), (*state.turns, turn),
+                            numbers,
                             plan.told, cited, llm_calls=(call,) if call else ())
 
     def _fallback(self, state: TurnState, plan: AnswerPlan, text: str, streamed: str,
@@ -244,9 +248,7 @@ class TurnNodes:
         if usable(text) and not added:
             return text, ""
         told = [hit for hit in plan.offered if hit.n in plan.told]
-        # the passage that matches the latest question best (a follow-up's search also
-        # carried the previous question); ties go to the better ranked
-        best = max(told, key=lambda hit: overlap(state.question, hit.text))
+        best = best_passage(state.question, state.standalone_question, told)
         quote = quote_fallback(f"{state.question} {state.standalone_question}",
                                best, lead="" if added else plan.quote_lead)
         sep = "\n\n" if text.strip() else ""
@@ -357,11 +359,12 @@ ANSWER_KINDS = {
 }
 
 
-def _answer_kind(plan: AnswerPlan, quoted: str) -> str:
-    """Which of ANSWER_KINDS the turn's answer is."""
+def _answer_kind(plan: AnswerPlan, quoted: str, generated: bool) -> str:
+    """Which of ANSWER_KINDS the turn's answer is; `generated`: the model's text was shown
+    (a general answer the model left empty is not one)."""
     if quoted:
         return "generated+quote" if quoted == "added" else "quote"
-    if plan.task is None:
+    if plan.task is None or (plan.notice == NOT_COVERED and not generated):
         return "not_covered" if plan.notice == NOT_COVERED else "notice"
     return "general" if plan.notice == NOT_COVERED else "generated"
 

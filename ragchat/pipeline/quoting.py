@@ -2,8 +2,8 @@
 most relevant passage, as a quote.
 
 `usable` says whether an answer has any words or numbers at all; `thin` whether it adds
-nothing to the question ("You can use HTTPX to stream a large download."); `quote_fallback`
-quotes the passage's sentences that share the most words with the question (a code block
+nothing to the question ("You can use HTTPX to stream a large download."); `best_passage`
+picks the passage to quote among those the model was given; `quote_fallback` quotes the passage's sentences that share the most words with the question (a code block
 whole, with the sentence that introduces it), cited by its number.
 """
 
@@ -122,6 +122,53 @@ def thin(question: str, answer: str) -> bool:
     nothing; the words it may reuse are the question's and a few generic ones."""
     new = _informative_words(answer) - _informative_words(question) - _GENERIC
     return len(new) < 2 and not any(word.isdigit() for word in new)
+
+
+_SUFFIXES = ("ing", "ed", "es", "s", "e", "ly")
+
+
+def _root(term: str) -> str:
+    """A word without its English ending, roughly ("enabling", "enabled", "enable" ->
+    "enabl"), so that a question's word finds its other forms; Korean bigrams stay."""
+    for suffix in _SUFFIXES:
+        if len(term) - len(suffix) >= 4 and term.endswith(suffix):
+            return term[: -len(suffix)]
+    return term
+
+
+def _roots(text: str) -> set[str]:
+    return {_root(term) for term in content_terms(text)}
+
+
+def _coverage(want: set[str], have: set[str]) -> float:
+    return len(want & have) / len(want) if want else 0.0
+
+
+# Weights of what makes a passage the one to quote, chosen on the dev conversations of
+# benchmarks/qa/followups.jsonl (held-out ones reported apart: benchmarks/followups.py):
+# the latest question's words in the passage (heading included) and, again, in its heading
+# (what the passage is about); the conversation's words (the search, which for a follow-up
+# holds the previous question); and a little of the search's rank, which breaks ties.
+HEADING_WEIGHT = 1.0
+SEARCHED_WEIGHT = 1.0
+RANK_WEIGHT = 0.02
+
+
+def best_passage(question: str, searched: str, hits: list[Chunk]) -> Chunk:
+    """Of the passages the model was told to use (the grader's or the scores' choice, in
+    the search's order), the one that best answers `question`, the latest one asked:
+    coverage of its content words, in the passage and in its heading, then of what was
+    searched (`searched`), then the search's rank."""
+    asked, topic = _roots(question), _roots(searched)
+
+    def score(rank: int) -> float:
+        hit = hits[rank]
+        heading = _roots(hit.heading or "")
+        words = _roots(hit.text) | heading
+        return (_coverage(asked, words) + HEADING_WEIGHT * _coverage(asked, heading)
+                + SEARCHED_WEIGHT * _coverage(topic, words) - RANK_WEIGHT * rank)
+
+    return hits[max(range(len(hits)), key=score)]
 
 
 def quote_fallback(question: str, hit: Chunk, lead: str = NO_USABLE_ANSWER) -> str:

@@ -8,8 +8,8 @@ never see that form. `graph.py` hands each node a `TurnState` (frozen, its turns
 returns, one frozen update per node (`ContextualizeUpdate` ... `MemoryUpdate`).
 
 Sessions saved by older versions lack keys added since (a turn's `raw`, `prompt`,
-`standalone` and `shown`; a hit's `key` and `seen`; the state's `numbers`, `told`, `cited`,
-`rewrite`, `grading` and `answer_kind`): the rule is that a missing key reads as its
+`standalone`, `shown`, `rewritten` and `collection`; a hit's `key` and `seen`; the state's
+`numbers`, `told`, `cited`, `rewrite`, `grading` and `answer_kind`): the rule is that a missing key reads as its
 field's default, which is what the code before the typed state read it as (`.get()`).
 """
 
@@ -31,6 +31,8 @@ class TurnData(TypedDict, total=False):
     prompt: str
     standalone: str
     shown: list[str]
+    rewritten: bool
+    collection: str
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,21 @@ class PastTurn:
     # the task line); None once its passages were dropped: the prompt shows `question`
     standalone: str | None = None  # the question as it was searched
     shown: tuple[str, ...] = ()  # keys of the passages whose text `prompt` holds
+    rewritten: bool = False  # `standalone` was written by the model (a rewrite call)
+    collection: str | None = None  # the collection searched; None: not known (older turns)
 
     def without_passages(self) -> PastTurn:
-        """The turn with only its question and answer (memory.drop_old_passages)."""
+        """The turn with only its question and answer (memory.drop_old_passages; never the
+        newest turn, the one the next question's search may need)."""
         return PastTurn(self.question, self.answer, self.raw)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PastTurn:
         return cls(question=str(data.get("question") or ""), answer=data.get("answer") or "",
                    raw=data.get("raw"), prompt=data.get("prompt"),
-                   standalone=data.get("standalone"), shown=tuple(data.get("shown") or ()))
+                   standalone=data.get("standalone"), shown=tuple(data.get("shown") or ()),
+                   rewritten=bool(data.get("rewritten", False)),
+                   collection=data.get("collection"))
 
     def to_dict(self) -> TurnData:
         """The checkpoint's form; a field at its default is left out, as in older sessions."""
@@ -67,6 +74,10 @@ class PastTurn:
             data["standalone"] = self.standalone
         if self.shown:
             data["shown"] = list(self.shown)
+        if self.rewritten:
+            data["rewritten"] = True
+        if self.collection is not None:
+            data["collection"] = self.collection
         return data
 
 
@@ -82,7 +93,7 @@ class ChatState(TypedDict, total=False):
     standalone_question: str
     route: str
     rewrite_parsed: bool
-    rewrite: str  # how the question was made standalone: llm, previous question + this one
+    rewrite: str  # how the question was made standalone, and why (followup.py)
     hits: list[HitData]
     grades_parsed: bool
     grading: str  # how relevance was decided: llm, scores, none
@@ -171,7 +182,7 @@ class ContextualizeUpdate:
 
     standalone_question: str
     route: str  # "retrieve" or "direct"
-    rewrite: str  # how: "none", "llm", "previous question + this one" (...)
+    rewrite: str  # how, and why: "none", "llm", "previous question + this one, because ..."
     rewrite_parsed: bool = True
     llm_calls: tuple[LLMCall, ...] = ()
 

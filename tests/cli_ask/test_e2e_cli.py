@@ -64,7 +64,8 @@ def test_ask_text_then_json_resuming_the_session(indexed):
     check_turn(data, docs)
     # the first turn came back: the demo model's follow-up searches with the first question
     assert data["standalone_question"] == f"{QUESTIONS[0]} {QUESTIONS[1]}"
-    assert data["trail"]["rewrite"] == "previous question + this one"
+    assert data["trail"]["rewrite"] == ('previous question + this one, because it starts '
+                                        'with "and"')
     assert {"contextualize", "llm_answer", "save_memory"} <= set(data["timings"])
     assert "SmolLM2-135M, a demo-size model" in done.stderr
 

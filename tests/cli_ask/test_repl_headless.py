@@ -155,3 +155,29 @@ def test_ingest_then_ask_over_the_real_index(tmp_path, fake_llm):
     assert f"[1] {docs}" in text  # after it, real sources
     assert "collection 'nowhere' has no index yet" in text
     assert "Collection default." in text
+
+
+def test_ingest_in_the_chat_says_what_ingest_says(tmp_path, fake_llm):
+    """/ingest prints the counts with what was embedded, and the collection's language
+    notice, as `ragchat ingest` does; /collection says the next question starts clean."""
+    from ragchat.cli.repl.commands import COMMANDS
+
+    folder = tmp_path / "문서"
+    folder.mkdir()
+    (folder / "guide.md").write_text("# 설치 안내\n\n"
+                                     + "이 문서는 플러그인을 설치하고 제거하는 방법을 설명합니다.\n\n"
+                                     * 12)
+    settings = load_settings({})
+    pipeline = ChatPipeline(fake_llm, retriever=Retriever(settings, "ko"), backend="fake",
+                            session="s", checkpointer=open_checkpointer(None))
+    out = io.StringIO()
+    repl = Repl(pipeline, settings, Console(file=out, force_terminal=False, width=400))
+    COMMANDS["ingest"].run(repl, str(folder))
+    COMMANDS["collection"].run(repl, "ko")
+    pipeline.close()
+    text = out.getvalue()
+    assert "ko: 1 new, 0 changed, 0 unchanged, 0 removed files; " in text
+    assert " chunks added, 0 removed, " in text and "embedded " in text
+    assert "collection 'ko': most of its text is Korean (" in text
+    assert "found by their words alone (BM25)" in text
+    assert "Collection ko." in text and "searched on its own" not in text  # no switch

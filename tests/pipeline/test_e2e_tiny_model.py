@@ -80,15 +80,18 @@ def test_every_llm_call_reports_its_statistics(conversation):
 
 
 def test_the_demo_model_is_spared_the_steps_it_cannot_do(conversation):
-    """No rewrite or grading call: follow-ups search with the previous question, and
+    """No rewrite or grading call: follow-ups search with the previous question (as typed), and
     relevance comes from the retrieval scores (the measured better choice for this model)."""
     _, results = conversation
     first, second, third = results
     for result in results:
         assert {c.node for c in result.llm_calls} <= {"llm_answer", "save_memory"}
         assert result.grading in ("scores", "none")
-    assert second.rewrite == "previous question + this one"
+    assert second.rewrite == 'previous question + this one, because it starts with "and"'
     assert second.standalone_question == f"{first.question} {second.question}"
+    # the third searches with the second as it was typed, never with the first as well
+    assert third.rewrite == 'previous question + this one, because it refers back ("that")'
+    assert third.standalone_question == f"{second.question} {third.question}"
 
 
 def test_follow_ups_are_served_from_the_kv_cache(conversation):

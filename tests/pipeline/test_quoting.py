@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragchat.pipeline.quoting import best_sentences, quote_fallback, thin, usable
+from ragchat.pipeline.quoting import best_passage, best_sentences, quote_fallback, thin, usable
 from ragchat.pipeline.result import Chunk
 
 
@@ -88,3 +88,39 @@ def test_a_code_block_cut_short_is_closed():
 ])
 def test_thin_answers_add_no_number_and_less_than_two_words_to_the_question(question, answer, is_thin):
     assert thin(question, answer) is is_thin
+
+
+def passage(n: int, heading: str, text: str) -> Chunk:
+    return Chunk(n=n, path=f"/docs/{n}.md", location="lines 1-9", text=text, score=1.0 / n,
+                 heading=heading)
+
+
+def test_the_quoted_passage_answers_the_latest_question_not_the_first_ranked():
+    given = [passage(2, "Plugins > Installing", "Install a plugin with `llm install NAME`, or "
+                     "from a wheel: `llm install dist/plugin.whl`."),
+             passage(6, "Plugins > Uninstalling", "To remove a plugin run `llm uninstall NAME`."),
+             passage(7, "Changelog", "0.9: plugins can be installed from a wheel file.")]
+    best = best_passage("and how do I remove it?",
+                        "How do I install a plugin? and how do I remove it?", given)
+    assert best.n == 6
+
+
+def test_a_heading_that_names_the_question_wins_over_words_scattered_in_a_passage():
+    given = [passage(1, "Developer Interface > Helper Functions",
+                     "Only use these functions in a console: a Client can enable HTTP/2 and "
+                     "keeps connections, see httpx.Client."),
+             passage(2, "HTTP/2 > Enabling HTTP/2",
+                     "When using the httpx client, HTTP/2 is not on by default: "
+                     "`httpx.Client(http2=True)`.")]
+    assert best_passage("How do I enable HTTP/2 in httpx?",
+                        "How do I enable HTTP/2 in httpx?", given).n == 2
+
+
+def test_without_words_of_its_own_the_search_decides_then_the_rank():
+    given = [passage(1, "Security", "Users think about security in many ways."),
+             passage(2, "Hash-checking mode", "Generate hashes with `pip hash FILE`, then "
+                     "pass --require-hashes to check package hashes.")]
+    assert best_passage("How do I do that?", "How do I check package hashes? How do I do that?",
+                        given).n == 2
+    same = [passage(4, "A", "Same words."), passage(5, "A", "Same words.")]
+    assert best_passage("same words?", "same words?", same).n == 4  # the better ranked

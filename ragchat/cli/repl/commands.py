@@ -102,10 +102,14 @@ def _collection(repl: Any, arg: str) -> None:
     except RagchatError:
         retriever.use(previous)
         raise
-    repl.say(f"Collection {safe_line(retriever.collection)}.")
+    switched = retriever.collection != previous
+    repl.say(f"Collection {safe_line(retriever.collection)}."
+             + (" The next question is searched on its own (nothing carried over from "
+                f"{safe_line(previous)})." if switched else ""))
 
 
 def _ingest(repl: Any, arg: str) -> None:
+    from ragchat.cli.ingest_cmd import summary_lines
     from ragchat.cli.progress import progress_for_terminal
     from ragchat.ingest.ingester import ingest_paths
 
@@ -116,14 +120,15 @@ def _ingest(repl: Any, arg: str) -> None:
     with progress_for_terminal(quiet=False) as progress:
         report = ingest_paths(repl.settings, paths, retriever.collection, progress=progress)
     retriever.reload()
-    repl.say(f"{safe_line(report.collection)}: {report.new} new, {report.changed} changed, "
-             f"{report.unchanged} unchanged, {report.removed} removed files; "
-             f"{report.chunks_total} chunks in the index.")
+    for line in summary_lines(report):  # as `ragchat ingest` says it
+        repl.say(line)
     for path, reason in report.failed:
         repl.say(f"  could not read {safe_line(path)}: {safe_line(reason)}", style="yellow")
     for entry in report.partial:
         repl.say(f"  read in part {safe_line(entry.path)}: "
                  + "; ".join(safe_line(p) for p in entry.problems), style="yellow")
+    for notice in report.notices:  # about the collection as this ingest left it
+        repl.say(safe_line(notice), style="yellow")
 
 
 def _backend(repl: Any, arg: str) -> None:

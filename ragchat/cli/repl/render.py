@@ -83,13 +83,19 @@ def format_timings(result: Any) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+FIRST_QUESTION = "this question alone: the first of the conversation"
+
+
 def format_why(result: Any) -> str:
     """How the answer came about: the question searched for, how relevance was decided,
     every retrieved passage with its verdict, what the model was told to use and cited."""
     lines = [f"question:   {safe_line(result.question)}",
              f"searched:   {safe_line(result.standalone_question)}"]
-    if getattr(result, "rewrite", "") not in ("", "none"):
-        lines.append(f"rewrite:    {safe_line(result.rewrite)}")
+    rewrite = getattr(result, "rewrite", "")
+    if rewrite not in ("", "none"):
+        lines.append(f"rewrite:    {safe_line(rewrite)}")
+    elif result.route == "retrieve":  # no rewrite because nothing came before
+        lines.append(f"rewrite:    {FIRST_QUESTION}")
     lines.append(f"route:      {safe_line(result.route)}")
     if result.route != "retrieve":
         lines.append("no search: the question was answered from the conversation")

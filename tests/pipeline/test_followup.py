@@ -1,0 +1,135 @@
+"""Follow-ups without a rewriting model (followup.py): which questions read as follow-ups,
+and what a conversation searches for turn after turn."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragchat.pipeline.chat import ChatPipeline
+from ragchat.pipeline.followup import follow_up_search, read_follow_up
+from ragchat.pipeline.nodes import PipelineParams
+from ragchat.pipeline.retriever import Retriever
+from ragchat.pipeline.sessions import open_checkpointer
+from ragchat.pipeline.state import PastTurn
+
+from .fakes import FakeSearcher
+
+
+@pytest.mark.parametrize("question", [
+    "And how do I turn it off?",
+    "and how do I remove it?",
+    "What about a SOCKS one?",
+    "Does that work with trio too?",
+    "What is the default maximum?",  # short: two words about its subject
+    "hmm, and the async client?",
+    "그럼 기본값은 뭐예요?",
+    "그거랑 메서드는 뭐가 달라요?",
+    "이벤트 이름 규칙은요?",
+    "슬롯도 이름을 붙일 수 있나요?",
+])
+def test_follow_ups(question):
+    verdict = read_follow_up(question)
+    assert verdict.follows, verdict.reason
+
+
+@pytest.mark.parametrize("question", [
+    "How do I enable HTTP/2 in httpx?",
+    "Explain in detail how templates work in the llm tool",
+    "Which environment variables does httpx read for proxies?",
+    "Pinia는 무엇이고 왜 쓰나요?",
+    "행사는 어디서 열려?",
+])
+def test_questions_of_their_own(question):
+    verdict = read_follow_up(question)
+    assert not verdict.follows, verdict.reason
+
+
+def turn(question: str, standalone: str | None = None, rewritten: bool = False,
+         collection: str | None = "docs") -> PastTurn:
+    return PastTurn(question, "an answer", standalone=standalone or question,
+                    rewritten=rewritten, collection=collection)
+
+
+def test_a_follow_up_goes_with_the_previous_question_as_typed_never_its_search():
+    glued = "How do I install a plugin? and how do I remove it?"
+    search = follow_up_search([turn("How do I install a plugin?"),
+                               turn("and how do I remove it?", glued)],
+                              "and how do I list them?", "docs")
+    assert search.query == "and how do I remove it? and how do I list them?"
+    assert search.rewrite == 'previous question + this one, because it starts with "and"'
+
+
+def test_a_models_rewrite_of_the_previous_question_is_used_whole():
+    search = follow_up_search([turn("and removing?", "How do I remove a plugin?", True)],
+                              "and listing them?", "docs")
+    assert search.query == "How do I remove a plugin? and listing them?"
+
+
+@pytest.mark.parametrize("previous, collection, why", [
+    ([], "docs", "this question alone: no earlier question to go with"),
+    ([turn("thanks!")], "docs", "this question alone: the previous message was small talk"),
+    ([turn("How do I set a timeout?", collection="other")], "docs",
+     "this question alone: the previous question searched another collection (other)"),
+])
+def test_a_follow_up_with_nothing_to_go_with_is_searched_alone(previous, collection, why):
+    search = follow_up_search(previous, "and how do I turn it off?", collection)
+    assert (search.query, search.rewrite) == ("and how do I turn it off?", why)
+
+
+def test_the_previous_question_is_cut_to_its_last_300_characters():
+    long = "word " * 200 + "timeouts?"
+    search = follow_up_search([turn(long)], "and how do I turn it off?", "docs")
+    assert search.query.endswith("timeouts? and how do I turn it off?")
+    assert len(search.query) <= 300 + len(" and how do I turn it off?")
+
+
+class Collections:
+    """A retriever over named fake collections, switched as /collection does."""
+
+    def __init__(self, tmp_path) -> None:
+        self.searchers: dict[str, FakeSearcher] = {}
+        self.retriever = Retriever(None, "docs", opener=self._open)  # type: ignore[arg-type]
+        self.queries: list[str] = []
+
+    def _open(self, settings, name):
+        from .fakes import make_hits
+
+        searcher = self.searchers.setdefault(name, FakeSearcher(make_hits(f"/{name}")))
+        searcher.queries = self.queries
+        return searcher
+
+
+def conversation(llm, tmp_path) -> tuple[ChatPipeline, Collections]:
+    collections = Collections(tmp_path)
+    pipeline = ChatPipeline(llm, retriever=collections.retriever,
+                            checkpointer=open_checkpointer(None), session="s", backend="fake",
+                            params=PipelineParams(llm_rewrite=False, llm_grade=False))
+    return pipeline, collections
+
+
+def test_a_conversation_never_searches_more_than_two_questions(llm, tmp_path):
+    pipeline, collections = conversation(llm, tmp_path)
+    asked = ["How do I install a plugin?", "and how do I remove it?",
+             "and how do I see which ones are installed?",
+             "Explain in detail how templates work in the llm tool"]
+    for question in asked:
+        pipeline.ask(question)
+    assert collections.queries == [
+        asked[0], f"{asked[0]} {asked[1]}", f"{asked[1]} {asked[2]}", asked[3]]
+    assert "this question alone, because it reads as a question of its own" in \
+        pipeline.last_result().rewrite
+
+
+def test_a_collection_switch_and_a_reset_start_clean(llm, tmp_path):
+    pipeline, collections = conversation(llm, tmp_path)
+    pipeline.ask("How do I set a timeout?")
+    collections.retriever.use("korean")
+    result = pipeline.ask("그럼 기본값은 뭐예요?")  # reads as a follow-up, but elsewhere
+    assert result.standalone_question == "그럼 기본값은 뭐예요?"
+    assert "another collection (docs)" in result.rewrite
+    result = pipeline.ask("그건 어디서 바꿔요?")  # in the same collection: it follows
+    assert result.standalone_question == "그럼 기본값은 뭐예요? 그건 어디서 바꿔요?"
+    pipeline.reset()
+    result = pipeline.ask("and how do I turn it off?")
+    assert result.standalone_question == "and how do I turn it off?"
+    assert collections.queries[-1] == "and how do I turn it off?"
