@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -71,7 +72,9 @@ def rate(fn, texts: list[str], batch: int) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
-def minilm_rates(texts: list[str], batch: int) -> dict[str, float]:
+def minilm_rates(texts: list[str], batch: int, rounds: int = 1) -> dict[str, float]:
+    """Chunks/s of each runtime: the median of `rounds` runs, the runtimes in turn, so that
+    other work on the machine slows both alike."""
     from ragchat.embeddings import bundled_minilm_path
     from ragchat.embeddings.encoder import NumpyEncoder
 
@@ -80,11 +83,13 @@ def minilm_rates(texts: list[str], batch: int) -> dict[str, float]:
 
     model = SentenceTransformer(bundled_minilm_path(), device="cpu")
     model.max_seq_length = 256
-    return {
-        "numpy": rate(lambda t: numpy_encoder.encode(t, batch_size=batch), texts, batch),
-        "torch": rate(lambda t: model.encode(t, batch_size=batch, normalize_embeddings=True),
-                      texts, batch),
-    }
+    runs: dict[str, list[float]] = {"numpy": [], "torch": []}
+    for _ in range(rounds):
+        runs["numpy"].append(rate(lambda t: numpy_encoder.encode(t, batch_size=batch), texts,
+                                  batch))
+        runs["torch"].append(rate(lambda t: model.encode(t, batch_size=batch,
+                                                         normalize_embeddings=True), texts, batch))
+    return {runtime: statistics.median(r) for runtime, r in runs.items()}
 
 
 def bge_m3_rates(texts: list[str], batch: int) -> tuple[dict[str, float], float]:
@@ -172,6 +177,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="of those, how many the (slow) bge-m3 stand-in embeds")
     ap.add_argument("--batch", type=int, default=32, help="embedding batch (ragchat's default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="MiniLM runs per runtime, in turn (the median is kept)")
     return ap.parse_args(argv)
 
 
@@ -184,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     loads = {runtime: load_seconds(runtime) for runtime in ("numpy", "torch")}
     languages, rows = {}, []
     for language, texts in sets.items():
-        minilm = minilm_rates(texts, args.batch)
+        minilm = minilm_rates(texts, args.batch, args.rounds)
         bge, tokens = bge_m3_rates(texts[:args.bge_chunks], args.batch)
         languages[language] = {"chunks": len(texts), "mean_tokens": tokens,
                                "minilm_numpy_chunks_per_s": minilm["numpy"],
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
                        "bge-m3 arch numpy/s", "bge-m3 arch torch/s"]))
     print(f"load + first query in a fresh process: numpy {loads['numpy']:.2f} s, "
           f"torch {loads['torch']:.2f} s")
-    report = {"batch": args.batch, "bge_m3_chunks": args.bge_chunks, "max_tokens": MAX_TOKENS,
+    report = {"batch": args.batch, "rounds": args.rounds, "bge_m3_chunks": args.bge_chunks, "max_tokens": MAX_TOKENS,
               "load_and_first_query_s": loads, "languages": languages,
               "bge_m3_config": BGE_M3_CONFIG}
     path = save_results(f"embedding-speed-{args.name}", report, args.out_dir)
