@@ -124,7 +124,18 @@ def turn_row(turn: dict, index: int, result: Any) -> dict:
         "quoted": quoted.path if quoted else None,
         "quote_holds_answer": bool(quoted and holds(quoted.text, turn["answer"])),
         "quote_lines_hold_answer": bool(quoted and holds(lines, turn["answer"])),
+        # the same passages quoted by c948934's rule: the most of the latest question's words
+        "earlier_rule_holds_answer": bool(quoted and told and holds(
+            earlier_choice(turn["q"], told).text, turn["answer"])),
     }
+
+
+def earlier_choice(question: str, told: list[Any]) -> Any:
+    """The passage c948934 quoted: the most of the question's content words, ties to the
+    better ranked (relevance.overlap, in both versions)."""
+    from ragchat.pipeline.relevance import overlap
+
+    return max(told, key=lambda chunk: overlap(question, chunk.text))
 
 
 def run_conversation(settings: Any, conv: dict) -> list[dict]:
@@ -155,6 +166,7 @@ def summary(rows: list[dict]) -> dict:
         "quotes": len(quoted),
         "quote_holds_answer": share(quoted, "quote_holds_answer"),
         "quote_lines_hold_answer": share(quoted, "quote_lines_hold_answer"),
+        "earlier_rule_holds_answer": share(quoted, "earlier_rule_holds_answer"),
         "answer_told": share(quoted, "answer_told"),
         "quote_holds_answer_when_told": share([r for r in quoted if r["answer_told"]],
                                               "quote_holds_answer"),
@@ -172,7 +184,13 @@ def summaries(rows: list[dict]) -> dict:
                 if picked:
                     out[f"{docs}/{split}/{kind}"] = summary(picked)
     later = [r for r in rows if r["turn"] > 1]
-    out["all/all/later"] = summary(later)
+    for split in ("dev", "held-out", "all"):
+        mine = [r for r in later if split in ("all", r["split"])]
+        for kind in ("follow-up", "topic change"):
+            picked = [r for r in mine if r["kind"] == kind]
+            if picked:
+                out[f"all/{split}/{kind}"] = summary(picked)
+        out[f"all/{split}/later"] = summary(mine)
     out["all/all/all"] = summary(rows)
     return out
 
@@ -188,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = script_parser(__doc__, name="default", work_dir=True)
     parser.add_argument("--only", help="run only the conversations of this docs set")
+    parser.add_argument("--code", help="what code ran, when ragchat_commit alone does not say "
+                                       "(a checkout with changes applied)")
     args = parser.parse_args(argv)
     convs = [c for c in conversations() if not args.only or c["docs"] == args.only]
     with work_folder(args.work_dir) as work:
@@ -207,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     checkout = ragchat_checkout()
     path = save_results(f"followups-{args.name}", {
         "ragchat_commit": git_commit(checkout), "ragchat_dirty": git_dirty(checkout),
+        "code": args.code,
         "qa_file": "benchmarks/qa/followups.jsonl", "model": "silent (demo settings)",
         "embedding_model": settings.embedding_model, "search_k": settings.search_k,
         "collections": collections, "summary": summaries(rows), "turns": rows,
@@ -220,20 +241,33 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def hits_of(summary: dict | None) -> str:
+    return f"{percent(summary['search_hit'])} of {summary['turns']}" if summary else "-"
+
+
 def searches_table(paths: list[Path]) -> str:
-    """Per run and set: the later turns' search hit rate (follow-ups, topic changes)."""
+    """Per run and set: what the later turns searched (follow-ups and topic changes apart)
+    and how often the gold source was in the top 5; the follow-up rule against the labels
+    (dev / held-out)."""
     rows = []
     for path in paths:
-        data = read_results(path)
-        for key, s in data["summary"].items():
-            docs, split, kind = key.split("/")
-            if kind in ("follow-up", "topic change") and docs != "all":
-                rows.append([run_name(path, "followups-"), docs, split, kind, s["turns"],
-                             percent(s["search_hit"]), percent(s["glued"]),
-                             percent(s.get("glued_as_labelled")), s["max_searched_words"]])
-    return markdown_table(["run", "docs", "split", "kind", "turns", "gold source in top 5",
-                           "searched with an earlier question", "as labelled",
-                           "longest search (words)"], rows)
+        summary = read_results(path)["summary"]
+        for docs in ("httpx", "pip", "vue-ko", "all"):
+            ups, new = summary.get(f"{docs}/all/follow-up"), summary.get(f"{docs}/all/topic change")
+            later = summary.get(f"{docs}/all/later")
+            if not later:
+                continue
+            labelled = " / ".join(percent(summary.get(f"{docs}/{split}/later", {})
+                                          .get("glued_as_labelled"))
+                                  for split in ("dev", "held-out"))
+            rows.append([run_name(path, "followups-"), docs,
+                         hits_of(ups), hits_of(new),
+                         percent(ups and ups["glued"]), percent(new and new["glued"]),
+                         labelled, later["max_searched_words"]])
+    return markdown_table(["run", "docs", "follow-ups: source in top 5",
+                           "topic changes: source in top 5", "follow-ups searched with the "
+                           "question before", "topic changes searched with it",
+                           "rule as labelled (dev / held-out)", "longest search (words)"], rows)
 
 
 def quotes_table(paths: list[Path]) -> str:
@@ -247,9 +281,11 @@ def quotes_table(paths: list[Path]) -> str:
             if kind == "later" and split != "all" or key == "all/all/later":
                 rows.append([run_name(path, "followups-"), docs, split, s["quotes"],
                              percent(s["answer_told"]), percent(s["quote_holds_answer"]),
+                             percent(s.get("earlier_rule_holds_answer")),
                              percent(s["quote_lines_hold_answer"])])
     return markdown_table(["run", "docs", "split", "quotes", "answer in a passage given",
-                           "quoted passage holds the answer", "quoted lines hold it"], rows)
+                           "quoted passage holds the answer",
+                           "same passages, c948934's choice", "quoted lines hold it"], rows)
 
 
 VIEWS = {"searches": searches_table, "quotes": quotes_table}

@@ -184,8 +184,10 @@ class Settings:
         "scores, no call), 'auto' (scores for the bundled demo model, llm otherwise).", choices=("auto", "llm", "scores"))
     follow_up_rewrite: str = setting(
         "auto",
-        "How a follow-up becomes a standalone search: 'llm' (a rewrite call), 'previous' (the"
-        " previous question and this one), 'auto' (previous for the bundled demo model).", choices=("auto", "llm", "previous"))
+        "How a follow-up becomes a standalone search: 'llm' (a rewrite call), 'previous' (a"
+        " question that reads as a follow-up with the previous question as typed, any other"
+        " alone), 'auto' (previous for the bundled demo model).",
+        choices=("auto", "llm", "previous"))
     general_answers: bool = setting(
         True,
         "When no passage is relevant, add a brief answer from general knowledge, labelled as such.",
