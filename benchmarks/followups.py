@@ -32,7 +32,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DIR, git_commit, git_dirty, save_results, script_parser, work_folder
+from common import (
+    BENCH_DIR,
+    git_commit,
+    git_dirty,
+    relative_to,
+    save_results,
+    script_parser,
+    work_folder,
+)
 from tables import markdown_table, read_results, run_name, table_mode
 
 QA_FILE = BENCH_DIR / "qa" / "followups.jsonl"
@@ -230,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         "code": args.code,
         "qa_file": "benchmarks/qa/followups.jsonl", "model": "silent (demo settings)",
         "embedding_model": settings.embedding_model, "search_k": settings.search_k,
-        "collections": collections, "summary": summaries(rows), "turns": rows,
+        "collections": collections, "summary": summaries(rows),
+        "turns": relative_to(rows, (BENCH_DIR / "data").resolve()),  # no machine's paths
     }, args.out_dir)
     print(json.dumps(summaries(rows)["all/all/later"]))
     print(f"wrote {path}")
