@@ -140,6 +140,19 @@ def read_follow_up(question: str) -> FollowUpVerdict:
                                   "about its subject, none that refers back)")
 
 
+def without_lead(question: str) -> str:
+    """The question without the word that makes it continue ("그럼 행사는 어디서 열려?" ->
+    "행사는 어디서 열려?"): that word is about the conversation, not the subject, and a
+    passage's share of the question's words (relevance.py) should not count it."""
+    words = question.split()
+    bare = [re.sub(r"[?？!.,~]+$", "", w).lower() for w in words]
+    at = 0
+    while at < len(words) - 1 and (bare[at] in INTERJECTIONS or bare[at] in LEADS
+                                   or bare[at] in KOREAN_LEADS):
+        at += 1
+    return " ".join(words[at:]) if at else question
+
+
 PREVIOUS_AND_THIS = "previous question + this one"
 THIS_ALONE = "this question alone"
 PREVIOUS_CHARS = 300  # at most this much of the previous question goes into the search

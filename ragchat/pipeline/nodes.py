@@ -26,7 +26,7 @@ from ragchat.pipeline.cleaning import (
     STOPPED_REPEAT,
     AnswerCleaner,
 )
-from ragchat.pipeline.followup import follow_up_search
+from ragchat.pipeline.followup import follow_up_search, without_lead
 from ragchat.pipeline.llmcall import call_llm
 from ragchat.pipeline.memory import (
     TokenCounter,
@@ -203,8 +203,10 @@ class TurnNodes:
             kept, parsed = parse_grades(output, [hit.n for hit in hits])
             grading, calls = ("llm" if parsed else UNREADABLE_GRADES), (call,)
         if not parsed or not self.p.llm_grade:
-            # the search may have carried the previous question too: either may match
-            asked = list(dict.fromkeys([question, state.question]))
+            # the search may have carried the previous question too: either may match, and
+            # the question without its "and"/"그럼" (followup.without_lead)
+            asked = list(dict.fromkeys([question, state.question,
+                                        without_lead(state.question)]))
             kept = kept_by_scores(asked, hits, self.deps.embedding_model())
         return RelevanceUpdate(grading, tuple(replace(hit, kept=hit.n in kept) for hit in hits),
                                grades_parsed=parsed, grader_output=output, llm_calls=calls)

@@ -89,4 +89,6 @@ def test_follow_ups_a_new_topic_a_switch_and_a_reset_search_what_a_person_expect
         "this question alone: the first of the conversation",  # after /reset
     ], text
     assert "The next question is searched on its own (nothing carried over from notes)" in text
+    # "그럼" says nothing about the subject: the passage is kept and quoted, both times
+    assert len(re.findall(r"^ +\[\d+\] [\d.]+ +relevant +행사\.md:", text, re.M)) == 2, text
     assert "cleared: the next question starts afresh" in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ragchat.pipeline.chat import ChatPipeline
-from ragchat.pipeline.followup import follow_up_search, read_follow_up
+from ragchat.pipeline.followup import follow_up_search, read_follow_up, without_lead
 from ragchat.pipeline.nodes import PipelineParams
 from ragchat.pipeline.retriever import Retriever
 from ragchat.pipeline.sessions import open_checkpointer
@@ -133,3 +133,13 @@ def test_a_collection_switch_and_a_reset_start_clean(llm, tmp_path):
     result = pipeline.ask("and how do I turn it off?")
     assert result.standalone_question == "and how do I turn it off?"
     assert collections.queries[-1] == "and how do I turn it off?"
+
+
+@pytest.mark.parametrize("question, bare", [
+    ("그럼 행사는 어디서 열려?", "행사는 어디서 열려?"),
+    ("hmm, and the async client?", "the async client?"),
+    ("그럼요?", "그럼요?"),  # nothing left: kept as it is
+    ("How do I set a timeout?", "How do I set a timeout?"),
+])
+def test_the_word_that_makes_a_question_continue_is_left_out_of_relevance(question, bare):
+    assert without_lead(question) == bare
