@@ -173,6 +173,14 @@ def previous_question(turn: PastTurn) -> str:
     return text.strip()[-PREVIOUS_CHARS:].strip()
 
 
+def switched_collection(turns: Sequence[PastTurn], collection: str | None) -> bool:
+    """The previous turn searched another collection than `collection` (a /collection
+    switch since); False when either is not known."""
+    previous = turns[-1] if turns else None
+    return (previous is not None and collection is not None
+            and previous.collection not in (None, collection))
+
+
 def follow_up_search(turns: Sequence[PastTurn], question: str,
                      collection: str | None = None) -> FollowUpSearch:
     """The search for `question` after `turns`, by the rule above. A previous turn that
@@ -182,7 +190,7 @@ def follow_up_search(turns: Sequence[PastTurn], question: str,
         return FollowUpSearch(question, f"{THIS_ALONE}: no earlier question to go with")
     if is_small_talk(previous.question):
         return FollowUpSearch(question, f"{THIS_ALONE}: the previous message was small talk")
-    if collection is not None and previous.collection not in (None, collection):
+    if switched_collection(turns, collection):
         return FollowUpSearch(question, f"{THIS_ALONE}: the previous question searched "
                                         f"another collection ({previous.collection})")
     verdict = read_follow_up(question)

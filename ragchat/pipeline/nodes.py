@@ -26,7 +26,7 @@ from ragchat.pipeline.cleaning import (
     STOPPED_REPEAT,
     AnswerCleaner,
 )
-from ragchat.pipeline.followup import follow_up_search, without_lead
+from ragchat.pipeline.followup import follow_up_search, switched_collection, without_lead
 from ragchat.pipeline.llmcall import call_llm
 from ragchat.pipeline.memory import (
     TokenCounter,
@@ -168,14 +168,17 @@ class TurnNodes:
         if is_small_talk(question) or (not turns and not state.summary):
             route = "direct" if is_small_talk(question) else "retrieve"
             return ContextualizeUpdate(question, route, rewrite="none")
-        if not self.p.llm_rewrite:
-            search = follow_up_search(turns, question, self.deps.collection())
+        collection = self.deps.collection()
+        if not self.p.llm_rewrite or switched_collection(turns, collection):
+            # after a /collection switch the model is not asked either: the earlier turns
+            # are about other documents, and the question is searched as it is
+            search = follow_up_search(turns, question, collection)
             return ContextualizeUpdate(search.query, "retrieve", rewrite=search.rewrite)
         messages = _prefix(state, self.p) + [prompts.rewrite_task(question)]
         text, call = self._call(messages, "contextualize", ctx, self.p.rewrite_tokens)
         rewrite = parse_rewrite(text, question)
         if not rewrite.parsed:
-            search = follow_up_search(turns, question, self.deps.collection())
+            search = follow_up_search(turns, question, collection)
             return ContextualizeUpdate(
                 search.query, "retrieve", rewrite_parsed=False,
                 rewrite=f"{search.rewrite} (the model's rewrite was unreadable)",

@@ -143,3 +143,24 @@ def test_a_collection_switch_and_a_reset_start_clean(llm, tmp_path):
 ])
 def test_the_word_that_makes_a_question_continue_is_left_out_of_relevance(question, bare):
     assert without_lead(question) == bare
+
+
+def test_after_a_collection_switch_the_model_is_not_asked_to_rewrite(llm, tmp_path):
+    """With a model that rewrites, the earlier turns (about other documents) do not reach
+    the search either: the question is searched as it is, without a rewrite call."""
+    collections = Collections(tmp_path)
+    pipeline = ChatPipeline(llm, retriever=collections.retriever,
+                            checkpointer=open_checkpointer(None), session="s", backend="fake",
+                            params=PipelineParams(llm_rewrite=True, llm_grade=False))
+    pipeline.ask("How do I set a timeout?")
+    pipeline.ask("and what is the default?")  # same collection: the model rewrites it
+    rewrites = [c for c in llm.calls if c["task"] == "REWRITE"]
+    assert len(rewrites) == 1 and pipeline.last_result().rewrite == "llm"
+    collections.retriever.use("korean")
+    result = pipeline.ask("그럼 기본값은 뭐예요?")
+    assert [c for c in llm.calls if c["task"] == "REWRITE"] == rewrites
+    assert result.standalone_question == "그럼 기본값은 뭐예요?"
+    assert collections.queries[-1] == "그럼 기본값은 뭐예요?"
+    assert "another collection (docs)" in result.rewrite
+    pipeline.ask("그건 어디서 바꿔요?")  # in the same collection again: the model rewrites
+    assert len([c for c in llm.calls if c["task"] == "REWRITE"]) == 2
