@@ -320,14 +320,14 @@ def variants(calibrated: Analyzer, fusion: Fusion) -> list[Variant]:
     gate = old_gate
     stems = replace(BEFORE, stem=True, weights=(1.0, 1.0, 0.5))
     head = replace(stems, heading_field=True, weights=(2.0, 1.0, 0.5))
-    clean = replace(head, cleanup=True)
+    clean = replace(head, cleanup=True, english_cleanup=False)
     steps = [
         Variant("before: BM25 alone", BEFORE, "bm25"),
         Variant("before: dense alone (MiniLM)", BEFORE, "dense"),
         Variant("before (hybrid)", BEFORE, gate),
         Variant("+ English stems (stems column, weight 0.5)", stems, gate),
         Variant("+ heading column (weight 2)", head, gate),
-        Variant("+ question cleanup", clean, gate),
+        Variant("+ question cleanup (Korean)", clean, gate),
         Variant("+ calibrated column weights", calibrated, gate),
         Variant("+ fusion by language coverage, calibrated", calibrated, fusion),
     ]
@@ -335,6 +335,8 @@ def variants(calibrated: Analyzer, fusion: Fusion) -> list[Variant]:
         Variant("alt: identifiers also whole", replace(calibrated, identifiers=True), fusion),
         Variant("alt: file names as titles", replace(calibrated, file_titles=True), fusion),
         Variant("alt: no question cleanup", replace(calibrated, cleanup=False), fusion),
+        Variant("alt: English question cleanup too",
+                replace(calibrated, english_cleanup=True), fusion),
     ]
     if kiwi_installed():
         tried += [Variant(f"alt: Korean {label}", replace(calibrated, korean=mode), fusion)

@@ -49,7 +49,7 @@ from common import (
     work_folder,
 )
 from ingest_throughput import NoteWriter, english_sentences, korean_sentences
-from tables import markdown_table, number, read_results, table, table_mode
+from tables import markdown_table, number, read_results, run_name, table, table_mode
 
 from ragchat.bench.stats import percentile
 
@@ -125,11 +125,23 @@ def make_queries(count: int, writers, qa_files: list[Path], rng: random.Random) 
 
 
 def file_questions(path: Path) -> list[str]:
-    """The questions of a SQuAD-format file, or of a `ragchat eval` file (.jsonl)."""
+    """The questions of a SQuAD-format file, or of a `ragchat eval` file (.jsonl: those with
+    a `source`, follow-ups left out)."""
     if path.suffix == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line)["question"] for line in lines if line.strip()]
+        items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+        return [i["question"] for i in items if i.get("source") and not i.get("context")]
     return [q.text for a in load_squad(path) for p in a.paragraphs for q in p.questions]
+
+
+def write_squad(path: Path, questions: list[str]) -> None:
+    """The questions as one SQuAD-format article (a placeholder answer each)."""
+    qas = [{"id": str(n), "question": q, "answers": [{"text": "-", "answer_start": 0}]}
+           for n, q in enumerate(questions)]
+    data = {"version": "1.1", "data": [{"title": "questions",
+                                        "paragraphs": [{"context": "-", "qas": qas}]}]}
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    print(f"wrote {len(questions)} questions to {path}")
 
 
 def timed(fn, *args) -> float:
@@ -178,6 +190,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--threads", type=int, help="torch threads for the query embedding")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--write-squad", type=Path, metavar="FILE",
+                    help="only write the questions of --qa-file to FILE in SQuAD form (for "
+                         "an older checkout of this script, which reads only that form)")
     ap.add_argument("--one-shot", type=Path, metavar="FOLDER",
                     help="time one-query `ragchat search` processes on this folder instead")
     ap.add_argument("--repeat", type=int, default=7, help="processes per mode (--one-shot)")
@@ -187,6 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.write_squad:
+        write_squad(args.write_squad, [q for p in args.qa_file for q in file_questions(p)])
+        return
     with work_folder(args.work_dir) as work:
         os.environ["RAGCHAT_HOME"] = str(work / "home")
         os.environ["RAGCHAT_EMBEDDING_MODEL"] = "minilm"
@@ -292,6 +310,24 @@ def one_shot_table(paths: list[Path]) -> str:
                            "hybrid / BM25", "`ask`: retrieve step s"], rows)
 
 
+def compare_table(paths: list[Path]) -> str:
+    """Runs side by side (e.g. before and after a change), one row per run and size: the
+    ingest that built the index and the BM25 latencies."""
+    rows = []
+    for path in paths:
+        data = read_results(path)
+        for size in data["sizes"]:
+            ms = size["latency_ms"]
+            rows.append([run_name(path, "search-latency-"), f"{size['chunks']:,}",
+                         number(size["build_seconds"], 0), number(ms["bm25"]["p50"], 1),
+                         number(ms["bm25"]["p99"], 1), number(ms["bm25_mode"]["p50"], 1),
+                         number(ms["hybrid"]["p50"], 1),
+                         number(data["machine"].get("load_average_1m"), 1)])
+    return markdown_table(["run", "chunks", "ingest s", "FTS5 BM25 ms p50", "p99",
+                           "`search --mode bm25` ms p50", "hybrid ms p50",
+                           "load average at the end"], rows)
+
+
 def _print_size(entry: dict) -> None:
     print(f"\n{entry['chunks']} chunks in {entry['files']} files "
           f"(index built in {entry['build_seconds']:.0f} s, random vectors)")
@@ -299,7 +335,7 @@ def _print_size(entry: dict) -> None:
     print(table(rows, ["ms per query", "p50", "p99", "mean"]))
 
 
-TABLES = {"latency": latency_table, "one-shot": one_shot_table}
+TABLES = {"latency": latency_table, "one-shot": one_shot_table, "compare": compare_table}
 
 
 if __name__ == "__main__" and not table_mode(TABLES):

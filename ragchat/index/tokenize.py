@@ -8,8 +8,9 @@ it as it is. `Analyzer` builds on it for the index (docs/explanation/retrieval-a
   (English Snowball stems that differ from the word, e.g. `instal` for `installing`),
   weighted in bm25(): an exact word outranks another form of it, and a heading outranks
   a word in passing;
-- queries lose their question words and polite endings (`how do I`, `어떻게`, `하려면`, `나요`)
-  before they are tokenized: they match every chunk and say nothing about the topic.
+- Korean queries lose their question words, polite endings and particles (`어떻게`, `하려면`,
+  `나요`, `에서`) before they are tokenized: they match every chunk and say nothing about
+  the topic. English queries lose only the most common words (QUERY_STOPWORDS), as before.
 
 The options are there so that benchmarks/retrieval_variants.py can measure each one; ANALYZER
 is what ragchat uses, and VERSION is recorded in each collection's meta (`tokenizer`): an
@@ -38,7 +39,8 @@ QUERY_STOPWORDS = frozenset(
     "a an and are as at be by for from has have how i in is it its of on or that the this to "
     "was were what when where which who why will with do does did can you your me my".split()
 )
-# Question cleanup: words of how people ask, not of what they ask about, and what is left
+# English question cleanup (Analyzer.english_cleanup; measured, not kept: it did not help on
+# the user-worded sets): words of how people ask, not of what they ask about, and what is left
 # of contractions ("doesn't", "pip's").
 QUESTION_WORDS = QUERY_STOPWORDS | frozenset(
     "should would could there any way possible want need please tell know something "
@@ -138,6 +140,7 @@ class Analyzer:
     heading_field: bool = True
     identifiers: bool = False
     cleanup: bool = True
+    english_cleanup: bool = False  # False: English words lose only QUERY_STOPWORDS
     korean: str = "bigram"
     weights: tuple[float, float, float] = (HEAD_WEIGHT, 1.0, STEM_WEIGHT)
     file_titles: bool = False
@@ -190,7 +193,8 @@ class Analyzer:
         """The distinct terms of a query, question words dropped (all kept if nothing else
         is left), each word's stem added."""
         if self.cleanup:
-            drop = QUESTION_WORDS | KOREAN_QUESTION_MORPHEMES
+            english = QUESTION_WORDS if self.english_cleanup else QUERY_STOPWORDS
+            drop = english | KOREAN_QUESTION_MORPHEMES
             terms = self._terms(strip_korean(query) if self.korean == "bigram" else query, drop)
         else:
             terms = self._terms(query, QUERY_STOPWORDS)

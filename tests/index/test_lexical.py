@@ -105,6 +105,14 @@ def test_korean_questions_lose_particles_endings_and_question_words():
     assert {"터를", "려면", "어떻", "나요"} <= set(before)
 
 
+def test_english_queries_lose_only_the_common_words():
+    """A longer list of English question words is a measured variant, not the default."""
+    query = "should I pin versions if there is no way to reach the index?"
+    assert ANALYZER.query_terms(query)[:5] == ["should", "pin", "versions", "if", "there"]
+    cleaned = replace(ANALYZER, english_cleanup=True).query_terms(query)
+    assert cleaned[:4] == ["pin", "versions", "no", "reach"]
+
+
 def test_korean_documents_keep_their_content_and_find_a_question():
     chunks = {1: ("컴포넌트 등록", "전역 등록을 하면 어느 컴포넌트에서나 쓸 수 있습니다."),
               2: ("Props", "부모는 props로 자식 컴포넌트에 데이터를 전달합니다.")}
