@@ -191,3 +191,49 @@ def test_relevance_calibration(tiny_docs, qa_file, tmp_path):
                                 "--table", str(out), "--view", view],
                                capture_output=True, text=True, timeout=60, check=True).stdout
         assert table.startswith(header), view
+
+
+def test_retrieval_variants(tmp_path):
+    """Two tiny sets, one English and one Korean: every variant scored on the dev and
+    held-aside parts, and `ragchat search` agrees with the script's "after" on every question."""
+    english, korean = tmp_path / "en", tmp_path / "ko"
+    (english / "topics").mkdir(parents=True)
+    korean.mkdir()
+    (english / "topics" / "caching.md").write_text(
+        "# Caching\n\nPip keeps downloaded wheels in its cache directory.\n")
+    (english / "install.md").write_text(
+        "# Installing pip\n\nRun get-pip.py to bootstrap pip on a new machine.\n")
+    (korean / "props.md").write_text(
+        "# Props\n\n부모 컴포넌트는 props로 자식 컴포넌트에 데이터를 전달합니다.\n", encoding="utf-8")
+    (korean / "teleport.md").write_text(
+        "# Teleport\n\n모달을 body 아래에 렌더링하려면 Teleport를 사용합니다.\n", encoding="utf-8")
+    en_qa, ko_qa = tmp_path / "en.jsonl", tmp_path / "ko.jsonl"
+    en_qa.write_text(  # cache-dir is held aside by the hash of its id, bootstrap is not
+        '{"id": "cache-dir", "question": "where are wheels cached?", '
+        '"source": "topics/caching.md"}\n'
+        '{"id": "bootstrap", "question": "how do I install pip?", "source": "install.md"}\n'
+        '{"id": "follow", "question": "and then?", "context": ["how do I install pip?"]}\n')
+    ko_qa.write_text(  # ko-props held aside, ko-teleport not
+        '{"id": "ko-props", "question": "부모에서 자식으로 데이터를 넘기려면 어떻게 하나요?", '
+        '"source": "props.md"}\n'
+        '{"id": "ko-teleport", "question": "모달을 body 밑에 그리고 싶어요", '
+        '"source": "teleport.md"}\n', encoding="utf-8")
+    result = run_script("retrieval_variants.py", "--work-dir", str(tmp_path / "w"),
+                        "--set", "en", str(en_qa), str(english),
+                        "--set", "ko", str(ko_qa), str(korean), "--name", "tiny",
+                        tmp_path=tmp_path)
+    assert {name: (s["questions"], s["held_aside"]) for name, s in result["sets"].items()} == {
+        "en": (2, 1), "ko": (2, 1)}  # the follow-up is left out
+    assert result["cli_agreement"] == {"en": {"questions": 2, "same_top_k": 2},
+                                       "ko": {"questions": 2, "same_top_k": 2}}
+    variants = result["variants"]
+    assert {"before (hybrid)", "after (ragchat now)", "alt: no question cleanup"} <= set(variants)
+    for scores in variants.values():
+        for name in ("en", "ko"):
+            for part in ("dev", "held", "all"):
+                r = scores[name][part]
+                assert 0.0 <= r["recall@1"] <= r["mrr@5"] <= r["recall@5"] <= 1.0
+    after = variants["after (ragchat now)"]
+    assert after["en"]["all"]["recall@5"] == after["ko"]["all"]["recall@5"] == 1.0
+    assert set(result["chosen"]) >= {"head_weight", "stem_weight", "dense_weight_read",
+                                     "dense_weight_unread"}
