@@ -98,6 +98,11 @@ def upgrade(conn: sqlite3.Connection, headings: bool, refill: bool = True) -> in
     return written
 
 
+def updated_notice(name: str, rows: int) -> str:
+    return (f"the BM25 index of collection '{name}' was updated to tokenizer version "
+            f"{VERSION}: {rows} chunks tokenized again (nothing was read or embedded again)")
+
+
 def _refill(conn: sqlite3.Connection, headings: bool) -> int:
     written = 0
     rows = store.chunk_texts(conn)

@@ -154,7 +154,8 @@ def _holds_nothing(conn) -> bool:
 
 def _ingest_locked(settings, coll: Collection, conn, roots, rebuild, progress, report) -> None:
     timer = Timer(report)
-    lexical.upgrade(conn, settings.index_headings, refill=not rebuild)  # older BM25 tokens
+    updated = lexical.upgrade(conn, settings.index_headings, refill=not rebuild)
+    report.notices += [lexical.updated_notice(coll.name, updated)] if updated else []
     meta = store.get_meta(conn)
     known = store.files(conn)
     with timer("scan"):

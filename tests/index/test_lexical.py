@@ -195,6 +195,10 @@ def test_an_index_of_older_tokens_is_refused_then_updated_by_ingest(settings, co
 
     report = ingest_paths(settings, [corpus])
     assert report.vectors_embedded == 0 and report.unchanged == report.files_seen - 1
+    [notice] = [n for n in report.notices if "BM25" in n]
+    assert f"updated to tokenizer version {VERSION}: {report.chunks_total} chunks" in notice
+    again = ingest_paths(settings, [corpus])
+    assert not [n for n in again.notices if "BM25" in n]
     assert search(settings, "watering tomatoes", "bm25")[0].path == str(corpus / "garden.md")
     assert health.check(collection) is None
     conn = store.connect(collection.db_path, readonly=True)
