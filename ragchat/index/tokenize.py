@@ -31,7 +31,9 @@ TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+")
 CJK_RUN = re.compile(rf"[{CJK}]+")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # word parts joined by _ - . : (no space): `follow_redirects`, `v-model`, `app.config`
-IDENTIFIER = re.compile(rf"[^\W_{CJK}]+(?:[_.:-]+[^\W_{CJK}]+)+")
+# (starting only where a word starts, each part taken whole: linear on a line of letters,
+# which unanchored would be tried again from every letter of it)
+IDENTIFIER = re.compile(rf"(?<![^\W_{CJK}])[^\W_{CJK}]++(?:[_.:-]++[^\W_{CJK}]++)+")
 LATIN_WORD = re.compile(r"[a-z]{3,}")  # what the English stemmer sees: no digits, no accents
 
 # Only dropped from queries: they match almost every chunk and slow an OR query down.

@@ -84,6 +84,17 @@ def test_identifiers_whole_an_exact_identifier_outranks_its_words_elsewhere():
                   "v-model", whole)[0] == 1
 
 
+@pytest.mark.timeout(60)
+def test_identifiers_are_found_in_linear_time_on_a_line_of_letters():
+    """Unanchored, the identifier pattern was tried again from every letter of a run without
+    a separator: 40,000 letters took half a minute, 300,000 would take half an hour."""
+    from ragchat.index.tokenize import identifiers
+
+    assert identifiers("a" * 300_000 + " x") == []
+    assert identifiers("a-" * 150_000) == ["_".join(["a"] * 150_000)]
+    assert identifiers("가v-if다 foo__bar. app.config.x-y") == ["v_if", "foo_bar", "app_config_x_y"]
+
+
 def test_a_word_in_the_heading_outranks_the_same_word_in_passing():
     chunks = {1: ("Caching", "Pip keeps the files it downloaded and the wheels it built."),
               2: ("Installing", "Caching of the files is explained on another page.")}
