@@ -70,10 +70,18 @@ def test_context_is_sized_from_free_vram(model_dir):
     assert exl2.size_context(model_dir, "Q8", 8192, 1) == 8192  # configured: taken as is
 
 
-def test_too_little_vram_names_the_fixes(model_dir):
+def test_too_little_vram_names_the_fixes(model_dir, monkeypatch):
+    """A smaller model from the hub where it can be called; offline (as the tests run), a
+    folder copied here, and never `model pull`."""
     with pytest.raises(BackendError) as info:
         exl2.size_context(model_dir, "Q8", 0, 8 * 1024**3)
     assert "not enough free GPU memory" in info.value.message
+    hint = info.value.hint
+    assert "RAGCHAT_EXL2_CACHE" in hint and "model use FOLDER" in hint and "model pull" not in hint
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(BackendError) as info:
+        exl2.size_context(model_dir, "Q8", 0, 8 * 1024**3)
     assert "RAGCHAT_EXL2_CACHE" in info.value.hint and "model pull" in info.value.hint
 
 
