@@ -48,3 +48,41 @@ def test_session_is_saved_for_later(capsys, monkeypatch, fakes):
 def test_no_index_in_piped_mode_fails_early(run_cli):
     result = run_cli("repl", input="question\n")
     assert result.returncode == 3 and "ragchat ingest" in result.stderr
+
+
+def _failing_search(monkeypatch, searcher):
+    from ragchat.errors import IndexMismatchError
+
+    real = searcher.search
+
+    def search(query, k):
+        if "broken" in query:
+            raise IndexMismatchError("the BM25 index is out of date",
+                                     hint="update it with: ragchat ingest FOLDER")
+        return real(query, k)
+
+    monkeypatch.setattr(searcher, "search", search)
+
+
+def test_a_failed_question_is_said_the_next_is_answered_and_the_exit_status_says_it(
+        capsys, monkeypatch, fakes, fake_llm):
+    _failing_search(monkeypatch, fakes[1])
+    code, out, err = run_repl(capsys, monkeypatch, "a broken question\nWhat do the parts say?\n")
+    assert code == 3  # the failure's own exit status, as `ask` would end
+    assert "error: the BM25 index is out of date" in out + err
+    assert "ragchat ingest FOLDER" in out + err
+    assert fake_llm.replies["ANSWER"] in out  # the next line was still answered
+
+
+def test_json_keeps_one_line_per_question_when_one_fails(capsys, monkeypatch, fakes):
+    _failing_search(monkeypatch, fakes[1])
+    code, out, err = run_repl(capsys, monkeypatch,
+                              "a broken one\nWhat do the parts say?\nand the second?\n", "--json")
+    assert code == 3  # a failure on the first turn (no rewrite: the search gets the line)
+    failed, second, third = (json.loads(line) for line in out.splitlines())
+    assert second["answer"] and third["answer"]
+    assert failed == {"question": "a broken one",
+                      "error": {"message": "the BM25 index is out of date",
+                                "hint": "update it with: ragchat ingest FOLDER",
+                                "exit_code": 3}}
+    assert "error: the BM25 index is out of date" in err  # and said on stderr

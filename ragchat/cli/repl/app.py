@@ -73,6 +73,7 @@ class Repl:
         self.as_json = as_json
         self.k = k
         self.running = True
+        self.exit_code = 0  # of the first failure (piped input: the process's exit status)
 
     # --- output -------------------------------------------------------------------------
     def say(self, text: str, style: str | None = None) -> None:
@@ -85,6 +86,8 @@ class Repl:
                         highlight=False, soft_wrap=True)
 
     def error(self, exc: BaseException) -> None:
+        code = exc.exit_code if isinstance(exc, RagchatError) else 1
+        self.exit_code = self.exit_code or code
         if isinstance(exc, RagchatError):
             self.say(f"error: {safe_line(exc.message)}", style="bold red")
             if exc.hint:
@@ -128,6 +131,13 @@ class Repl:
             result = self.pipeline.ask(question, k=self.k)
         except TurnCancelled:
             self.say(CANCELLED)
+            return
+        except RagchatError as exc:  # said on stderr; stdout keeps one object per question
+            self.error(exc)
+            failed = {"question": question, "error": {"message": exc.message, "hint": exc.hint,
+                                                      "exit_code": exc.exit_code}}
+            self.console.file.write(json_text(failed) + "\n")
+            self.console.file.flush()
             return
         self.console.file.write(json_text(result.to_json()) + "\n")
         self.console.file.flush()
@@ -191,14 +201,15 @@ class Repl:
 
     # --- loops --------------------------------------------------------------------------
     def run_lines(self, lines: Iterable[str]) -> int:
-        """Non-interactive: one message per line, answered in turn."""
+        """Non-interactive: one message per line, answered in turn. A line that fails is
+        said and the next one is taken; the exit status is the first failure's (0: none)."""
         for line in lines:
             self.submit(line)
             if not self.running:
                 break
         self.pipeline.settle()
         self._report_deferred()
-        return 0
+        return self.exit_code
 
     def run_interactive(self, session: Any) -> int:
         """prompt_toolkit loop. Ctrl-C clears the line, Ctrl-D or /exit ends (exit code 0)."""
