@@ -20,10 +20,12 @@ apart, so that a choice is judged on questions it was not tuned to.
 - dense: the stored vectors through ragchat's Searcher (the heading path and the text, as
   ingest embeds them) or, for another embedded text, the chunks embedded again (exact cosine);
 - fusion: ragchat's `fuse` with the dense weight of `dense_weight` (coverage of the query's
-  language by the model), or the gate before it (0 for a mostly Korean query, else 1).
+  language by the model), or the gate before it (0 for a mostly Korean query, else 1);
+- one passage per file (`ragchat search --files`): ragchat's `best_per_file` over every
+  fused candidate, so that the top k name k files.
 
 Check: `ragchat search - --json` must give every question the same top k files as the
-"after" variant computed here (`cli_agreement` in the results).
+"after" variant computed here, and `--files` the same as its variant (`cli_agreement`).
 
 Calibration: head and stem column weights, then the dense weights for queries the model
 reads and does not read, each chosen by the mean MRR@5 of the sets' dev parts.
@@ -40,6 +42,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +60,7 @@ from tables import markdown_table, number, read_results, table, table_mode
 from ragchat.bench.qa import same_source
 from ragchat.bench.scoring import first_hit, rank_scores
 from ragchat.index import store
-from ragchat.index.search import CJK_RUN, ENGLISH_ONLY, dense_weight, fuse
+from ragchat.index.search import CJK_RUN, ENGLISH_ONLY, best_per_file, dense_weight, fuse
 from ragchat.index.tokenize import ANALYZER, Analyzer
 
 K = 5
@@ -111,6 +114,12 @@ class Corpus:
     chunks: dict[int, tuple[str, str | None, str]]
     model: str
     dense: dict[str, list[list[int]]]  # embedded text -> the dense list of each question
+
+    @cached_property
+    def file_of(self) -> dict[int, int]:
+        """chunk id -> a number per file"""
+        files: dict[str, int] = {}
+        return {i: files.setdefault(path, len(files)) for i, (path, _, _) in self.chunks.items()}
 
 
 def prepare(name: str, qa: Path, folder: Path, work: Path) -> Corpus:
@@ -224,6 +233,7 @@ class Variant:
     analyzer: Analyzer
     fusion: Fusion | str  # "bm25" or "dense": that list alone
     embedded: str = "heading path + text"
+    per_file: bool = False  # the best chunk of each file only (search --files)
 
 
 def tops(corpus: Corpus, lexical: Lexical, variant: Variant) -> list[list[str]]:
@@ -233,14 +243,16 @@ def tops(corpus: Corpus, lexical: Lexical, variant: Variant) -> list[list[str]]:
     out = []
     for n, q in enumerate(corpus.questions):
         if variant.fusion == "bm25":
-            top = bm25[n] if bm25 else []
+            fused = fuse(None, bm25[n] if bm25 else [], 1.0, 2 * DEPTH)
         elif variant.fusion == "dense":
-            top = dense[n]
+            fused = fuse(dense[n], None, 1.0, 2 * DEPTH)
         else:
             assert bm25 is not None and not isinstance(variant.fusion, str)
             weight = variant.fusion(corpus.model, q.text)
-            top = [item[0] for item in fuse(dense[n] if weight > 0 else None, bm25[n], weight,
-                                            K * 2)]
+            fused = fuse(dense[n] if weight > 0 else None, bm25[n], weight, 2 * DEPTH)
+        if variant.per_file:
+            fused = best_per_file(fused, corpus.file_of)
+        top = [item[0] for item in fused]
         out.append([corpus.chunks[i][0] for i in top[:K]])
     return out
 
@@ -252,15 +264,20 @@ def ranks(corpus: Corpus, lexical: Lexical, variant: Variant) -> list[int | None
 
 def cli_agreement(corpus: Corpus, lexical: Lexical, folder: Path, work: Path) -> dict:
     """How many questions `ragchat search - --json` answers with the same top k files, in
-    the same order, as the "after" variant computed here."""
+    the same order, as the "after" variant computed here (and `--files` as its variant)."""
     home = work / corpus.name / "home"
     stdin = "".join(q.text + "\n" for q in corpus.questions)
-    run = run_ragchat(["search", "-", "--json", "-k", str(K)], home, stdin,
-                      embedding_env("minilm"))
-    cli = [[os.path.relpath(r["path"], folder.resolve()) for r in out["results"]]
-           for out in json_lines(run.stdout)]
-    here = tops(corpus, lexical, Variant("", ANALYZER, weighted(*_shipped_fusion())))
-    return {"questions": len(here), "same_top_k": sum(a == b for a, b in zip(cli, here))}
+    out = {"questions": len(corpus.questions)}
+    for key, flags, per_file in (("same_top_k", [], False),
+                                 ("files_same_top_k", ["--files"], True)):
+        run = run_ragchat(["search", "-", "--json", "-k", str(K), *flags], home, stdin,
+                          embedding_env("minilm"))
+        cli = [[os.path.relpath(r["path"], folder.resolve()) for r in line["results"]]
+               for line in json_lines(run.stdout)]
+        here = tops(corpus, lexical, Variant("", ANALYZER, weighted(*_shipped_fusion()),
+                                             per_file=per_file))
+        out[key] = sum(a == b for a, b in zip(cli, here))
+    return out
 
 
 def scores(corpus: Corpus, found: list[int | None]) -> dict:
@@ -348,7 +365,9 @@ def variants(calibrated: Analyzer, fusion: Fusion) -> list[Variant]:
     tried += [Variant(f"alt: embedded {label}", calibrated, fusion, label)
               for label in EMBEDDED if EMBEDDED[label] is not None]
     shipped = [Variant("after: BM25 alone", ANALYZER, "bm25"),
-               Variant("after (ragchat now)", ANALYZER, weighted(*_shipped_fusion()))]
+               Variant("after (ragchat now)", ANALYZER, weighted(*_shipped_fusion())),
+               Variant("after, one passage per file (search --files)", ANALYZER,
+                       weighted(*_shipped_fusion()), per_file=True)]
     return steps + tried + shipped
 
 

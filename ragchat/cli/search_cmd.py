@@ -18,18 +18,23 @@ from ragchat.cli.terminal import json_text, safe_line
               help="Number of results [default: config 'search_k', else 5].")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid",
               show_default=True, help="Fusion of both, or one retriever alone.")
+@click.option("--files", "per_file", is_flag=True,
+              help="One result per file: the best passage of each of the k best files.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object per query on one line.")
-def search(query: str, collection: str | None, k: int | None, mode: str, as_json: bool) -> None:
+def search(query: str, collection: str | None, k: int | None, mode: str, per_file: bool,
+           as_json: bool) -> None:
     """Find the passages that match QUERY, without an LLM.
 
     Dense vectors (meaning) and BM25 (words; character bigrams for Korean, Chinese and
-    Japanese) are fused by reciprocal rank. QUERY '-' reads one query per line from stdin and
-    prints one JSON line per query, in order, loading the models once.
+    Japanese) are fused by reciprocal rank. --files answers "which documents are about
+    this": one passage per file, so that k results name k files. QUERY '-' reads one query
+    per line from stdin and prints one JSON line per query, in order, loading the models once.
 
     \b
     Examples:
       ragchat search "how do I rotate the keys"
+      ragchat search --files -k 10 "retention policy"
       printf 'first query\\nsecond query\\n' | ragchat search - --json
     """
     from ragchat.config import load_settings
@@ -41,11 +46,11 @@ def search(query: str, collection: str | None, k: int | None, mode: str, as_json
         if query == "-":
             for line in sys.stdin:
                 if line.strip():
-                    hits = searcher.search(line.strip(), settings.search_k, mode)
+                    hits = searcher.search(line.strip(), settings.search_k, mode, per_file)
                     _print_json(line.strip(), hits)
                     sys.stdout.flush()
             return
-        hits = searcher.search(query, settings.search_k, mode)
+        hits = searcher.search(query, settings.search_k, mode, per_file)
         if as_json:
             _print_json(query, hits)
         else:

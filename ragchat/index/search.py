@@ -83,6 +83,20 @@ class SearchHit:
         }
 
 
+def best_per_file(fused: list[tuple[int, float, int | None, int | None]],
+                  file_of: dict[int, int]) -> list[tuple[int, float, int | None, int | None]]:
+    """Each file's first (best) item of the fused list, in order; a chunk whose file is
+    unknown (deleted meanwhile) counts as a file of its own."""
+    seen: set[int] = set()
+    out = []
+    for order, item in enumerate(fused):
+        file = file_of.get(item[0], -1 - order)
+        if file not in seen:
+            seen.add(file)
+            out.append(item)
+    return out
+
+
 def rrf_fuse(ranked_lists: list[list[int]], k: int, weights: list[float] | None = None,
              rrf_k: int = RRF_K) -> list[tuple[int, float, list[int | None]]]:
     """Reciprocal rank fusion: (id, score, rank in each list or None), best first."""
@@ -140,15 +154,18 @@ class Searcher:
             self._embedder = load_embedder(self.model, self.settings)
         return self._embedder
 
-    def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[SearchHit]:
+    def search(self, query: str, k: int = 5, mode: str = "hybrid",
+               per_file: bool = False) -> list[SearchHit]:
+        """The best k passages; per_file: the best passage of each of the best k files (of the
+        candidates the retrievers return: fewer when fewer files match)."""
         if mode not in MODES:
             raise UsageError(f"unknown search mode {mode!r}", hint="use hybrid, dense or bm25")
         if k < 1:
             raise UsageError("k must be at least 1")
         with health.translated(self.collection):
-            return self._search(query, k, mode)
+            return self._search(query, k, mode, per_file)
 
-    def _search(self, query: str, k: int, mode: str) -> list[SearchHit]:
+    def _search(self, query: str, k: int, mode: str, per_file: bool) -> list[SearchHit]:
         depth = max(k * 4, 40)
         weight = dense_weight(self.model, query) if mode == "hybrid" else 1.0
         similarity: dict[int, float] = {}
@@ -158,7 +175,12 @@ class Searcher:
             dense = list(similarity)
         if mode != "dense":
             bm25 = [i for i, _ in self.bm25(query, depth)]
-        fused = fuse(dense, bm25, weight, k * 2)
+        if per_file:  # every candidate, then each file's best
+            fused = fuse(dense, bm25, weight, 2 * depth)
+            fused = best_per_file(fused, store.file_ids(self.conn, [i[0] for i in fused]))
+        else:
+            fused = fuse(dense, bm25, weight, k * 2)
+        fused = fused[:k * 2]
         rows = store.chunks_by_id(self.conn, [item[0] for item in fused])
         hits = []
         for chunk_id, score, dense_rank, bm25_rank in fused:

@@ -236,6 +236,14 @@ def chunks_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, ChunkRow
     return {r[0]: ChunkRow(*r) for r in rows}
 
 
+def file_ids(conn: sqlite3.Connection, ids: list[int]) -> dict[int, int]:
+    """chunk id -> id of its file."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return dict(conn.execute(f"SELECT id, file_id FROM chunks WHERE id IN ({marks})", ids))
+
+
 def counts(conn: sqlite3.Connection) -> tuple[int, int]:
     n_files = conn.execute("SELECT count(*) FROM files").fetchone()[0]
     n_chunks = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]

@@ -224,10 +224,12 @@ def test_retrieval_variants(tmp_path):
                         tmp_path=tmp_path)
     assert {name: (s["questions"], s["held_aside"]) for name, s in result["sets"].items()} == {
         "en": (2, 1), "ko": (2, 1)}  # the follow-up is left out
-    assert result["cli_agreement"] == {"en": {"questions": 2, "same_top_k": 2},
-                                       "ko": {"questions": 2, "same_top_k": 2}}
+    assert result["cli_agreement"] == {
+        "en": {"questions": 2, "same_top_k": 2, "files_same_top_k": 2},
+        "ko": {"questions": 2, "same_top_k": 2, "files_same_top_k": 2}}
     variants = result["variants"]
-    assert {"before (hybrid)", "after (ragchat now)", "alt: no question cleanup"} <= set(variants)
+    assert {"before (hybrid)", "after (ragchat now)", "alt: no question cleanup",
+            "after, one passage per file (search --files)"} <= set(variants)
     for scores in variants.values():
         for name in ("en", "ko"):
             for part in ("dev", "held", "all"):

@@ -1,5 +1,5 @@
 from ragchat.embeddings import BUNDLED, PREFERRED
-from ragchat.index.search import dense_weight, rrf_fuse
+from ragchat.index.search import best_per_file, dense_weight, rrf_fuse
 from ragchat.index.tokenize import query_tokens, tokens
 
 
@@ -14,6 +14,16 @@ def test_rrf_rewards_agreement_between_lists():
 def test_rrf_weights_and_k():
     fused = rrf_fuse([[1], [2]], k=1, weights=[0.5, 1.0])
     assert [i for i, _, _ in fused] == [2]
+
+
+def test_best_per_file_keeps_each_files_first_item_in_order():
+    # chunks 1, 2, 3 of file 10, chunk 4 of file 20, chunk 5 of file 30 (fused, best first)
+    fused = [(1, 0.030, 1, 1), (2, 0.029, 2, 2), (3, 0.028, 3, 3), (4, 0.025, 4, None),
+             (5, 0.010, None, 5)]
+    files = {1: 10, 2: 10, 3: 10, 4: 20, 5: 30}
+    assert best_per_file(fused, files) == [fused[0], fused[3], fused[4]]  # items unchanged
+    # a chunk whose file is unknown (deleted meanwhile) counts as a file of its own
+    assert best_per_file(fused[:2], {}) == fused[:2]
 
 
 def test_korean_is_indexed_as_character_bigrams():

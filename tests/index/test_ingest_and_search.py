@@ -1,5 +1,6 @@
 """Ingest and search with the real bundled MiniLM, real SQLite and real hnswlib."""
 
+import json
 import sqlite3
 
 import pytest
@@ -165,3 +166,34 @@ def test_a_corrupt_database_is_a_clear_error(settings, corpus):
         open_searcher(settings).search("x", 3)
     assert "ragchat ingest PATH --rebuild --collection default" in err.value.hint
     assert isinstance(err.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_files_gives_one_passage_per_file(settings, tmp_path, run_cli):
+    # one page that talks about timeouts in every section, and one that answers in one
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    sections = "\n\n".join(
+        f"## Timeouts for {name}\n\nThe {name} timeout is the time to wait for {name} before "
+        f"the request fails. Set the {name} timeout in seconds; the default timeout is "
+        f"{n} seconds.\n" + "More words about the transport layer. " * 40
+        for n, name in enumerate(["connect", "read", "write", "pool", "proxy"], start=5))
+    (folder / "timeouts.md").write_text(f"# Timeouts\n\n{sections}", encoding="utf-8")
+    (folder / "retries.md").write_text(
+        "# Retries\n\nA request that fails on a timeout is not retried: set retries on the "
+        "transport to retry a connect timeout.\n", encoding="utf-8")
+    ingest_paths(settings, [folder])
+    question = "what happens when a request times out"
+    timeouts, retries = str(folder / "timeouts.md"), str(folder / "retries.md")
+    for mode in ("hybrid", "bm25"):  # the passages: the long page's sections come first
+        assert [h.path for h in top(settings, question, mode=mode, k=2)] == [timeouts] * 2
+    searcher = open_searcher(settings)
+    try:
+        for mode in ("hybrid", "bm25", "dense"):
+            hits = searcher.search(question, 2, mode, per_file=True)
+            assert sorted(h.path for h in hits) == [retries, timeouts], mode
+        assert len(searcher.search(question, 5, per_file=True)) == 2  # two files match
+    finally:
+        searcher.close()
+    cli = run_cli("search", "--files", "--json", question)
+    assert cli.returncode == 0, cli.stderr
+    assert sorted(r["path"] for r in json.loads(cli.stdout)["results"]) == [retries, timeouts]
