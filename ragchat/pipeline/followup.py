@@ -11,7 +11,10 @@ A question reads as a follow-up when it
 - starts with a word that continues ("and ...", "what about ...", "그럼 ...", "그리고 ..."),
 - refers back ("it", "that", "them", "one", "instead", "그건", "그거", "이건", "그 ..."),
 - asks about something more in few words ("... 범위는요?", "... 슬롯도 있나요?"), or
-- is short: at most two words about its subject ("What is the default maximum?"); not in
+- is short: at most two words about its subject ("What is the default maximum?"), unless
+  one of them names something the previous question did not (`HTTP/2`, `max_connections`,
+  `SOCKS`, `v3`: a word with a digit, a joiner such as `_ / . -`, or capitals after its first
+  letter): "How do I use HTTP/2?" after two questions on timeouts is a new topic; not in
   Korean, where a word holds its particles and a new question is often two or three words
   ("Pinia는 무엇이고 왜 쓰나요?"), while a follow-up says so (그럼, 그건, ...도, ...는요).
 
@@ -72,6 +75,8 @@ KOREAN_ASKING = frozenset("""어떻게 어떡해 어떤 무엇 무엇인가요 �
 같은 너무 아주 잘 더 해야 하나요 쓰나요 하려면 하면요 건가요 거예요 건데 되는지""".split())
 
 _WORD = re.compile(r"[^\W_]+(?:[./+#-][^\W_]+)*")
+# a name rather than a word: a digit, an inner joiner, or a capital after the first letter
+_NAME = re.compile(r"\w*\d\w*|\w+[_./+#:-]\w+|\w+[A-Z]\w*")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
@@ -126,13 +131,27 @@ def content_words(question: str) -> list[str]:
     return out
 
 
-def read_follow_up(question: str) -> FollowUpVerdict:
-    """Does `question` read as a follow-up of the question before it, and why (or why not)?"""
+def new_name(question: str, previous: str) -> str | None:
+    """A name in `question` (see _NAME) that `previous` does not hold, if any."""
+    before = previous.lower()
+    for word in question.split():
+        word = word.strip("`'\"()[]{}<>?!,;:.")
+        if _NAME.fullmatch(word) and not _HANGUL.search(word) and word.lower() not in before:
+            return word
+    return None
+
+
+def read_follow_up(question: str, previous: str = "") -> FollowUpVerdict:
+    """Does `question` read as a follow-up of `previous` (the question before it), and why
+    (or why not)?"""
     words = [w.lower() for w in _WORD.findall(question)]
     verdict = _english(words) or _korean(question.split())
     if verdict:
         return verdict
     subject = content_words(question)
+    name = new_name(question, previous) if previous else None
+    if name is not None and len(subject) <= SHORT and not is_cjk(question):
+        return FollowUpVerdict(False, f'it names something new ("{name}") in a short question')
     if len(subject) <= SHORT and not is_cjk(question):
         what = "word" if len(subject) == 1 else "words"
         return FollowUpVerdict(True, f"it is short ({len(subject)} {what} about its subject)")
@@ -193,7 +212,7 @@ def follow_up_search(turns: Sequence[PastTurn], question: str,
     if switched_collection(turns, collection):
         return FollowUpSearch(question, f"{THIS_ALONE}: the previous question searched "
                                         f"another collection ({previous.collection})")
-    verdict = read_follow_up(question)
+    verdict = read_follow_up(question, previous_question(previous))
     if not verdict.follows:
         return FollowUpSearch(question, f"{THIS_ALONE}, because {verdict.reason}")
     return FollowUpSearch(f"{previous_question(previous)} {question}".strip(),

@@ -44,6 +44,35 @@ def test_questions_of_their_own(question):
     assert not verdict.follows, verdict.reason
 
 
+@pytest.mark.parametrize("previous, question, follows, why", [
+    # a short question that names something the previous one did not: a new topic
+    ("How do I set a read timeout?", "How do I use HTTP/2?", False,
+     'it names something new ("HTTP/2") in a short question'),
+    ("How do I configure a proxy?", "Is SOCKS supported?", False,
+     'it names something new ("SOCKS") in a short question'),
+    ("How do I pin versions?", "What does pip_check do?", False,
+     'it names something new ("pip_check") in a short question'),
+    # the name was in the previous question, or the short question names nothing: it follows
+    ("How do I enable HTTP/2?", "Is HTTP/2 faster?", True,
+     "it is short (2 words about its subject)"),
+    ("How do I limit connections?", "What is the default maximum?", True,
+     "it is short (2 words about its subject)"),
+    # a cue that continues still decides first
+    ("How do I set a read timeout?", "and for HTTP/2?", True, 'it starts with "and"'),
+])
+def test_a_short_question_that_names_something_new_is_a_question_of_its_own(
+        previous, question, follows, why):
+    verdict = read_follow_up(question, previous)
+    assert (verdict.follows, verdict.reason) == (follows, why)
+
+
+def test_the_search_says_a_new_name_started_a_new_topic():
+    search = follow_up_search([turn("How do I set a read timeout?")], "How do I use HTTP/2?")
+    assert search.query == "How do I use HTTP/2?"
+    assert search.rewrite == ('this question alone, because it names something new '
+                              '("HTTP/2") in a short question')
+
+
 def turn(question: str, standalone: str | None = None, rewritten: bool = False,
          collection: str | None = "docs") -> PastTurn:
     return PastTurn(question, "an answer", standalone=standalone or question,
