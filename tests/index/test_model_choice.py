@@ -68,5 +68,10 @@ def test_a_long_cpu_embedding_run_is_announced_with_its_eta(monkeypatch):
     assert notice and "about 10 minutes" in notice and "RAGCHAT_EMBEDDING_MODEL=minilm" in notice
     assert emb.long_run_notice(PREFERRED, 1, load_settings()) is None
     assert emb.long_run_notice(BUNDLED, 1000, load_settings()) is None  # about a minute
+    # the bundled model itself: the time, and no advice to switch to what is already used
+    bundled = emb.long_run_notice(BUNDLED, int(emb.CPU_CHUNKS_PER_S[BUNDLED] * 240),
+                                  load_settings())
+    assert bundled and "about 4 minutes" in bundled and "minilm" not in bundled
+    assert "only new and changed files" in bundled
     monkeypatch.setattr(emb, "has_cuda_gpu", lambda: True)
     assert emb.long_run_notice(PREFERRED, 100_000, load_settings()) is None
