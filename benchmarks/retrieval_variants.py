@@ -23,12 +23,16 @@ apart, so that a choice is judged on questions it was not tuned to.
   language by the model), or the gate before it (0 for a mostly Korean query, else 1);
 - one passage per file (`ragchat search --files`): ragchat's `best_per_file` over every
   fused candidate, so that the top k name k files.
+- whole files: ragchat's BM25 search of whole files (`Analyzer.file_fields`: a file's
+  headings in the head column, all its text in the body) as a third list, `with_files`: the
+  file's weighted reciprocal rank is added to each candidate's score.
 
 Check: `ragchat search - --json` must give every question the same top k files as the
 "after" variant computed here, and `--files` the same as its variant (`cli_agreement`).
 
 Calibration: head and stem column weights, then the dense weights for queries the model
-reads and does not read, each chosen by the mean MRR@5 of the sets' dev parts.
+reads and does not read, then the weight of whole files, each chosen by the mean MRR@5 of the
+sets' dev parts.
 Writes benchmarks/results/retrieval-variants-NAME.json; `--table FILE --view SET` prints a set.
 """
 
@@ -60,8 +64,16 @@ from tables import markdown_table, number, read_results, table, table_mode
 from ragchat.bench.qa import same_source
 from ragchat.bench.scoring import first_hit, rank_scores
 from ragchat.index import store
-from ragchat.index.search import CJK_RUN, ENGLISH_ONLY, best_per_file, dense_weight, fuse
-from ragchat.index.tokenize import ANALYZER, Analyzer
+from ragchat.index.search import (
+    CJK_RUN,
+    ENGLISH_ONLY,
+    FILE_DEPTH,
+    best_per_file,
+    dense_weight,
+    fuse,
+    with_files,
+)
+from ragchat.index.tokenize import ANALYZER, Analyzer, Fields
 
 K = 5
 DEPTH = 40  # what ragchat search asks each retriever for (max(k * 4, 40))
@@ -75,6 +87,7 @@ HEAD_WEIGHTS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 STEM_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 READ_WEIGHTS = (0.5, 0.75, 1.0, 1.25, 1.5)
 UNREAD_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5)
+FILE_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 MARGIN = 0.005
 
 
@@ -204,6 +217,31 @@ class Lexical:
                                                    analyzer.weights)]
                 for q in self.corpus.questions]
 
+    def file_ranks(self, analyzer: Analyzer) -> list[dict[int, int]]:
+        """Per question, the rank of each file (corpus.file_of's number) in the BM25 search
+        of whole files, as ragchat searches them (store.FILE_LEXICAL)."""
+        key = ("files", *doc_side(analyzer))
+        if key not in self.indexes:
+            by_file: dict[int, list[tuple[str | None, Fields]]] = {}
+            for i in sorted(self.corpus.chunks):  # a file's chunks in order
+                path, heading, text = self.corpus.chunks[i]
+                by_file.setdefault(self.corpus.file_of[i], []).append(
+                    (heading, analyzer.fields(heading, text, path)))
+            conn = sqlite3.connect(":memory:")
+            conn.execute(f"CREATE VIRTUAL TABLE {store.FILE_LEXICAL} "
+                         f"USING fts5{store.LEXICAL_COLUMNS}")
+            rows = []
+            for number, parts in by_file.items():
+                f = analyzer.file_fields(parts)
+                rows.append((number, f.head, f.body, f.stems))
+            store.insert_lexical(conn, rows, store.FILE_LEXICAL)
+            self.indexes[key] = conn
+        conn = self.indexes[key]
+        return [{f: rank for rank, (f, _) in enumerate(
+                    store.bm25_search(conn, analyzer.query_terms(q.text), FILE_DEPTH * DEPTH,
+                                      analyzer.weights, store.FILE_LEXICAL), start=1)}
+                for q in self.corpus.questions]
+
 
 def doc_side(analyzer: Analyzer) -> tuple:
     """What decides the documents' tokens (the query side and the weights do not)."""
@@ -234,11 +272,13 @@ class Variant:
     fusion: Fusion | str  # "bm25" or "dense": that list alone
     embedded: str = "heading path + text"
     per_file: bool = False  # the best chunk of each file only (search --files)
+    file_weight: float = 0.0  # of a third list: the chunk's file in a BM25 search of files
 
 
 def tops(corpus: Corpus, lexical: Lexical, variant: Variant) -> list[list[str]]:
     """The files of the top k chunks of each question."""
     bm25 = lexical.lists(variant.analyzer) if variant.fusion != "dense" else None
+    files = lexical.file_ranks(variant.analyzer) if variant.file_weight else None
     dense = corpus.dense[variant.embedded]
     out = []
     for n, q in enumerate(corpus.questions):
@@ -250,6 +290,8 @@ def tops(corpus: Corpus, lexical: Lexical, variant: Variant) -> list[list[str]]:
             assert bm25 is not None and not isinstance(variant.fusion, str)
             weight = variant.fusion(corpus.model, q.text)
             fused = fuse(dense[n] if weight > 0 else None, bm25[n], weight, 2 * DEPTH)
+        if files is not None:  # each candidate's score plus its file's reciprocal rank
+            fused = with_files(fused, corpus.file_of, files[n], variant.file_weight)
         if variant.per_file:
             fused = best_per_file(fused, corpus.file_of)
         top = [item[0] for item in fused]
@@ -275,7 +317,8 @@ def cli_agreement(corpus: Corpus, lexical: Lexical, folder: Path, work: Path) ->
         cli = [[os.path.relpath(r["path"], folder.resolve()) for r in line["results"]]
                for line in json_lines(run.stdout)]
         here = tops(corpus, lexical, Variant("", ANALYZER, weighted(*_shipped_fusion()),
-                                             per_file=per_file))
+                                             per_file=per_file,
+                                             file_weight=_shipped_file_weight()))
         out[key] = sum(a == b for a, b in zip(cli, here))
     return out
 
@@ -321,8 +364,14 @@ def calibrate(corpora, lexicals, base: Analyzer) -> tuple[dict, Analyzer, Fusion
                                                               weighted(read, unread))))
             sweep[f"dense read {read:g}, unread {unread:g}"] = fusions[(read, unread)] = got
     read, unread = best_beyond_margin(fusions, (1.0, 0.0))
+    files = {}
+    for weight in FILE_WEIGHTS:
+        got = dev_mrr(evaluate(corpora, lexicals, Variant("", analyzer, weighted(read, unread),
+                                                          file_weight=weight)))
+        sweep[f"whole files {weight:g}"] = files[(weight,)] = got
+    (file_weight,) = best_beyond_margin(files, (0.0,))
     chosen = {"head_weight": head, "stem_weight": stem, "dense_weight_read": read,
-              "dense_weight_unread": unread, "margin": MARGIN}
+              "dense_weight_unread": unread, "file_weight": file_weight, "margin": MARGIN}
     return sweep, analyzer, weighted(read, unread), chosen
 
 
@@ -331,7 +380,7 @@ def best_beyond_margin(scores: dict[tuple, float], default: tuple) -> tuple:
     return best if scores[best] > scores[default] + MARGIN else default
 
 
-def variants(calibrated: Analyzer, fusion: Fusion) -> list[Variant]:
+def variants(calibrated: Analyzer, fusion: Fusion, file_weight: float) -> list[Variant]:
     """The steps from the tokens before to ragchat's now, each kept, then the alternatives
     measured against the last step and not kept."""
     gate = old_gate
@@ -347,6 +396,8 @@ def variants(calibrated: Analyzer, fusion: Fusion) -> list[Variant]:
         Variant("+ question cleanup (Korean)", clean, gate),
         Variant("+ calibrated column weights", calibrated, gate),
         Variant("+ fusion by language coverage, calibrated", calibrated, fusion),
+        Variant(f"+ whole files in BM25 as a third list ({file_weight:g}), calibrated",
+                calibrated, fusion, file_weight=file_weight),
     ]
     tried = [
         Variant("alt: identifiers also whole", replace(calibrated, identifiers=True), fusion),
@@ -364,10 +415,13 @@ def variants(calibrated: Analyzer, fusion: Fusion) -> list[Variant]:
                              replace(calibrated, korean="kiwi", cleanup=False), fusion))
     tried += [Variant(f"alt: embedded {label}", calibrated, fusion, label)
               for label in EMBEDDED if EMBEDDED[label] is not None]
-    shipped = [Variant("after: BM25 alone", ANALYZER, "bm25"),
-               Variant("after (ragchat now)", ANALYZER, weighted(*_shipped_fusion())),
+    tried = [replace(variant, file_weight=file_weight) for variant in tried]
+    now = _shipped_file_weight()
+    shipped = [Variant("after: BM25 alone", ANALYZER, "bm25", file_weight=now),
+               Variant("after (ragchat now)", ANALYZER, weighted(*_shipped_fusion()),
+                       file_weight=now),
                Variant("after, one passage per file (search --files)", ANALYZER,
-                       weighted(*_shipped_fusion()), per_file=True)]
+                       weighted(*_shipped_fusion()), per_file=True, file_weight=now)]
     return steps + tried + shipped
 
 
@@ -375,6 +429,12 @@ def kiwi_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("kiwipiepy") is not None
+
+
+def _shipped_file_weight() -> float:
+    from ragchat.index.search import FILE_WEIGHT
+
+    return FILE_WEIGHT
 
 
 def _shipped_fusion() -> tuple[float, float]:
@@ -394,7 +454,7 @@ def main() -> None:
     lexicals = {c.name: Lexical(c) for c in corpora}
     sweep, calibrated, fusion, chosen = calibrate(corpora, lexicals, ANALYZER)
     results = {}
-    for variant in variants(calibrated, fusion):
+    for variant in variants(calibrated, fusion, chosen["file_weight"]):
         results[variant.name] = evaluate(corpora, lexicals, variant)
         print(f"{variant.name}: dev MRR@{K} {dev_mrr(results[variant.name]):.3f}")
     agreement = {c.name: cli_agreement(c, lexicals[c.name], Path(folder), args.work_dir)
@@ -443,7 +503,7 @@ def sweep_table(paths: list[Path]) -> str:
 
 def _views() -> dict:
     views = {name: (lambda paths, name=name: set_table(paths, name))
-             for name in ("pip", "httpx", "vue-ko")}
+             for name in ("pip", "httpx", "vue-ko", "react-ko")}
     views["sweep"] = sweep_table
     return views
 

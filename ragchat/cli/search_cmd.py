@@ -27,7 +27,8 @@ def search(query: str, collection: str | None, k: int | None, mode: str, per_fil
     """Find the passages that match QUERY, without an LLM.
 
     Dense vectors (meaning) and BM25 (words; character bigrams for Korean, Chinese and
-    Japanese) are fused by reciprocal rank. --files answers "which documents are about
+    Japanese) are fused by reciprocal rank; BM25 also ranks whole files, and a passage gains
+    a little for a file that matches as a whole. --files answers "which documents are about
     this": one passage per file, so that k results name k files. QUERY '-' reads one query
     per line from stdin and prints one JSON line per query, in order, loading the models once.
 

@@ -19,7 +19,7 @@ import sqlite3
 from ragchat.errors import IndexMismatchError
 from ragchat.index import store
 from ragchat.index.collection import Collection
-from ragchat.index.tokenize import ANALYZER, VERSION
+from ragchat.index.tokenize import ANALYZER, VERSION, Fields
 
 BATCH = 500
 
@@ -69,10 +69,20 @@ def ingested_folder(paths: list[str]) -> str | None:
     return common if common and os.path.dirname(common) != common else folders[0]
 
 
-def add(conn: sqlite3.Connection, chunk_id: int, heading: str | None, text: str) -> None:
-    """The BM25 row of one chunk (heading None: the heading is not indexed)."""
+def add(conn: sqlite3.Connection, chunk_id: int, heading: str | None, text: str) -> Fields:
+    """The BM25 row of one chunk (heading None: the heading is not indexed); returns its
+    fields, for its file's row (add_file)."""
     fields = ANALYZER.fields(heading, text)
     store.insert_lexical(conn, [(chunk_id, fields.head, fields.body, fields.stems)])
+    return fields
+
+
+def add_file(conn: sqlite3.Connection, file_id: int,
+             chunks: list[tuple[str | None, Fields]]) -> None:
+    """The BM25 row of a whole file from its chunks' (heading or None, fields), in order."""
+    if chunks:
+        f = ANALYZER.file_fields(chunks)
+        store.insert_lexical(conn, [(file_id, f.head, f.body, f.stems)], store.FILE_LEXICAL)
 
 
 def upgrade(conn: sqlite3.Connection, headings: bool, refill: bool = True) -> int:
@@ -86,6 +96,7 @@ def upgrade(conn: sqlite3.Connection, headings: bool, refill: bool = True) -> in
     try:
         conn.execute(f"DROP TABLE IF EXISTS {store.OLD_LEXICAL}")
         conn.execute(f"DELETE FROM {store.LEXICAL}")
+        conn.execute(f"DELETE FROM {store.FILE_LEXICAL}")
         written = _refill(conn, headings) if refill else 0
         store.set_meta(conn, tokenizer=VERSION)
         conn.execute("COMMIT")
@@ -104,11 +115,27 @@ def updated_notice(name: str, rows: int) -> str:
 
 
 def _refill(conn: sqlite3.Connection, headings: bool) -> int:
+    """Every chunk's row and every file's, from the stored chunks (a file's come together)."""
     written = 0
     rows = store.chunk_texts(conn)
+    file_id: int | None = None
+    parts: list[tuple[str | None, Fields]] = []
     while batch := rows.fetchmany(BATCH):
-        fields = [(i, ANALYZER.fields(heading if headings else None, text))
-                  for i, heading, text in batch]
+        fields = []
+        for i, heading, text, owner in batch:
+            heading = heading if headings else None
+            if owner != file_id:
+                add_file_rows(conn, file_id, parts)
+                file_id, parts = owner, []
+            fields.append((i, ANALYZER.fields(heading, text)))
+            parts.append((heading, fields[-1][1]))
         store.insert_lexical(conn, [(i, f.head, f.body, f.stems) for i, f in fields])
         written += len(batch)
+    add_file_rows(conn, file_id, parts)
     return written
+
+
+def add_file_rows(conn: sqlite3.Connection, file_id: int | None,
+                  chunks: list[tuple[str | None, Fields]]) -> None:
+    if file_id is not None:
+        add_file(conn, file_id, chunks)

@@ -24,6 +24,9 @@ SCHEMA_VERSION = "1"
 # character: identifiers are indexed whole as `follow_redirects`, `v_model`. Indexes written
 # before tokenizer version 2 have one column of words and bigrams, `chunks_fts(tokens)`.
 LEXICAL = "lexical"
+# The same columns for whole files (rowid = files.id): a file's headings in `head`, all its
+# text in `body`; searched as a third list (ragchat.index.search.FILE_WEIGHT).
+FILE_LEXICAL = "file_lexical"
 LEXICAL_COLUMNS = "(head, body, stems, tokenize=\"unicode61 remove_diacritics 0 tokenchars '_'\")"
 OLD_LEXICAL = "chunks_fts"
 
@@ -51,7 +54,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_by_vec ON chunks(vec_key);
 CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL);
-""" + f"CREATE VIRTUAL TABLE IF NOT EXISTS {LEXICAL} USING fts5{LEXICAL_COLUMNS};\n"
+""" + f"CREATE VIRTUAL TABLE IF NOT EXISTS {LEXICAL} USING fts5{LEXICAL_COLUMNS};\n" \
+    + f"CREATE VIRTUAL TABLE IF NOT EXISTS {FILE_LEXICAL} USING fts5{LEXICAL_COLUMNS};\n"
 # Columns added after the first release: (table, column, type). Writers add them when missing;
 # readers of an older index see None.
 ADDED_COLUMNS = (
@@ -175,6 +179,7 @@ def chunk_keys_of(conn: sqlite3.Connection, file_id: int) -> list[tuple[int, str
 def delete_file(conn: sqlite3.Connection, file_id: int) -> list[int]:
     ids = [i for i, _ in chunk_keys_of(conn, file_id)]
     conn.executemany(f"DELETE FROM {LEXICAL} WHERE rowid = ?", [(i,) for i in ids])
+    conn.execute(f"DELETE FROM {FILE_LEXICAL} WHERE rowid = ?", (file_id,))
     conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
     conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
     return ids
@@ -221,8 +226,9 @@ def siblings(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list[int]]:
 
 
 def chunk_texts(conn: sqlite3.Connection) -> sqlite3.Cursor:
-    """(id, heading, text) of every chunk, by id (fetch in batches)."""
-    return conn.execute("SELECT id, heading, text FROM chunks ORDER BY id")
+    """(id, heading, text, file id) of every chunk, a file's together in order (fetch in
+    batches)."""
+    return conn.execute("SELECT id, heading, text, file_id FROM chunks ORDER BY file_id, ord")
 
 
 def chunks_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, ChunkRow]:
@@ -250,20 +256,22 @@ def counts(conn: sqlite3.Connection) -> tuple[int, int]:
     return n_files, n_chunks
 
 
-def insert_lexical(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, str]]) -> None:
-    """(chunk id, head, body, stems) rows of the BM25 index."""
-    conn.executemany(f"INSERT INTO {LEXICAL} (rowid, head, body, stems) VALUES (?, ?, ?, ?)",
+def insert_lexical(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str, str]],
+                   table: str = LEXICAL) -> None:
+    """(chunk id, head, body, stems) rows of the BM25 index (table FILE_LEXICAL: file id)."""
+    conn.executemany(f"INSERT INTO {table} (rowid, head, body, stems) VALUES (?, ?, ?, ?)",
                      rows)
 
 
 def bm25_search(conn: sqlite3.Connection, terms: list[str], limit: int,
-                weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> list[tuple[int, float]]:
+                weights: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                table: str = LEXICAL) -> list[tuple[int, float]]:
     """(chunk id, BM25 score, higher is better) for chunks matching any term, the columns
-    (head, body, stems) weighted."""
+    (head, body, stems) weighted; table FILE_LEXICAL: (file id, score) of whole files."""
     if not terms:
         return []
     query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
     rows = conn.execute(
-        f"SELECT rowid, bm25({LEXICAL}, ?, ?, ?) AS score FROM {LEXICAL} WHERE {LEXICAL} "
+        f"SELECT rowid, bm25({table}, ?, ?, ?) AS score FROM {table} WHERE {table} "
         "MATCH ? ORDER BY score LIMIT ?", (*weights, query, limit)).fetchall()
     return [(r[0], -r[1]) for r in rows]

@@ -7,7 +7,8 @@ it as it is. `Analyzer` builds on it for the index (docs/explanation/retrieval-a
 - three FTS5 columns, `head` (the heading path), `body` (the chunk's exact words) and `stems`
   (English Snowball stems that differ from the word, e.g. `instal` for `installing`),
   weighted in bm25(): an exact word outranks another form of it, and a heading outranks
-  a word in passing;
+  a word in passing; the same columns of a whole file (its headings, all its text) are
+  a second index, searched for the files a query is about (`file_fields`);
 - Korean queries lose their question words, polite endings and particles (`어떻게`, `하려면`,
   `나요`, `에서`) before they are tokenized: they match every chunk and say nothing about
   the topic. English queries lose only the most common words (QUERY_STOPWORDS), as before.
@@ -24,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass
 
-VERSION = "2"
+VERSION = "3"  # 3: whole files indexed too (file_fields)
 
 CJK = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 TOKEN = re.compile(rf"[{CJK}]+|[^\W_{CJK}]+")
@@ -130,6 +131,9 @@ class Fields:
     head: str
     body: str
     stems: str
+    # the body's exact and fuzzy tokens, for the row of the whole file (file_fields)
+    body_words: tuple[str, ...] = ()
+    body_fuzzy: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,18 @@ class Analyzer:
         title = file_title(source) if source and self.file_titles else ""
         head, head_fuzzy = self._words(f"{title}\n{heading or ''}".strip())
         body, body_fuzzy = self._words(text)
-        return Fields(" ".join(head), " ".join(body), " ".join(head_fuzzy + body_fuzzy))
+        return Fields(" ".join(head), " ".join(body), " ".join(head_fuzzy + body_fuzzy),
+                      tuple(body), tuple(body_fuzzy))
+
+    def file_fields(self, chunks: list[tuple[str | None, Fields]]) -> Fields:
+        """The columns of a whole file from its chunks' (heading path or None, fields), in
+        order: each distinct heading path once in the head, every chunk's body tokens in the
+        body (the tokens of all its text: BM25 counts them, their order does not matter)."""
+        headings = list(dict.fromkeys(h for h, _ in chunks if h)) if self.heading_field else []
+        head, head_fuzzy = self._words("\n".join(headings))
+        body = [t for _, f in chunks for t in f.body_words]
+        fuzzy = head_fuzzy + [t for _, f in chunks for t in f.body_fuzzy]
+        return Fields(" ".join(head), " ".join(body), " ".join(fuzzy))
 
     def _words(self, text: str, drop: frozenset[str] = frozenset()) -> tuple[list[str],
                                                                                 list[str]]:

@@ -392,6 +392,7 @@ def _insert_planned(conn, model: str, planned: list[Planned]) -> list[tuple[int,
             (str(c.path), c.size, c.mtime_ns, item.sha256, len(item.chunks),
              item.file.info_json()))
         file_id = cur.lastrowid
+        indexed = []  # (heading or None, BM25 fields) of each chunk, for the whole file's row
         for ord_, chunk in enumerate(item.chunks):
             key = store.vec_key(model + "\0" + chunk.index_text)
             cur = conn.execute(
@@ -399,9 +400,10 @@ def _insert_planned(conn, model: str, planned: list[Planned]) -> list[tuple[int,
                 "place, vec_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (file_id, ord_, chunk.text, chunk.heading, chunk.start_line, chunk.end_line,
                  chunk.page, chunk.place, key))
-            lexical.add(conn, cur.lastrowid, chunk.heading if chunk.heading_in_index else None,
-                        chunk.text)
+            heading = chunk.heading if chunk.heading_in_index else None
+            indexed.append((heading, lexical.add(conn, cur.lastrowid, heading, chunk.text)))
             added.append((cur.lastrowid, key))
+        lexical.add_file(conn, file_id, indexed)
     return added
 
 

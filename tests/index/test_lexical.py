@@ -1,6 +1,7 @@
 """BM25 tokens and fields (ragchat.index.tokenize) in a real FTS5 table, the fusion weight by
-the query's language, and an index written with the tokens of before version 2: refused by
-search with the command that updates it, then updated by ingest without embedding anything."""
+the query's language, and an index written with the tokens of an earlier version (1: one
+column; 2: no rows of whole files): refused by search with the command that updates it, then
+updated by ingest without embedding anything."""
 
 import json
 import sqlite3
@@ -16,6 +17,7 @@ from ragchat.index.collection import get_collection
 from ragchat.index.search import (
     DENSE_WEIGHT_READ,
     DENSE_WEIGHT_UNREAD,
+    FILE_WEIGHT,
     dense_weight,
     open_searcher,
 )
@@ -154,6 +156,7 @@ def test_the_weights_are_the_calibrated_ones():
     assert (HEAD_WEIGHT, STEM_WEIGHT) == (chosen["head_weight"], chosen["stem_weight"])
     assert (DENSE_WEIGHT_READ, DENSE_WEIGHT_UNREAD) == (chosen["dense_weight_read"],
                                                         chosen["dense_weight_unread"])
+    assert FILE_WEIGHT == chosen["file_weight"]
 
 
 def test_the_index_tokens_of_this_version():
@@ -162,11 +165,31 @@ def test_the_index_tokens_of_this_version():
     other tokens (an unchanged VERSION would let them match wrongly, silently)."""
     fields = ANALYZER.fields("Guide > Installing plugins",
                              "Pass follow_redirects=True when installing 플러그인을 설치하려면 v-model.")
-    assert VERSION == "2"
+    assert VERSION == "3"
     assert fields.head == "guide installing plugins"
     assert fields.body == ("플러 러그 그인 인을 설치 치하 하려 려면 "
                            "pass follow redirects true when installing v model")
     assert fields.stems == "guid instal plugin redirect instal"
+    # a whole file: each heading path once, every text in order
+    whole = ANALYZER.file_fields([(h, ANALYZER.fields(h, t)) for h, t in (
+        ("Guide > Installing", "Run pip."), (None, "Then wait."), ("Guide > Installing", "Done."))])
+    assert (whole.head, whole.body, whole.stems) == ("guide installing",
+                                                     "run pip then wait done", "guid instal")
+
+
+def test_a_whole_files_row_holds_the_tokens_of_all_its_text():
+    """Made from its chunks' tokens (nothing tokenized twice), the file's row holds the same
+    bag of tokens as its text tokenized at once: BM25 scores it the same."""
+    from collections import Counter
+
+    chunks = [("설치 > 플러그인", "플러그인을 설치하려면 installing plugins 명령을 씁니다."),
+              (None, "Redirects are followed: follow_redirects=True, 서울에서."),
+              ("설치 > 플러그인", "v-model 과 CSS 모듈, 3.2 버전.")]
+    whole = ANALYZER.file_fields([(h, ANALYZER.fields(h, t)) for h, t in chunks])
+    at_once = ANALYZER.fields("설치 > 플러그인", "\n".join(t for _, t in chunks))
+    for column in ("head", "body", "stems"):
+        assert Counter(getattr(whole, column).split()) == \
+            Counter(getattr(at_once, column).split()), column
 
 
 def make_version_1(db: Path) -> None:
@@ -180,6 +203,16 @@ def make_version_1(db: Path) -> None:
         conn.executemany("INSERT INTO chunks_fts (rowid, tokens) VALUES (?, ?)",
                          [(i, " ".join(tokens(f"{h}\n{t}" if h else t))) for i, h, t in rows])
         conn.execute("DELETE FROM meta WHERE key = 'tokenizer'")
+    conn.close()
+
+
+def make_version_2(db: Path) -> None:
+    """Turn a collection's BM25 index into what ragchat wrote at tokenizer version 2: the
+    same chunk rows, no rows of whole files."""
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(f"DROP TABLE {store.FILE_LEXICAL}")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'tokenizer'")
     conn.close()
 
 
@@ -219,8 +252,35 @@ def test_an_index_of_older_tokens_is_refused_then_updated_by_ingest(settings, co
                             ).fetchone()[0] == 0
         assert conn.execute(f"SELECT count(*) FROM {store.LEXICAL}").fetchone()[0] == \
             store.counts(conn)[1]
+        assert conn.execute(f"SELECT count(*) FROM {store.FILE_LEXICAL}").fetchone()[0] == \
+            conn.execute("SELECT count(DISTINCT file_id) FROM chunks").fetchone()[0]
     finally:
         conn.close()
+
+
+def test_an_index_without_whole_files_is_refused_then_given_them_by_ingest(settings, corpus):
+    ingest_paths(settings, [corpus])
+    collection = get_collection("default")
+    expected = store.connect(collection.db_path, readonly=True)
+    try:
+        rows = expected.execute(f"SELECT rowid, head, body, stems FROM {store.FILE_LEXICAL} "
+                                "ORDER BY rowid").fetchall()
+    finally:
+        expected.close()
+    make_version_2(collection.db_path)
+    with pytest.raises(IndexMismatchError) as refused:
+        search(settings, "watering tomatoes", "bm25")
+    assert "tokenizer version 2" in refused.value.message
+    report = ingest_paths(settings, [corpus])
+    assert report.vectors_embedded == 0
+    assert [n for n in report.notices if f"updated to tokenizer version {VERSION}" in n]
+    conn = store.connect(collection.db_path, readonly=True)
+    try:  # the rows made from the stored chunks are those a first ingest writes
+        assert conn.execute(f"SELECT rowid, head, body, stems FROM {store.FILE_LEXICAL} "
+                            "ORDER BY rowid").fetchall() == rows
+    finally:
+        conn.close()
+    assert search(settings, "watering tomatoes", "bm25")[0].path == str(corpus / "garden.md")
 
 
 def test_a_new_index_records_its_tokenizer_version(settings, corpus):
