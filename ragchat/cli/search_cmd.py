@@ -93,4 +93,7 @@ def found_by(hit) -> str:
         if hit.dense_similarity is not None:
             meaning += f" (similarity {hit.dense_similarity:.2f})"
         parts.append(meaning)
-    return "found by " + " and ".join(parts) if parts else ""
+    found = "found by " + " and ".join(parts) if parts else ""
+    if found and hit.file_rank is not None:  # the file vote (search.FILE_WEIGHT)
+        found += f"; its file #{hit.file_rank} by words"
+    return found

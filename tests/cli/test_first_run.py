@@ -78,6 +78,7 @@ def test_piped_search_output_is_never_wrapped(run_cli, tmp_path):
     assert lines[0].startswith(" 1. ") and lines[0].endswith("(Bees and their dances)")
     assert str(folder / "bees.md") in lines[0]
     assert lines[1].startswith("    found by words #1 and meaning #1 (similarity 0.")
+    assert lines[1].endswith("; its file #1 by words")
     assert len(lines) == 3 and len(lines[2]) > 200  # the snippet on one line
 
 
