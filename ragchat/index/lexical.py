@@ -125,17 +125,13 @@ def _refill(conn: sqlite3.Connection, headings: bool) -> int:
         for i, heading, text, owner in batch:
             heading = heading if headings else None
             if owner != file_id:
-                add_file_rows(conn, file_id, parts)
+                if file_id is not None:
+                    add_file(conn, file_id, parts)
                 file_id, parts = owner, []
             fields.append((i, ANALYZER.fields(heading, text)))
             parts.append((heading, fields[-1][1]))
         store.insert_lexical(conn, [(i, f.head, f.body, f.stems) for i, f in fields])
         written += len(batch)
-    add_file_rows(conn, file_id, parts)
-    return written
-
-
-def add_file_rows(conn: sqlite3.Connection, file_id: int | None,
-                  chunks: list[tuple[str | None, Fields]]) -> None:
     if file_id is not None:
-        add_file(conn, file_id, chunks)
+        add_file(conn, file_id, parts)
+    return written
